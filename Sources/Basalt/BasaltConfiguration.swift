@@ -1,0 +1,35 @@
+public import BasaltHTTP
+public import BasaltSQLite
+
+/// Everything `basalt serve` and the embedding API need to start. Built by the CLI from flags,
+/// `BASALT_*` variables and a config file; built directly by library users and tests.
+public struct BasaltConfiguration: Sendable {
+    /// SQLite data folder (the embedded default).
+    public var dataDirectory: String = "./basalt-data"
+    /// `postgres://…`; when set, PostgreSQL is used instead of SQLite.
+    public var databaseURL: String?
+    /// PostgreSQL schema to use (tests isolate themselves in one each).
+    public var postgresSchema: String?
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var http = HTTPSettings()
+    public var sqliteSynchronous: SQLiteStore.Synchronous = .normal
+
+    public init() {}
+
+    /// Parses `HOST:PORT` (`[::1]:8080` for IPv6).
+    public mutating func setHTTP(_ value: String) throws {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ConfigurationError("--http must be HOST:PORT, got \(value)")
+        }
+        var host = String(value[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        self.host = host.isEmpty ? "127.0.0.1" : host
+        self.port = port
+    }
+}
+
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,108 @@
+public import BasaltCore
+public import BasaltHTTP
+import BasaltPostgres
+public import BasaltServices
+import BasaltSQLite
+public import BasaltStorage
+public import Hummingbird
+public import NIOCore
+public import Logging
+import ServiceLifecycle
+
+/// An opened deployment: the store and the services over it. Obtain one with `withRuntime`,
+/// which also keeps a PostgreSQL pool running for as long as the body runs and closes the store
+/// afterwards.
+public final class BasaltRuntime: Sendable {
+    public let configuration: BasaltConfiguration
+    public let store: any Store
+    public let schemas: SchemaService
+    public let records: RecordService
+    public let apiKeys: ApiKeyService
+    public let idempotency: IdempotencyService
+    public let logger: Logger
+
+    init(configuration: BasaltConfiguration, store: any Store, logger: Logger) async throws {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        schemas = try await SchemaService(store: store, logger: logger)
+        let secret = try await SettingsRepository(store: store).value("cursor_secret") { Digest.randomToken(bytes: 32) }
+        records = RecordService(store: store, schemas: schemas, cursors: CursorCodec(secret: Array(secret.utf8)), logger: logger)
+        apiKeys = ApiKeyService(store: store)
+        idempotency = IdempotencyService(store: store)
+    }
+
+    /// Opens the configured store, runs `body`, then closes the store.
+    public static func withRuntime<T: Sendable>(
+        _ configuration: BasaltConfiguration, logger: Logger, _ body: @Sendable (BasaltRuntime) async throws -> T
+    ) async throws -> T {
+        if let url = configuration.databaseURL {
+            let store = try PostgresStore(url: url, schemaName: configuration.postgresSchema, logger: logger)
+            return try await store.withRunning {
+                try await store.bootstrap()
+                let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
+                return try await body(runtime)
+            }
+        }
+        let store = try SQLiteStore(directory: configuration.dataDirectory, synchronous: configuration.sqliteSynchronous, logger: logger)
+        do {
+            let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
+            let result = try await body(runtime)
+            try await store.close()
+            return result
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
+    /// The HTTP router with every route and middleware, as `basalt serve` runs it.
+    public func makeRouter() -> Router<BasaltRequestContext> {
+        let settings = configuration.http
+        let router = Router(context: BasaltRequestContext.self)
+        router.add(middleware: EdgeMiddleware(settings: settings, logger: logger))
+        router.add(middleware: AuthMiddleware(apiKeys: apiKeys, settings: settings))
+        router.add(middleware: RateLimitMiddleware(settings: settings))
+        let store = self.store
+        MetaRoutes(schemas: schemas, settings: settings, isReady: { await store.ping() }).register(on: router)
+        AdminRoutes(schemas: schemas, apiKeys: apiKeys, settings: settings).register(on: router)
+        RecordRoutes(records: records, idempotency: idempotency, settings: settings).register(on: router)
+        return router
+    }
+
+    /// The application: router, server, and the background services that go with it.
+    public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
+        Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
+            services: [MaintenanceService(runtime: self)],
+            onServerRunning: onServerRunning,
+            logger: logger)
+    }
+}
+
+/// Periodic upkeep: expired idempotency records, planner statistics.
+struct MaintenanceService: Service {
+    let runtime: BasaltRuntime
+
+    func run() async throws {
+        // Sleeping is cancelled on graceful shutdown, so stopping never waits for a tick.
+        try? await cancelWhenGracefulShutdown { try await loop() }
+    }
+
+    func loop() async throws {
+        var tick = 0
+        while !Task.isCancelled {
+            try await Task.sleep(for: .seconds(60))
+            tick += 1
+            do {
+                try await runtime.idempotency.purge()
+                if tick % 10 == 0 {
+                    try await runtime.store.refreshStatistics(tables: runtime.schemas.current.schema.collections.map(\.name))
+                }
+            } catch {
+                runtime.logger.warning("maintenance failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

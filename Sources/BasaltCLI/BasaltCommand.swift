@@ -1,0 +1,217 @@
+import UnixSignals
+import ArgumentParser
+import Basalt
+import BasaltCore
+import BasaltHTTP
+import BasaltServices
+import BasaltStorage
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+@main
+struct BasaltCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "basalt",
+        abstract: "A self-hosted backend: your collections as a standards-exact REST API.",
+        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, OpenAPICommand.self])
+}
+
+func makeLogger(_ label: String = "basalt", level: Logger.Level = .info) -> Logger {
+    LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+    var l = Logger(label: label)
+    l.logLevel = level
+    return l
+}
+
+/// A quiet logger for commands whose standard output is their result.
+func commandLogger() -> Logger {
+    var l = Logger(label: "basalt", factory: { _ in SwiftLogNoOpLogHandler() })
+    l.logLevel = .critical
+    return l
+}
+
+func readSchemaFile(_ path: String) throws -> Schema {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw ValidationError("cannot read \(path)") }
+    return try Schema.decode(try SchemaYAML.parse(text))
+}
+
+func describe(_ error: any Error) -> String {
+    if let e = error as? BasaltError {
+        var s = e.message
+        for fe in e.fieldErrors { s += "\n  \(fe.field): \(fe.message)" }
+        return s
+    }
+    return "\(error)"
+}
+
+func printPlan(_ plan: MigrationPlan) {
+    if plan.steps.isEmpty { print("No changes.") }
+    for s in plan.steps { print("\(s.destructive ? "! " : "  ")\(s.action): \(s.detail)\(s.destructive ? "  [destructive]" : "")") }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the API (default 127.0.0.1:8080, SQLite in ./basalt-data).")
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Listen address HOST:PORT. Env: BASALT_HTTP") var http: String?
+    @Option(help: "Apply this schema file at start-up; a destructive plan prints and exits non-zero instead.") var schema: String?
+    @Option(help: "Token issuer and base of absolute links. Env: BASALT_PUBLIC_URL") var publicURL: String?
+    @Option(help: "Comma-separated CORS origins (* for any). Env: BASALT_CORS_ORIGINS") var corsOrigins: String?
+    @Option(help: "Comma-separated proxy addresses whose X-Forwarded-For is trusted. Env: BASALT_TRUSTED_PROXIES") var trustedProxies: String?
+    @Option(help: "Anonymous requests per minute per address, 0 for no limit (default 600). Env: BASALT_RATE_LIMIT_ANONYMOUS") var rateLimitAnonymous: String?
+    @Option(help: "Requests per minute per subject, 0 for no limit (default 3000). Env: BASALT_RATE_LIMIT_SUBJECT") var rateLimitSubject: String?
+
+    func run() async throws {
+        var flags: [String: String] = [:]
+        flags["http"] = http
+        flags["public_url"] = publicURL
+        flags["cors_origins"] = corsOrigins
+        flags["trusted_proxies"] = trustedProxies
+        flags["rate_limit_anonymous"] = rateLimitAnonymous
+        flags["rate_limit_subject"] = rateLimitSubject
+        let config = try await store.configuration(flags: flags)
+        let wanted = try schema.map(readSchemaFile)
+        let logger = makeLogger()
+        do {
+            try await BasaltRuntime.withRuntime(config, logger: logger) { runtime in
+                if let wanted {
+                    let result = try await runtime.schemas.apply(wanted, allowDestructive: false, dryRun: true, source: "serve")
+                    if result.plan.isDestructive {
+                        printPlan(result.plan)
+                        throw ValidationError("the schema change is destructive; apply it with `basalt schema apply --allow-destructive`")
+                    }
+                    if !result.plan.isEmpty {
+                        _ = try await runtime.schemas.apply(wanted, allowDestructive: false, source: "serve")
+                    }
+                }
+                let app = runtime.makeApplication()
+                let group = ServiceGroup(
+                    configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                logger.info("serving", metadata: ["http.address": "\(config.host):\(config.port)",
+                                                  "storage": "\(config.databaseURL == nil ? "sqlite:" + config.dataDirectory : "postgres")"])
+                try await group.run()
+            }
+        } catch let e as ValidationError {
+            throw e
+        } catch {
+            logger.critical("serve failed", metadata: ["error": "\(describe(error))"])
+            throw ExitCode.failure
+        }
+    }
+}
+
+struct SchemaCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "schema", abstract: "Export or apply the schema (YAML).",
+                                                    subcommands: [Export.self, Apply.self])
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the live schema as YAML.")
+        @OptionGroup var store: StoreOptions
+        func run() async throws {
+            let config = try await store.configuration()
+            let yaml = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
+                SchemaYAML.emit(rt.schemas.current.schema.encode())
+            }
+            print(yaml, terminator: "")
+        }
+    }
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply a schema file: plan, print, apply in one transaction.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The schema file (YAML or JSON).") var file: String
+        @Flag(help: "Apply steps that drop data.") var allowDestructive = false
+        func run() async throws {
+            let config = try await store.configuration()
+            let wanted = try readSchemaFile(file)
+            do {
+                let r = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
+                    try await rt.schemas.apply(wanted, allowDestructive: allowDestructive, source: "cli")
+                }
+                printPlan(r.plan)
+                if r.applied { print("Applied; schema version \(r.version).") }
+            } catch let e as BasaltError where e.code == .conflict {
+                FileHandle.standardError.write(Data("Refused: the plan is destructive. Steps:\n".utf8))
+                for fe in e.fieldErrors { FileHandle.standardError.write(Data("  ! \(fe.message)\n".utf8)) }
+                FileHandle.standardError.write(Data("Re-run with --allow-destructive to apply it.\n".utf8))
+                throw ExitCode.failure
+            } catch {
+                FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Inspect schema migrations.", subcommands: [Plan.self, History.self])
+
+    struct Plan: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show what `schema apply FILE` would do; exit 0.")
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The schema file.") var file: String
+        @Flag(help: "Print the plan as JSON.") var json = false
+        func run() async throws {
+            let config = try await store.configuration()
+            let wanted = try readSchemaFile(file)
+            let r = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
+                try await rt.schemas.apply(wanted, allowDestructive: true, dryRun: true, source: "cli")
+            }
+            if json { print(r.plan.json.serialized()) } else { printPlan(r.plan) }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List applied migrations, newest first.")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print as JSON.") var json = false
+        func run() async throws {
+            let config = try await store.configuration()
+            let items = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in try await rt.schemas.history() }
+            if json {
+                print(JSONValue.array(items.map(\.json)).serialized())
+                return
+            }
+            for h in items {
+                let steps = h.plan["steps"]?.arrayValue?.count ?? 0
+                print("\(h.version)\t\(h.appliedAt.rfc3339)\t\(h.source)\t\(steps) steps")
+            }
+        }
+    }
+}
+
+struct Admin: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Administration.", subcommands: [Key.self])
+    struct Key: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "API keys.", subcommands: [Create.self])
+        struct Create: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Create an admin API key; prints only the key.")
+            @OptionGroup var store: StoreOptions
+            @Option(help: "A name for the key.") var name: String
+            func run() async throws {
+                let config = try await store.configuration()
+                let key = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
+                    try await rt.apiKeys.create(name: name, admin: true, roles: [], expiresAt: nil).key
+                }
+                print(key)
+            }
+        }
+    }
+}
+
+struct OpenAPICommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "openapi", abstract: "Print the full (admin-scope) OpenAPI document.")
+    @OptionGroup var store: StoreOptions
+    @Option(help: "Server URL written into the document. Env: BASALT_PUBLIC_URL") var publicURL: String?
+    func run() async throws {
+        var flags: [String: String] = [:]
+        flags["public_url"] = publicURL
+        let config = try await store.configuration(flags: flags)
+        let bytes = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
+            OpenAPIGenerator.json(schema: rt.schemas.current, principal: Principal(kind: .admin, id: "cli"), serverURL: config.http.publicURL)
+        }
+        FileHandle.standardOutput.write(Data(bytes))
+        print()
+    }
+}

@@ -1,0 +1,87 @@
+import SystemPackage
+import ArgumentParser
+import Basalt
+import BasaltHTTP
+import BasaltSQLite
+import Configuration
+import Foundation
+
+/// Settings shared by every command that touches data. Flags override `BASALT_*` environment
+/// variables, which override the config file (`--config`), which overrides defaults; all three
+/// are layered by swift-configuration.
+struct StoreOptions: ParsableArguments {
+    @Option(name: .long, help: "SQLite data folder (default ./basalt-data). Env: BASALT_DATA")
+    var data: String?
+    @Option(name: .long, help: "PostgreSQL URL (postgres://user:pass@host:port/db). Env: BASALT_DATABASE_URL")
+    var database: String?
+    @Option(name: .long, help: "A YAML or JSON config file; its keys are the BASALT_* names in lowercase without the prefix (data, database_url, http, …)")
+    var config: String?
+
+    /// The layered reader: flags, then environment, then file.
+    func reader(flags: [String: String]) async throws -> ConfigReader {
+        var values: [AbsoluteConfigKey: ConfigValue] = [:]
+        var all = flags
+        if let data { all["data"] = data }
+        if let database { all["database_url"] = database }
+        for (k, v) in all { values[AbsoluteConfigKey(["basalt", k])] = ConfigValue(.string(v), isSecret: k.contains("url")) }
+        var providers: [any ConfigProvider] = [InMemoryProvider(name: "flags", values: values), EnvironmentVariablesProvider()]
+        if let config {
+            guard FileManager.default.fileExists(atPath: config) else { throw ValidationError("config file \(config) does not exist") }
+            // File keys have no `basalt.` prefix: map the reader's keys onto them.
+            let strip: @Sendable (AbsoluteConfigKey) -> AbsoluteConfigKey = { key in
+                AbsoluteConfigKey(key.components.first == "basalt" ? Array(key.components.dropFirst()) : key.components)
+            }
+            if config.hasSuffix(".json") {
+                providers.append(KeyMappingProvider(upstream: try await FileProvider<JSONSnapshot>(filePath: .init(config)), keyMapper: strip))
+            } else {
+                providers.append(KeyMappingProvider(upstream: try await FileProvider<YAMLSnapshot>(filePath: .init(config)), keyMapper: strip))
+            }
+        }
+        return ConfigReader(providers: providers).scoped(to: "basalt")
+    }
+
+    func configuration(flags: [String: String] = [:]) async throws -> BasaltConfiguration {
+        let r = try await reader(flags: flags)
+        var c = BasaltConfiguration()
+        let data = r.string(forKey: "data")
+        let url = r.string(forKey: "database_url", isSecret: true)
+        if data != nil && url != nil {
+            throw ValidationError("--data (BASALT_DATA) and --database (BASALT_DATABASE_URL) cannot both be set")
+        }
+        if let data { c.dataDirectory = data }
+        if let url {
+            guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
+                throw ValidationError("--database must be a postgres:// URL")
+            }
+            c.databaseURL = url
+        }
+        if let http = r.string(forKey: "http") {
+            do { try c.setHTTP(http) } catch { throw ValidationError("\(error)") }
+        }
+        c.http.publicURL = r.string(forKey: "public_url") ?? "http://\(c.host.contains(":") ? "[\(c.host)]" : c.host):\(c.port)"
+        if let cors = r.string(forKey: "cors_origins") {
+            c.http.corsOrigins = cors.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let proxies = r.string(forKey: "trusted_proxies") {
+            c.http.trustedProxies = Set(proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
+        }
+        if let v = r.string(forKey: "rate_limit_anonymous") {
+            guard let n = Int(v), n >= 0 else { throw ValidationError("rate_limit_anonymous must be a number ≥ 0") }
+            c.http.anonymousPerMinute = n
+        }
+        if let v = r.string(forKey: "rate_limit_subject") {
+            guard let n = Int(v), n >= 0 else { throw ValidationError("rate_limit_subject must be a number ≥ 0") }
+            c.http.subjectPerMinute = n
+        }
+        if let v = r.string(forKey: "body_limit_bytes") {
+            guard let n = Int(v), n > 0 else { throw ValidationError("body_limit_bytes must be a positive number") }
+            c.http.bodyLimitBytes = n
+        }
+        if let v = r.string(forKey: "request_logs") { c.http.requestLogs = !["false", "0", "off"].contains(v.lowercased()) }
+        if let v = r.string(forKey: "sqlite_synchronous") {
+            guard let s = SQLiteStore.Synchronous(rawValue: v.uppercased()) else { throw ValidationError("sqlite_synchronous is normal or full") }
+            c.sqliteSynchronous = s
+        }
+        return c
+    }
+}

@@ -1,0 +1,125 @@
+import Crypto
+
+/// Record ids: lowercase canonical UUIDs, UUIDv7 (RFC 9562) when the server makes them, so new
+/// rows land at the right edge of the primary-key B-tree.
+public enum RecordID {
+    /// A new UUIDv7: 48-bit Unix milliseconds, version 7, 74 random bits.
+    public static func make(at time: Timestamp = .now()) -> String {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        let r1 = rng.next() as UInt64
+        let r2 = rng.next() as UInt64
+        let ms = UInt64(max(0, time.millisecondsSinceEpoch))
+        for k in 0..<6 { bytes[k] = UInt8(truncatingIfNeeded: ms >> UInt64(40 - 8 * k)) }
+        for k in 0..<8 { bytes[6 + k] = UInt8(truncatingIfNeeded: r1 >> UInt64(8 * k)) }
+        bytes[14] = UInt8(truncatingIfNeeded: r2)
+        bytes[15] = UInt8(truncatingIfNeeded: r2 >> 8)
+        bytes[6] = (bytes[6] & 0x0F) | 0x70
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return format(bytes)
+    }
+
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
+
+    static func format(_ b: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, byte) in b.enumerated() {
+            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(0x2D) }
+            out.append(hex[Int(byte >> 4)])
+            out.append(hex[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The canonical lowercase form of a UUID in 8-4-4-4-12 form, or nil if `text` is not one.
+    public static func normalize(_ text: String) -> String? {
+        let u = Array(text.utf8)
+        guard u.count == 36 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(36)
+        for (i, c) in u.enumerated() {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                guard c == 0x2D else { return nil }
+                out.append(c)
+                continue
+            }
+            switch c {
+            case 0x30...0x39, 0x61...0x66: out.append(c)
+            case 0x41...0x46: out.append(c + 0x20)
+            default: return nil
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Small helpers for secrets and digests shared by services.
+public enum Digest {
+    public static func sha256Hex(_ s: String) -> String {
+        SHA256.hash(data: Array(s.utf8)).map { String(format2: $0) }.joined()
+    }
+    public static func randomToken(bytes n: Int) -> String {
+        var rng = SystemRandomNumberGenerator()
+        let raw = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        return Base64URL.encode(raw)
+    }
+}
+
+extension String {
+    init(format2 byte: UInt8) {
+        let h: [Character] = Array("0123456789abcdef")
+        self = String([h[Int(byte >> 4)], h[Int(byte & 0xF)]])
+    }
+}
+
+/// base64url without padding (RFC 4648 §5).
+public enum Base64URL {
+    static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    public static func encode(_ data: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity((data.count * 4 + 2) / 3)
+        var i = 0
+        while i + 2 < data.count {
+            let n = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8 | UInt32(data[i + 2])
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            i += 3
+        }
+        let rest = data.count - i
+        if rest == 1 {
+            let n = UInt32(data[i]) << 16
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)]]
+        } else if rest == 2 {
+            let n = UInt32(data[i]) << 16 | UInt32(data[i + 1]) << 8
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)]]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+    public static func decode(_ s: String) -> [UInt8]? {
+        var vals = [UInt8]()
+        vals.reserveCapacity(s.utf8.count)
+        for c in s.utf8 {
+            switch c {
+            case 0x41...0x5A: vals.append(c - 0x41)
+            case 0x61...0x7A: vals.append(c - 0x61 + 26)
+            case 0x30...0x39: vals.append(c - 0x30 + 52)
+            case 0x2D: vals.append(62)
+            case 0x5F: vals.append(63)
+            default: return nil
+            }
+        }
+        if vals.count % 4 == 1 { return nil }
+        var out = [UInt8]()
+        var i = 0
+        while i < vals.count {
+            let chunk = vals[i..<min(i + 4, vals.count)]
+            var n: UInt32 = 0
+            for (k, v) in chunk.enumerated() { n |= UInt32(v) << UInt32(18 - 6 * k) }
+            out.append(UInt8(n >> 16 & 0xFF))
+            if chunk.count > 2 { out.append(UInt8(n >> 8 & 0xFF)) }
+            if chunk.count > 3 { out.append(UInt8(n & 0xFF)) }
+            i += 4
+        }
+        return out
+    }
+}

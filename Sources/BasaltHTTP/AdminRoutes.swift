@@ -1,0 +1,161 @@
+public import HTTPTypes
+public import BasaltCore
+public import BasaltServices
+import BasaltStorage
+import Foundation
+public import Hummingbird
+import NIOCore
+
+/// `/v1/admin/…`: schema, collections, migrations, API keys (API.md §12). Admin credential only.
+public struct AdminRoutes: Sendable {
+    let schemas: SchemaService
+    let apiKeys: ApiKeyService
+    let settings: HTTPSettings
+
+    public init(schemas: SchemaService, apiKeys: ApiKeyService, settings: HTTPSettings) {
+        self.schemas = schemas
+        self.apiKeys = apiKeys
+        self.settings = settings
+    }
+
+    static func requireAdmin(_ ctx: BasaltRequestContext) throws(BasaltError) {
+        if ctx.principal.isAdmin { return }
+        if ctx.principal.isAnonymous { throw BasaltError(.unauthenticated, "An admin credential is required") }
+        throw BasaltError(.forbidden, "An admin credential is required")
+    }
+
+    public func register(on router: Router<BasaltRequestContext>) {
+        router.get("/v1/admin/schema") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let doc = schemas.current.schema.encode()
+            if let accept = req.headers[.accept], accept.contains("yaml") {
+                return Response(status: .ok, headers: [.contentType: "application/yaml", .cacheControl: "no-store"],
+                                body: .init(byteBuffer: ByteBuffer(string: SchemaYAML.emit(doc))))
+            }
+            return HTTPSupport.json(.ok, doc, headers: [.cacheControl: "no-store"])
+        }
+        router.put("/v1/admin/schema") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
+            let wanted = try Schema.decode(body)
+            return try await apply(wanted, req, status: .ok)
+        }
+        MethodGuard.allow(["GET", "HEAD", "PUT"], path: "/v1/admin/schema", on: router)
+
+        router.get("/v1/admin/collections") { _, ctx in
+            try Self.requireAdmin(ctx)
+            let items = schemas.current.schema.collections.map { $0.encodeWithName() }
+            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(items))])), headers: [.cacheControl: "no-store"])
+        }
+        router.post("/v1/admin/collections") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
+            guard case .object(var o) = body, let name = o["name"]?.stringValue else {
+                throw BasaltError.validation([FieldError(field: "/name", code: .required, message: "name is required")])
+            }
+            o["name"] = nil
+            var current = schemas.current.schema
+            if current.collection(name) != nil {
+                throw BasaltError(.conflict, "A collection named \(name) already exists",
+                                  fieldErrors: [FieldError(field: "/name", code: .unique, message: "\(name) exists")])
+            }
+            current.collections.append(try Self.decodeCollection(name, .object(o)))
+            var r = try await apply(current, req, status: .created)
+            r.headers[.location] = "/v1/admin/collections/\(name)"
+            return r
+        }
+        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/collections", on: router)
+        router.get("/v1/admin/collections/:name") { _, ctx in
+            try Self.requireAdmin(ctx)
+            let name = try ctx.parameters.require("name")
+            guard let c = schemas.current.schema.collection(name) else { throw BasaltError.notFound("There is no collection named \(name)") }
+            return HTTPSupport.json(.ok, c.encodeWithName(), headers: [.cacheControl: "no-store"])
+        }
+        router.patch("/v1/admin/collections/:name") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let name = try ctx.parameters.require("name")
+            var current = schemas.current.schema
+            guard let i = current.collections.firstIndex(where: { $0.name == name }) else {
+                throw BasaltError.notFound("There is no collection named \(name)")
+            }
+            let (patch, _) = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: true)
+            if case .object(let po) = patch, let n = po["name"], n.stringValue != name {
+                throw BasaltError.validation([FieldError(field: "/name", code: .readOnly, message: "a collection cannot be renamed")])
+            }
+            var merged = RecordService.mergePatch(current.collections[i].encodeBody(), patch)
+            if case .object(var mo) = merged { mo["name"] = nil; merged = .object(mo) }
+            current.collections[i] = try Self.decodeCollection(name, merged)
+            return try await apply(current, req, status: .ok)
+        }
+        router.delete("/v1/admin/collections/:name") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let name = try ctx.parameters.require("name")
+            var current = schemas.current.schema
+            guard current.collection(name) != nil else { throw BasaltError.notFound("There is no collection named \(name)") }
+            current.collections.removeAll { $0.name == name }
+            return try await apply(current, req, status: .ok)
+        }
+        MethodGuard.allow(["GET", "HEAD", "PATCH", "DELETE"], path: "/v1/admin/collections/:name", on: router)
+
+        router.get("/v1/admin/migrations") { _, ctx in
+            try Self.requireAdmin(ctx)
+            let items = try await schemas.history().map(\.json)
+            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(items))])), headers: [.cacheControl: "no-store"])
+        }
+        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/migrations", on: router)
+
+        router.get("/v1/admin/api-keys") { _, ctx in
+            try Self.requireAdmin(ctx)
+            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(try await apiKeys.list()))])), headers: [.cacheControl: "no-store"])
+        }
+        router.post("/v1/admin/api-keys") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
+            guard case .object(let o) = body else { throw BasaltError.badRequest("The body must be a JSON object") }
+            var errors: [FieldError] = []
+            for (k, _) in o where !["name", "roles", "admin", "expires_at"].contains(k) {
+                errors.append(FieldError(field: FieldError.pointer(k), code: .unknownField, message: "unknown member \(k)"))
+            }
+            let roles = o["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            var expires: Timestamp?
+            if let e = o["expires_at"], !e.isNull {
+                if let t = e.stringValue.flatMap(Timestamp.init(rfc3339:)) { expires = t } else {
+                    errors.append(FieldError(field: "/expires_at", code: .format, message: "expires_at must be an RFC 3339 date-time"))
+                }
+            }
+            if !errors.isEmpty { throw BasaltError.validation(errors) }
+            let created = try await apiKeys.create(name: o["name"]?.stringValue ?? "", admin: o["admin"]?.boolValue ?? false, roles: roles, expiresAt: expires)
+            let id = created.record["id"]?.stringValue ?? ""
+            return HTTPSupport.json(.created, created.record, headers: [.cacheControl: "no-store", .location: "/v1/admin/api-keys/\(id)"])
+        }
+        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/api-keys", on: router)
+        router.delete("/v1/admin/api-keys/:id") { _, ctx in
+            try Self.requireAdmin(ctx)
+            try await apiKeys.revoke(id: try ctx.parameters.require("id"))
+            return Response(status: .noContent)
+        }
+        MethodGuard.allow(["DELETE"], path: "/v1/admin/api-keys/:id", on: router)
+    }
+
+    static func decodeCollection(_ name: String, _ json: JSONValue) throws(BasaltError) -> CollectionSchema {
+        var errors: [FieldError] = []
+        guard let c = CollectionSchema.decode(name: name, json, pointer: "", errors: &errors), errors.isEmpty else {
+            throw BasaltError.validation(errors)
+        }
+        return c
+    }
+
+    func apply(_ wanted: Schema, _ req: Request, status: HTTPResponse.Status) async throws -> Response {
+        let q = req.uri.queryParameters
+        let dry = q.get("dry_run") == "true"
+        let allow = q.get("allow_destructive") == "true"
+        // Cross-collection checks (relations, roles) on the whole wanted schema.
+        _ = try Schema.decode(wanted.encode())
+        let result = try await schemas.apply(wanted, allowDestructive: allow, dryRun: dry, source: "api")
+        var o = JSONObject([("plan", result.plan.json), ("applied", .bool(result.applied)), ("version", .int(result.version))])
+        if !dry, let c = req.uri.path.split(separator: "/").last.map(String.init), let col = schemas.current.schema.collection(c) {
+            o.append("collection", col.encodeWithName())
+        }
+        return HTTPSupport.json(dry ? .ok : status, .object(o), headers: [.cacheControl: "no-store"])
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+public import HTTPTypes
+public import BasaltServices
+public import Hummingbird
+import Logging
+import NIOCore
+
+/// Per-request state carried between middleware and handlers.
+public struct BasaltRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public var requestID: String = ""
+    /// Set by `AuthMiddleware`; anonymous until then.
+    public var principal: Principal
+    /// Whether the request carried credentials (drives `Cache-Control: private`).
+    public var hasCredentials = false
+    public var peerAddress: String
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        let address = source.channel.remoteAddress?.ipAddress ?? "unknown"
+        peerAddress = address
+        principal = .anonymous(address)
+    }
+
+    public var maxUploadSize: Int { 1 << 20 }
+}
+
+/// Header names Basalt uses beyond the standard set.
+public enum BasaltHeader {
+    public static let requestID = HTTPField.Name("X-Request-Id")!
+    public static let traceparent = HTTPField.Name("traceparent")!
+    public static let idempotencyKey = HTTPField.Name("Idempotency-Key")!
+    public static let idempotentReplayed = HTTPField.Name("Idempotent-Replayed")!
+    public static let rateLimit = HTTPField.Name("RateLimit")!
+    public static let rateLimitPolicy = HTTPField.Name("RateLimit-Policy")!
+    public static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+    public static let contentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
+    public static let frameOptions = HTTPField.Name("X-Frame-Options")!
+    public static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    public static let csp = HTTPField.Name("Content-Security-Policy")!
+    public static let link = HTTPField.Name("Link")!
+}

@@ -1,0 +1,65 @@
+public import HTTPTypes
+public import BasaltCore
+import Foundation
+public import Hummingbird
+import NIOCore
+
+/// Request and response plumbing shared by the route files.
+enum HTTPSupport {
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue, headers: HTTPFields = [:]) -> Response {
+        var h = headers
+        h[.contentType] = "application/json"
+        return Response(status: status, headers: h, body: .init(byteBuffer: ByteBuffer(bytes: value.serializedBytes())))
+    }
+
+    /// 406 unless `Accept` admits JSON (absent admits everything).
+    static func requireJSONAccept(_ request: Request) throws(BasaltError) {
+        guard let accept = request.headers[.accept], !accept.isEmpty else { return }
+        for range in accept.split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let type = parts.first else { continue }
+            let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
+            if q > 0, ["*/*", "application/*", "application/json", "application/problem+json"].contains(type) { return }
+        }
+        throw BasaltError(.notAcceptable, "This resource is only available as application/json")
+    }
+
+    /// Reads and parses a JSON body: 415 for other media types, 413 over the limit, 400 when malformed.
+    static func jsonBody(_ request: Request, settings: HTTPSettings, mergePatch: Bool = false) async throws -> (JSONValue, [UInt8]) {
+        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let allowed = mergePatch ? ["application/json", "application/merge-patch+json"] : ["application/json"]
+        guard let type, allowed.contains(type) else {
+            throw BasaltError(.unsupportedMediaType, "The body must be \(allowed.joined(separator: " or "))")
+        }
+        if let len = request.headers[.contentLength].flatMap(Int.init), len > settings.bodyLimitBytes {
+            throw BasaltError(.payloadTooLarge, "The body is larger than \(settings.bodyLimitBytes) bytes")
+        }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: settings.bodyLimitBytes)
+        } catch {
+            throw BasaltError(.payloadTooLarge, "The body is larger than \(settings.bodyLimitBytes) bytes")
+        }
+        let bytes = Array(buffer.readableBytesView)
+        do {
+            return (try JSONValue.parse(bytes, maxDepth: settings.jsonMaxDepth), bytes)
+        } catch {
+            throw BasaltError.badRequest("The body is not valid JSON: \(error.description)")
+        }
+    }
+
+    static func weakETag(_ bytes: [UInt8]) -> String {
+        "W/\"" + String(Digest.sha256Hex(String(decoding: bytes, as: UTF8.self)).prefix(24)) + "\""
+    }
+
+    /// RFC 9110 If-None-Match with weak comparison.
+    static func noneMatch(_ header: String?, _ etag: String) -> Bool {
+        guard let header else { return false }
+        let strip: (Substring) -> Substring = { $0.hasPrefix("W/") ? $0.dropFirst(2) : $0 }
+        let mine = strip(Substring(etag))
+        return header.split(separator: ",").contains { t in
+            let t = Substring(t.trimmingCharacters(in: .whitespaces))
+            return t == "*" || strip(t) == mine
+        }
+    }
+}

@@ -1,0 +1,51 @@
+public import HTTPTypes
+import BasaltCore
+import BasaltServices
+import Foundation
+public import Hummingbird
+import Synchronization
+
+/// In-memory per-client rate limiting (fixed 60 s windows per key), with IETF RateLimit headers.
+/// Anonymous callers are keyed by address, authenticated ones by subject. A cluster shares
+/// these counters through Redis (a later backend of the same shape).
+public struct RateLimitMiddleware: RouterMiddleware {
+    public typealias Context = BasaltRequestContext
+    let settings: HTTPSettings
+    let windows = Windows()
+
+    final class Windows: Sendable {
+        let state = Mutex<[String: (start: Int64, count: Int)]>([:])
+        func withLock<T>(_ body: (inout [String: (start: Int64, count: Int)]) -> T) -> T { state.withLock { body(&$0) } }
+    }
+    let clock: @Sendable () -> Int64
+
+    public init(settings: HTTPSettings, clock: @escaping @Sendable () -> Int64 = { Timestamp.now().millisecondsSinceEpoch / 1000 }) {
+        self.settings = settings
+        self.clock = clock
+    }
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let p = context.principal
+        let quota = p.isAnonymous ? settings.anonymousPerMinute : settings.subjectPerMinute
+        if quota <= 0 || p.isAdmin || request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
+        let key = p.isAnonymous ? "a:" + p.clientAddress : "s:" + (p.id ?? "")
+        let now = clock()
+        let (count, reset) = windows.withLock { w -> (Int, Int64) in
+            if w.count > 100_000 { w = w.filter { now - $0.value.start < 60 } }  // bound memory
+            var e = w[key] ?? (now, 0)
+            if now - e.start >= 60 { e = (now, 0) }
+            e.count += 1
+            w[key] = e
+            return (e.count, 60 - (now - e.start))
+        }
+        let policy = "\"default\";q=\(quota);w=60"
+        if count > quota {
+            throw BasaltError(.rateLimited, "Too many requests; retry after \(reset) seconds",
+                              headers: [("Retry-After", "\(reset)"), ("RateLimit-Policy", policy), ("RateLimit", "\"default\";r=0;t=\(reset)")])
+        }
+        var response = try await next(request, context)
+        response.headers[BasaltHeader.rateLimitPolicy] = policy
+        response.headers[BasaltHeader.rateLimit] = "\"default\";r=\(quota - count);t=\(reset)"
+        return response
+    }
+}

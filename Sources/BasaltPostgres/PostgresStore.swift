@@ -1,0 +1,529 @@
+import BasaltCore
+public import BasaltStorage
+import Foundation
+public import Logging
+public import PostgresNIO
+public import ServiceLifecycle
+
+/// The scale-out backend: a PostgresNIO `PostgresClient` pool. Every call leases a connection for
+/// itself only; no connection is held across calls.
+///
+/// The client only works while its `run()` is active: add the store to the app's `ServiceGroup`
+/// (it is a `Service`), or wrap short-lived work in ``withRunning(_:)``.
+///
+/// ```swift
+/// let store = try PostgresStore(url: "postgres://basalt:secret@127.0.0.1:5432/basalt", logger: logger)
+/// try await store.withRunning {
+///     try await store.bootstrap()
+///     let rows = try await store.fetch(SQLQuery(sql: "SELECT 1"), types: [.int])
+/// }
+/// ```
+public final class PostgresStore: Store, Service {
+    public let dialect: any SQLDialect = PostgresDialect()
+    /// The connection pool. Its `run()` must be running for any query to proceed.
+    public let client: PostgresClient
+    /// The PostgreSQL schema every connection works in (`search_path`), or `nil` for the server's default.
+    public let schemaName: String?
+    let logger: Logger
+
+    /// Connects to `url` (`postgres://user:pass@host:port/db`, also `postgresql://`).
+    ///
+    /// - `schemaName`: when given, every connection starts with `search_path` set to that schema alone;
+    ///   ``bootstrap()`` creates it. Tests use one fresh schema each and ``dropSchema()`` it afterwards.
+    /// - TLS follows the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`);
+    ///   without one it is off for loopback hosts and `prefer` (certificate verified) elsewhere.
+    /// - `?host=/path/to/socket/dir` connects through that directory's Unix socket instead of TCP.
+    public convenience init(url: String, schemaName: String? = nil, logger: Logger) throws {
+        try self.init(configuration: Self.configuration(url: url), schemaName: schemaName, logger: logger)
+    }
+
+    /// Uses a ready configuration (pool size, timeouts, TLS). `search_path` is added to its startup
+    /// parameters when `schemaName` is given.
+    public init(configuration: PostgresClient.Configuration, schemaName: String? = nil, logger: Logger) throws {
+        var configuration = configuration
+        if let schemaName {
+            guard !schemaName.isEmpty, schemaName.utf8.count <= 63, !schemaName.utf8.contains(0) else {
+                throw StoreError.other(underlying: "invalid PostgreSQL schema name")
+            }
+            // A startup parameter is applied like `SET search_path` before the first query, on every
+            // connection the pool opens, so no query can run in another schema. Only this schema:
+            // unqualified names never fall back to `public` (pg_catalog is always searched first).
+            configuration.options.additionalStartupParameters.removeAll { $0.0 == "search_path" }
+            configuration.options.additionalStartupParameters.append(("search_path", PostgresDialect().quote(schemaName)))
+        }
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        self.schemaName = schemaName
+        self.logger = logger
+    }
+
+    // MARK: - Lifecycle
+
+    /// Runs the connection pool until cancelled or until graceful shutdown. Call once.
+    public func run() async throws {
+        await client.run()
+    }
+
+    /// Runs the pool around `body`, then stops it: for CLI commands and tests, which have no
+    /// `ServiceGroup`. Use either this or ``run()``, once per store.
+    ///
+    /// ```swift
+    /// try await store.withRunning { try await store.bootstrap() }
+    /// ```
+    public func withRunning<T>(_ body: () async throws -> T) async rethrows -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await self.client.run() }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    /// Creates the schema (when configured) and applies Basalt's own migrations that are not yet
+    /// recorded in `_basalt_internal_migrations`, all in one transaction under an advisory lock, so
+    /// replicas starting together apply each migration exactly once.
+    public func bootstrap() async throws {
+        try await transaction(tag: 0) { conn in
+            let key = "basalt.bootstrap:" + (self.schemaName ?? "")
+            try await self.execute(SQLQuery(sql: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: [.text(key)]), on: conn)
+            if let schemaName = self.schemaName {
+                try await self.execute(SQLQuery(sql: "CREATE SCHEMA IF NOT EXISTS \(self.dialect.quote(schemaName))"), on: conn)
+            }
+            let history = self.dialect.quote(InternalTables.historyTable)
+            try await self.execute(SQLQuery(sql: "CREATE TABLE IF NOT EXISTS \(history) (\"name\" TEXT PRIMARY KEY NOT NULL)"), on: conn)
+            let done = Set(try await self.execute(SQLQuery(sql: "SELECT \"name\" FROM \(history)"), on: conn, types: [.text])
+                .rows.compactMap { $0.first?.text })
+            for m in InternalTables.migrations where !done.contains(m.name) {
+                for s in m.postgres { try await self.execute(SQLQuery(sql: s), on: conn) }
+                try await self.execute(SQLQuery(sql: "INSERT INTO \(history) (\"name\") VALUES ($1)", binds: [.text(m.name)]), on: conn)
+                self.logger.info("applied internal migration", metadata: ["migration.name": "\(m.name)"])
+            }
+        }
+    }
+
+    /// Drops the configured schema and everything in it (tests). Refuses without a schema name.
+    public func dropSchema() async throws {
+        guard let schemaName else { throw StoreError.other(underlying: "dropSchema needs a schemaName") }
+        do {
+            try await client.withConnection { conn in
+                _ = try await conn.query(
+                    PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(self.dialect.quote(schemaName)) CASCADE"),
+                    logger: self.logger
+                ).get()
+            }
+        } catch {
+            throw Self.translate(error, tag: 0)
+        }
+    }
+
+    // MARK: - Store
+
+    public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
+        do {
+            let rows = try await client.query(try Self.postgresQuery(query), logger: logger)
+            // Drain first: the connection goes back to the pool when the stream ends.
+            var raw: [PostgresRow] = []
+            for try await row in rows { raw.append(row) }
+            return try raw.map { try Self.decode($0, types) }
+        } catch {
+            throw Self.translate(error, tag: 0)
+        }
+    }
+
+    public func write(_ statements: [SQLStatement]) async throws -> [[SQLRow]] {
+        // A deferred foreign key fails at COMMIT, after the last statement.
+        try await transaction(tag: statements.last?.tag ?? 0) { conn in
+            var out: [[SQLRow]] = []
+            out.reserveCapacity(statements.count)
+            for (i, s) in statements.enumerated() {
+                let result: (rows: [SQLRow], affected: Int?)
+                do {
+                    result = try await self.execute(s.query, on: conn, types: s.returning)
+                } catch {
+                    throw Self.translate(error, tag: s.tag)
+                }
+                if s.expect == .one {
+                    let n = s.returning.isEmpty ? (result.affected ?? result.rows.count) : result.rows.count
+                    if n != 1 { throw StoreError.expectationFailed(statement: i, tag: s.tag) }
+                }
+                out.append(result.rows)
+            }
+            return out
+        }
+    }
+
+    public func migrate(_ statements: [SQLQuery]) async throws {
+        try await transaction(tag: 0) { conn in
+            // Serializes schema changes between replicas; DDL in PostgreSQL is transactional.
+            let key = "basalt.migrate:" + (self.schemaName ?? "")
+            try await self.execute(SQLQuery(sql: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: [.text(key)]), on: conn)
+            for s in statements { try await self.execute(s, on: conn) }
+        }
+    }
+
+    /// PostgreSQL's autovacuum keeps statistics current by itself; this runs `ANALYZE` on the given
+    /// tables for callers that want fresh plans right after a bulk change.
+    public func refreshStatistics(tables: [String]) async throws {
+        guard !tables.isEmpty else { return }
+        let list = tables.map { dialect.quote($0) }.joined(separator: ", ")
+        do {
+            try await client.withConnection { conn in
+                _ = try await conn.query(PostgresQuery(unsafeSQL: "ANALYZE \(list)"), logger: self.logger).get()
+            }
+        } catch {
+            throw Self.translate(error, tag: 0)
+        }
+    }
+
+    /// Whether the database answers `SELECT 1` within five seconds.
+    public func ping() async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                (try? await self.fetch(SQLQuery(sql: "SELECT 1"), types: [.int]).first?.first) == .int(1)
+            }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(5))
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Nothing to do: the pool closes its connections when the task running ``run()`` (or
+    /// ``withRunning(_:)``) ends.
+    public func close() async throws {}
+
+    // MARK: - Transactions and statements
+
+    /// Runs `body` between BEGIN and COMMIT on one leased connection; any error rolls back.
+    /// Errors come out as `StoreError`: those `body` throws as they are, others translated with `tag`.
+    func transaction<R: Sendable>(tag: Int, _ body: (PostgresConnection) async throws -> R) async throws -> R {
+        do {
+            return try await client.withConnection { conn in
+                _ = try await conn.query("BEGIN", logger: self.logger).get()
+                let value: R
+                do {
+                    value = try await body(conn)
+                } catch {
+                    do {
+                        _ = try await conn.query("ROLLBACK", logger: self.logger).get()
+                    } catch {
+                        // Never hand a connection in an unknown transaction state back to the pool.
+                        try? await conn.close()
+                    }
+                    throw error
+                }
+                _ = try await conn.query("COMMIT", logger: self.logger).get()
+                return value
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw Self.translate(error, tag: tag)
+        }
+    }
+
+    /// Runs one statement and collects its rows and the affected-row count of its command tag.
+    @discardableResult
+    func execute(_ query: SQLQuery, on conn: PostgresConnection, types: [SQLColumnType] = []) async throws
+        -> (rows: [SQLRow], affected: Int?)
+    {
+        let result: PostgresQueryResult = try await conn.query(try Self.postgresQuery(query), logger: logger).get()
+        var rows: [SQLRow] = []
+        if !types.isEmpty {
+            rows.reserveCapacity(result.rows.count)
+            for row in result.rows { rows.append(try Self.decode(row, types)) }
+        }
+        return (rows, result.metadata.rows)
+    }
+
+    // MARK: - Configuration
+
+    /// Parses `postgres://user:pass@host:port/db?sslmode=…&host=…` into a client configuration.
+    public static func configuration(url: String) throws -> PostgresClient.Configuration {
+        // Errors never repeat the URL: it may carry a password.
+        guard let c = URLComponents(string: url), let scheme = c.scheme?.lowercased(),
+            scheme == "postgres" || scheme == "postgresql"
+        else {
+            throw StoreError.other(underlying: "invalid PostgreSQL URL: expected postgres://user:pass@host:port/db")
+        }
+        var query: [String: String] = [:]
+        for item in c.queryItems ?? [] { query[item.name] = item.value ?? "" }
+        let username = c.user.flatMap { $0.isEmpty ? nil : $0 } ?? query["user"] ?? "postgres"
+        let password = c.password ?? query["password"]
+        var database = c.path
+        while database.hasPrefix("/") { database.removeFirst() }
+        database = database.removingPercentEncoding ?? database
+        let port = c.port ?? query["port"].flatMap { Int($0) } ?? 5432
+        var host = c.host ?? ""
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        host = host.removingPercentEncoding ?? host
+
+        var config: PostgresClient.Configuration
+        if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
+            config = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: username,
+                           password: password, database: database.isEmpty ? nil : database)
+        } else {
+            if host.isEmpty { host = query["host"] ?? "localhost" }
+            let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
+            let tls: PostgresClient.Configuration.TLS
+            switch query["sslmode"]?.lowercased() {
+            case "disable", "allow": tls = .disable
+            case "require":
+                // libpq's `require` encrypts without verifying the certificate.
+                var t = TLSConfiguration.makeClientConfiguration()
+                t.certificateVerification = .none
+                tls = .require(t)
+            case "verify-ca":
+                var t = TLSConfiguration.makeClientConfiguration()
+                t.certificateVerification = .noHostnameVerification
+                tls = .require(t)
+            case "verify-full": tls = .require(.makeClientConfiguration())
+            case "prefer": tls = .prefer(.makeClientConfiguration())
+            case nil: tls = loopback ? .disable : .prefer(.makeClientConfiguration())
+            case let other?: throw StoreError.other(underlying: "unsupported sslmode \(other)")
+            }
+            config = .init(host: host, port: port, username: username, password: password,
+                           database: database.isEmpty ? nil : database, tls: tls)
+        }
+        if let app = query["application_name"] {
+            config.options.additionalStartupParameters.append(("application_name", app))
+        }
+        return config
+    }
+
+    // MARK: - Values
+
+    static func postgresQuery(_ query: SQLQuery) throws -> PostgresQuery {
+        var binds = PostgresBindings(capacity: query.binds.count)
+        for v in query.binds {
+            switch v {
+            case .null: binds.appendNull()
+            case .int(let i): binds.append(i)
+            case .double(let d): binds.append(d)
+            case .text(let s): binds.append(s)
+            case .bool(let b): binds.append(b)
+            case .timestamp(let t): binds.append(TimestampBind(t))
+            case .uuid(let s):
+                if let u = UUID(uuidString: s) {
+                    binds.append(u)
+                } else {
+                    // Not canonical: let the server parse it and report a typed error (22P02).
+                    binds.append(UUIDText(text: s))
+                }
+            case .json(let s): binds.append(JSONBText(text: s))
+            }
+        }
+        return PostgresQuery(unsafeSQL: query.sql, binds: binds)
+    }
+
+    /// Milliseconds between the Unix epoch and PostgreSQL's (2000-01-01T00:00:00Z).
+    static let postgresEpochMilliseconds: Int64 = 946_684_800_000
+
+    /// `timestamptz` in binary form, computed in integers: Foundation `Date` goes through `Double`
+    /// and can land a microsecond short, which would read back one millisecond early.
+    struct TimestampBind: PostgresNonThrowingEncodable {
+        static var psqlType: PostgresDataType { .timestamptz }
+        static var psqlFormat: PostgresFormat { .binary }
+        let microseconds: Int64
+        init(_ t: Timestamp) { microseconds = (t.millisecondsSinceEpoch - PostgresStore.postgresEpochMilliseconds) * 1000 }
+        func encode<E: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<E>) {
+            buffer.writeInteger(microseconds)
+        }
+    }
+
+    /// JSON text bound as `jsonb` (binary format: version byte 1, then the text).
+    struct JSONBText: PostgresNonThrowingEncodable {
+        static var psqlType: PostgresDataType { .jsonb }
+        static var psqlFormat: PostgresFormat { .binary }
+        let text: String
+        func encode<E: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<E>) {
+            buffer.writeInteger(UInt8(1))
+            buffer.writeString(text)
+        }
+    }
+
+    /// A `uuid` parameter in text format, parsed by the server.
+    struct UUIDText: PostgresNonThrowingEncodable {
+        static var psqlType: PostgresDataType { .uuid }
+        static var psqlFormat: PostgresFormat { .text }
+        let text: String
+        func encode<E: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<E>) {
+            buffer.writeString(text)
+        }
+    }
+
+    static func decode(_ row: PostgresRow, _ types: [SQLColumnType]) throws -> SQLRow {
+        var out = SQLRow()
+        out.reserveCapacity(types.count)
+        var cells = row.makeIterator()
+        for t in types {
+            guard let cell = cells.next() else {
+                throw StoreError.other(underlying: "query returned \(row.count) columns, expected \(types.count)")
+            }
+            out.append(try decode(cell, as: t))
+        }
+        return out
+    }
+
+    static func decode(_ cell: PostgresCell, as type: SQLColumnType) throws -> SQLValue {
+        guard var b = cell.bytes else { return .null }
+        func fail() -> StoreError {
+            StoreError.other(underlying: "cannot decode column \(cell.columnIndex) (\(cell.columnName)) of type \(cell.dataType) as \(type)")
+        }
+        if cell.format == .text {
+            // Not requested by PostgresNIO, which asks for binary results; kept for completeness.
+            guard let s = b.readString(length: b.readableBytes) else { throw fail() }
+            switch type {
+            case .int: return try Int64(s).map { .int($0) } ?? { throw fail() }()
+            case .double: return try Double(s).map { .double($0) } ?? { throw fail() }()
+            case .bool: return .bool(s == "t" || s == "true")
+            case .text: return .text(s)
+            case .uuid: return .uuid(s.lowercased())
+            case .json: return .json(s)
+            case .timestamp: return try Timestamp(rfc3339: s).map { .timestamp($0) } ?? { throw fail() }()
+            }
+        }
+        func integer() -> Int64? {
+            switch (cell.dataType, b.readableBytes) {
+            case (.int8, 8): b.readInteger(as: Int64.self)
+            case (.int4, 4): b.readInteger(as: Int32.self).map(Int64.init)
+            case (.int2, 2): b.readInteger(as: Int16.self).map(Int64.init)
+            default: nil
+            }
+        }
+        func floating() -> Double? {
+            switch (cell.dataType, b.readableBytes) {
+            case (.float8, 8): b.readInteger(as: UInt64.self).map { Double(bitPattern: $0) }
+            case (.float4, 4): b.readInteger(as: UInt32.self).map { Double(Float(bitPattern: $0)) }
+            default: nil
+            }
+        }
+        func numeric() -> String? {
+            // SUM over BIGINT and similar aggregates return NUMERIC.
+            guard cell.dataType == .numeric, let d = try? cell.decode(Decimal.self) else { return nil }
+            return d.description
+        }
+        switch type {
+        case .int:
+            if let i = integer() { return .int(i) }
+            if cell.dataType == .bool { return .int(b.readInteger(as: UInt8.self) == 0 ? 0 : 1) }
+            if let d = floating(), d.isFinite, let i = Int64(exactly: d.rounded(.towardZero)) { return .int(i) }
+            if let s = numeric(), let i = Int64(s.split(separator: ".", maxSplits: 1).first ?? "") { return .int(i) }
+            throw fail()
+        case .double:
+            if let d = floating() { return .double(d) }
+            if let i = integer() { return .double(Double(i)) }
+            if let s = numeric(), let d = Double(s) { return .double(d) }
+            throw fail()
+        case .bool:
+            if cell.dataType == .bool, b.readableBytes == 1, let v = b.readInteger(as: UInt8.self) { return .bool(v != 0) }
+            if let i = integer() { return .bool(i != 0) }
+            throw fail()
+        case .text:
+            switch cell.dataType {
+            case .text, .varchar, .bpchar, .name, .json:
+                return .text(b.readString(length: b.readableBytes) ?? "")
+            case .jsonb:
+                guard b.readInteger(as: UInt8.self) == 1 else { throw fail() }
+                return .text(b.readString(length: b.readableBytes) ?? "")
+            case .uuid:
+                guard let u = try? cell.decode(UUID.self) else { throw fail() }
+                return .text(u.uuidString.lowercased())
+            default:
+                if let i = integer() { return .text(String(i)) }
+                if let s = numeric() { return .text(s) }
+                // Enums, citext and other types whose binary form is their text.
+                guard let s = b.readString(length: b.readableBytes) else { throw fail() }
+                return .text(s)
+            }
+        case .timestamp:
+            switch cell.dataType {
+            case .timestamptz, .timestamp:
+                guard b.readableBytes == 8, let us = b.readInteger(as: Int64.self) else { throw fail() }
+                return .timestamp(Timestamp(millisecondsSinceEpoch: floorDivide(us, 1000) + postgresEpochMilliseconds))
+            case .text, .varchar:
+                guard let s = b.readString(length: b.readableBytes), let t = Timestamp(rfc3339: s) else { throw fail() }
+                return .timestamp(t)
+            default:
+                // Basalt's own tables keep Unix milliseconds in BIGINT columns.
+                if let i = integer() { return .timestamp(Timestamp(millisecondsSinceEpoch: i)) }
+                throw fail()
+            }
+        case .uuid:
+            switch cell.dataType {
+            case .uuid:
+                guard let u = try? cell.decode(UUID.self) else { throw fail() }
+                return .uuid(u.uuidString.lowercased())
+            case .text, .varchar, .bpchar, .name:
+                return .uuid(b.readString(length: b.readableBytes) ?? "")
+            default: throw fail()
+            }
+        case .json:
+            switch cell.dataType {
+            case .jsonb:
+                guard b.readInteger(as: UInt8.self) == 1 else { throw fail() }
+                return .json(b.readString(length: b.readableBytes) ?? "")
+            case .json, .text, .varchar:
+                return .json(b.readString(length: b.readableBytes) ?? "")
+            default: throw fail()
+            }
+        }
+    }
+
+    static func floorDivide(_ a: Int64, _ b: Int64) -> Int64 {
+        let q = a / b
+        return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
+    }
+
+    // MARK: - Errors
+
+    /// Driver errors → `StoreError`, the driver's text kept in `underlying` for logs only.
+    static func translate(_ error: any Error, tag: Int) -> StoreError {
+        if let e = error as? StoreError { return e }
+        if let e = error as? PostgresTransactionError {
+            if let inner = e.closureError ?? e.commitError ?? e.beginError { return translate(inner, tag: tag) }
+        }
+        let underlying = String(reflecting: error)
+        if let e = error as? PSQLError {
+            if e.code == .server {
+                let state = e.serverInfo?[.sqlState] ?? ""
+                switch state {
+                case "23505":
+                    let constraint = e.serverInfo?[.constraintName]
+                    let table = e.serverInfo?[.tableName]
+                    var columns: [String] = constraint.map { [$0] } ?? []
+                    // The primary key's constraint is `<table>_pkey`; every Basalt table's key is `id`.
+                    if let constraint, let table, constraint == table + "_pkey" { columns = ["id"] }
+                    return .uniqueViolation(table: table, columns: columns, tag: tag, underlying: underlying)
+                case "23503":
+                    return .foreignKeyViolation(tag: tag, underlying: underlying)
+                default:
+                    // 08: connection exception; 53: insufficient resources; 57P0x: shutting down or
+                    // not yet accepting; 40001/40P01: serialization failure and deadlock, safe to retry.
+                    if state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57P")
+                        || state == "40001" || state == "40P01"
+                    {
+                        return .unavailable(underlying: underlying)
+                    }
+                    return .other(underlying: underlying)
+                }
+            }
+            switch e.code {
+            case .messageDecodingFailure, .unexpectedBackendMessage, .invalidCommandTag, .tooManyParameters:
+                return .other(underlying: underlying)
+            default:
+                // Connection, TLS, authentication, pool shut down, cancelled.
+                return .unavailable(underlying: underlying)
+            }
+        }
+        if error is IOError || error is ChannelError || error is CancellationError
+            || underlying.contains("ConnectionPoolError")
+        {
+            // ConnectionPoolError (`connectionCreationCircuitBreakerTripped`) lives in a module we do
+            // not import; it means the server could not be reached for a while.
+            return .unavailable(underlying: underlying)
+        }
+        return .other(underlying: underlying)
+    }
+}

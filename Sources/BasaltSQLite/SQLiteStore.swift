@@ -1,0 +1,281 @@
+public import BasaltCore
+public import BasaltStorage
+import Foundation
+internal import GRDB
+import Logging
+import Synchronization
+
+/// The embedded default: one SQLite file in WAL mode, one writer and a pool of readers (GRDB
+/// `DatabasePool`). Every call goes through GRDB's async API, so no NIO event loop or Swift
+/// concurrency thread ever waits on SQLite.
+public final class SQLiteStore: Store {
+    public let dialect: any SQLDialect = SQLiteDialect()
+    let pool: DatabasePool
+    let logger: Logger
+    /// Writes per table since its statistics were last refreshed (see `noteWrites`).
+    let writesSinceAnalyze = Mutex<[String: Int]>([:])
+    let rowsAtAnalyze = Mutex<[String: Int64]>([:])
+
+    /// Durability: `normal` survives a process crash (WAL); `full` also survives power loss.
+    public enum Synchronous: String, Sendable { case normal = "NORMAL", full = "FULL" }
+
+    /// Opens (creating if needed) `directory/data.db` and applies Basalt's own migrations.
+    public init(directory: String, synchronous: Synchronous = .normal, logger: Logger) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var config = Configuration()
+        config.foreignKeysEnabled = true
+        config.busyMode = .timeout(10)
+        config.maximumReaderCount = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
+            try db.execute(sql: "PRAGMA cache_size = -32000")
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+            // SQLite's lower() folds ASCII only; `~` must fold like PostgreSQL's ICU lower().
+            db.add(function: DatabaseFunction("basalt_lower", argumentCount: 1, pure: true) { values in
+                guard let s = String.fromDatabaseValue(values[0]) else { return nil }
+                return SQLiteStore.simpleLowercase(s)
+            })
+        }
+        self.pool = try DatabasePool(path: directory + "/data.db", configuration: config)
+        self.logger = logger
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(InternalTables.historyTable)\" (\"name\" TEXT PRIMARY KEY NOT NULL)")
+            for m in InternalTables.migrations {
+                let done = try Bool.fetchOne(db, sql: "SELECT 1 FROM \"\(InternalTables.historyTable)\" WHERE name = ?", arguments: [m.name]) ?? false
+                if done { continue }
+                try db.inTransaction {
+                    for s in m.sqlite { try db.execute(sql: s) }
+                    try db.execute(sql: "INSERT INTO \"\(InternalTables.historyTable)\" (name) VALUES (?)", arguments: [m.name])
+                    return .commit
+                }
+            }
+        }
+        try analyzeAll()
+    }
+
+    /// Unicode simple lowercase per code point (multi-scalar mappings keep the scalar).
+    static func simpleLowercase(_ s: String) -> String {
+        if s.utf8.allSatisfy({ $0 < 0x80 }) { return s.lowercased() }
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            let m = u.properties.lowercaseMapping.unicodeScalars
+            if m.count == 1, let first = m.first { out.append(first) } else { out.append(u) }
+        }
+        return String(out)
+    }
+
+    public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
+        do {
+            return try await pool.read { db in
+                let stmt = try db.cachedStatement(sql: query.sql)
+                try stmt.setArguments(Self.arguments(query.binds))
+                var rows: [SQLRow] = []
+                let cursor = try Row.fetchCursor(stmt)
+                while let row = try cursor.next() { rows.append(Self.decode(row, types)) }
+                return rows
+            }
+        } catch {
+            throw Self.translate(error, tag: 0)
+        }
+    }
+
+    public func write(_ statements: [SQLStatement]) async throws -> [[SQLRow]] {
+        do {
+            return try await pool.write { db in
+                var out: [[SQLRow]] = []
+                out.reserveCapacity(statements.count)
+                for (i, s) in statements.enumerated() {
+                    do {
+                        out.append(try Self.run(s, index: i, db))
+                    } catch let e as StoreError {
+                        throw e
+                    } catch {
+                        throw Self.translate(error, tag: s.tag)
+                    }
+                }
+                return out
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            // A deferred foreign key fails at COMMIT, after the last statement.
+            throw Self.translate(error, tag: statements.last?.tag ?? 0)
+        }
+    }
+
+    static func run(_ s: SQLStatement, index i: Int, _ db: Database) throws -> [SQLRow] {
+        let stmt = try db.cachedStatement(sql: s.query.sql)
+        try stmt.setArguments(arguments(s.query.binds))
+        var rows: [SQLRow] = []
+        if s.returning.isEmpty {
+            try stmt.execute()
+            if s.expect == .one, db.changesCount != 1 {
+                throw StoreError.expectationFailed(statement: i, tag: s.tag)
+            }
+        } else {
+            let cursor = try Row.fetchCursor(stmt)
+            while let row = try cursor.next() { rows.append(decode(row, s.returning)) }
+            if s.expect == .one, rows.count != 1 {
+                throw StoreError.expectationFailed(statement: i, tag: s.tag)
+            }
+        }
+        return rows
+    }
+
+    public func migrate(_ statements: [SQLQuery]) async throws {
+        do {
+            try await pool.writeWithoutTransaction { db in
+                // Table rebuilds must not fire ON DELETE actions or rewrite references: the
+                // documented SQLite procedure runs them with foreign keys off, then checks.
+                try db.execute(sql: "PRAGMA foreign_keys = OFF")
+                defer { try? db.execute(sql: "PRAGMA foreign_keys = ON") }
+                try db.inTransaction {
+                    for s in statements {
+                        let stmt = try db.makeStatement(sql: s.sql)
+                        try stmt.setArguments(Self.arguments(s.binds))
+                        try stmt.execute()
+                    }
+                    if try Row.fetchOne(db, sql: "PRAGMA foreign_key_check") != nil {
+                        throw StoreError.other(underlying: "foreign key check failed after migration")
+                    }
+                    return .commit
+                }
+            }
+        } catch let e as StoreError {
+            throw e
+        } catch {
+            throw Self.translate(error, tag: 0)
+        }
+        try analyzeAll()
+    }
+
+    /// Keeps planner statistics current without anyone's help. Without them SQLite answers
+    /// `status = 'published' && views > 500 ORDER BY views DESC` through the status index and
+    /// sorts every match; with them it walks the views index and stops after a page.
+    /// `analysis_limit` bounds the cost to a sample of each index.
+    public func refreshStatistics(tables: [String]) async throws {
+        let quoted = tables.map { dialect.quote($0) }
+        try await pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA analysis_limit = 1000")
+            for t in quoted { try db.execute(sql: "ANALYZE \(t)") }
+        }
+        for t in tables {
+            let n = try await fetchOne(SQLQuery(sql: "SELECT COUNT(*) FROM \(dialect.quote(t))"), types: [.int])?.first?.int ?? 0
+            rowsAtAnalyze.withLock { $0[t] = n }
+            writesSinceAnalyze.withLock { $0[t] = 0 }
+        }
+    }
+
+    /// Counts row writes; returns the tables whose statistics are due (writes since the last
+    /// ANALYZE over 10% of the rows then, and at least 1000).
+    public func noteWrites(table: String, count: Int) -> Bool {
+        let base = rowsAtAnalyze.withLock { $0[table] ?? 0 }
+        return writesSinceAnalyze.withLock {
+            let n = ($0[table] ?? 0) + count
+            $0[table] = n
+            return n >= max(1000, Int(base / 10))
+        }
+    }
+
+    func analyzeAll() throws {
+        try pool.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA analysis_limit = 1000")
+            try db.execute(sql: "ANALYZE")
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_basalt%' ESCAPE '\\'")
+            for t in tables {
+                let n = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM \"\(t.replacingOccurrences(of: "\"", with: "\"\""))\"") ?? 0
+                rowsAtAnalyze.withLock { $0[t] = n }
+            }
+        }
+        writesSinceAnalyze.withLock { $0 = [:] }
+    }
+
+    public func ping() async -> Bool {
+        (try? await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }) == 1
+    }
+
+    public func close() async throws {
+        try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA optimize") }
+        try pool.close()
+    }
+
+    /// A consistent online copy of the database (SQLite backup API).
+    public func backup(to path: String) throws {
+        let dest = try DatabaseQueue(path: path)
+        try pool.backup(to: dest)
+        try dest.close()
+    }
+
+    // MARK: - Values
+
+    static func arguments(_ binds: [SQLValue]) -> StatementArguments {
+        StatementArguments(binds.map { v -> (any DatabaseValueConvertible)? in
+            switch v {
+            case .null: return nil
+            case .int(let i): return i
+            case .double(let d): return d
+            case .text(let s), .uuid(let s), .json(let s): return s
+            case .bool(let b): return b ? Int64(1) : Int64(0)
+            case .timestamp(let t): return t.rfc3339
+            }
+        })
+    }
+
+    static func decode(_ row: Row, _ types: [SQLColumnType]) -> SQLRow {
+        var out = SQLRow()
+        out.reserveCapacity(types.count)
+        for (i, t) in types.enumerated() {
+            let dbv: DatabaseValue = row[i]
+            switch (dbv.storage, t) {
+            case (.null, _): out.append(.null)
+            case (.int64(let v), .bool): out.append(.bool(v != 0))
+            case (.int64(let v), .double): out.append(.double(Double(v)))
+            case (.int64(let v), _): out.append(.int(v))
+            case (.double(let d), .int): out.append(.int(Int64(d)))
+            case (.double(let d), _): out.append(.double(d))
+            case (.string(let s), .timestamp): out.append(Timestamp(rfc3339: s).map { .timestamp($0) } ?? .null)
+            case (.string(let s), .uuid): out.append(.uuid(s))
+            case (.string(let s), .json): out.append(.json(s))
+            case (.string(let s), _): out.append(.text(s))
+            case (.blob, _): out.append(.null)
+            }
+        }
+        return out
+    }
+
+    static func translate(_ error: any Error, tag: Int) -> any Error {
+        guard let e = error as? DatabaseError else { return StoreError.other(underlying: String(reflecting: error)) }
+        let message = e.message ?? ""
+        switch e.extendedResultCode {
+        case .SQLITE_CONSTRAINT_UNIQUE, .SQLITE_CONSTRAINT_PRIMARYKEY:
+            // "UNIQUE constraint failed: posts.title" or "…: index 'bx_…'"
+            var table: String?
+            var columns: [String] = []
+            if let r = message.range(of: "failed: ") {
+                let rest = message[r.upperBound...]
+                if rest.hasPrefix("index '") {
+                    columns = [String(rest.dropFirst(7).dropLast())]
+                    table = nil
+                } else {
+                    for part in rest.split(separator: ",") {
+                        let p = part.trimmingCharacters(in: .whitespaces).split(separator: ".", maxSplits: 1)
+                        if p.count == 2 {
+                            table = String(p[0])
+                            columns.append(String(p[1]))
+                        }
+                    }
+                }
+            }
+            return StoreError.uniqueViolation(table: table, columns: columns, tag: tag, underlying: message)
+        case .SQLITE_CONSTRAINT_FOREIGNKEY:
+            return StoreError.foreignKeyViolation(tag: tag, underlying: message)
+        default:
+            if e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED || e.resultCode == .SQLITE_CANTOPEN
+                || e.resultCode == .SQLITE_FULL || e.resultCode == .SQLITE_IOERR
+            {
+                return StoreError.unavailable(underlying: String(describing: e))
+            }
+            return StoreError.other(underlying: String(describing: e))
+        }
+    }
+}

@@ -1,0 +1,80 @@
+public import BasaltCore
+public import BasaltStorage
+import Logging
+import Synchronization
+
+/// Owns the current schema: loads it, plans and applies changes through the one migration
+/// planner, and swaps the compiled value atomically. Requests read `current` once.
+public final class SchemaService: Sendable {
+    public let store: any Store
+    let state: Mutex<CompiledSchema>
+    /// Serializes schema changes within this process (PostgreSQL also takes an advisory lock).
+    let changing = AsyncLock()
+    let logger: Logger
+
+    public init(store: any Store, logger: Logger) async throws {
+        self.store = store
+        self.logger = logger
+        let stored = try await SchemaRepository(store: store).load()
+        state = Mutex(try CompiledSchema(schema: stored.schema, version: stored.version, dialect: store.dialect))
+    }
+
+    public var current: CompiledSchema { state.withLock { $0 } }
+
+    public struct Result: Sendable {
+        public var plan: MigrationPlan
+        public var applied: Bool
+        public var version: Int64
+    }
+
+    /// Plans `wanted` against the live schema; applies it unless `dryRun`. A destructive plan
+    /// without `allowDestructive` is refused with `409` before anything changes.
+    public func apply(_ wanted: Schema, allowDestructive: Bool, dryRun: Bool = false, source: String) async throws -> Result {
+        try await changing.withLock {
+            let repo = SchemaRepository(store: store)
+            let stored = try await repo.load()
+            // Compile first: invalid rules are a 422 before any DDL runs.
+            _ = try CompiledSchema(schema: wanted, version: stored.version + 1, dialect: store.dialect)
+            let plan = try await MigrationPlanner(store: store).plan(from: stored.schema, to: wanted)
+            if dryRun || plan.isEmpty {
+                if !dryRun && stored.version != current.version { try await reload() }
+                return Result(plan: plan, applied: false, version: stored.version)
+            }
+            if plan.isDestructive && !allowDestructive { throw plan.destructiveRefusal }
+            let version = try await repo.apply(plan, fromVersion: stored.version, source: source)
+            let compiled = try CompiledSchema(schema: wanted, version: version, dialect: store.dialect)
+            state.withLock { $0 = compiled }
+            logger.info("schema applied", metadata: ["schema.version": "\(version)", "schema.steps": "\(plan.steps.count)"])
+            return Result(plan: plan, applied: true, version: version)
+        }
+    }
+
+    /// Re-reads the stored schema (another replica may have changed it).
+    public func reload() async throws {
+        let stored = try await SchemaRepository(store: store).load()
+        let compiled = try CompiledSchema(schema: stored.schema, version: stored.version, dialect: store.dialect)
+        state.withLock { $0 = compiled }
+    }
+
+    public func history() async throws -> [SchemaRepository.HistoryEntry] {
+        try await SchemaRepository(store: store).history()
+    }
+}
+
+/// A FIFO async mutex for rare, long operations (schema changes).
+public actor AsyncLock {
+    var locked = false
+    var waiters: [CheckedContinuation<Void, Never>] = []
+    public init() {}
+
+    public func withLock<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
+        if locked {
+            await withCheckedContinuation { waiters.append($0) }
+        }
+        locked = true
+        defer {
+            if waiters.isEmpty { locked = false } else { waiters.removeFirst().resume() }
+        }
+        return try await body()
+    }
+}

@@ -1,0 +1,249 @@
+public import BasaltCore
+
+/// SQL for one collection's table: column lists, CRUD statements, list queries with keyset
+/// pagination. Built once per schema version and reused by every request.
+public struct RecordTable: Sendable {
+    public let collection: CollectionSchema
+    public let dialect: any SQLDialect
+    /// System columns then declared fields, in schema order.
+    public let columns: [String]
+    public let types: [SQLColumnType]
+    public let quotedTable: String
+    let selectList: String
+
+    public init(collection: CollectionSchema, dialect: any SQLDialect) {
+        self.collection = collection
+        self.dialect = dialect
+        columns = SystemField.allCases.map(\.rawValue) + collection.fields.map(\.name)
+        types = [.uuid, .timestamp, .timestamp, .int] + collection.fields.map { SQLColumnType($0.type) }
+        quotedTable = dialect.quote(collection.name)
+        selectList = columns.map { "t." + dialect.quote($0) }.joined(separator: ", ")
+    }
+
+    public func columnIndex(_ name: String) -> Int? { columns.firstIndex(of: name) }
+
+    public func selectByID(_ id: String) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = ")
+        b.bind(.uuid(id))
+        return b.query
+    }
+
+    /// Rows with these ids (expand: one query per relation level, never one per record).
+    public func selectByIDs(_ ids: [String], visibility: FilterExpr? = nil, compiler: FilterCompiler? = nil) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) IN (")
+        for (i, id) in ids.enumerated() {
+            if i > 0 { b.append(", ") }
+            b.bind(.uuid(id))
+        }
+        b.append(")")
+        if let visibility, let compiler {
+            b.append(" AND ")
+            compiler.compile(visibility, table: "t", into: &b)
+        }
+        return b.query
+    }
+
+    public func exists(_ id: String) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT 1 FROM \(quotedTable) WHERE \(dialect.quote("id")) = ")
+        b.bind(.uuid(id))
+        return b.query
+    }
+
+    public func insert(_ values: [(String, SQLValue)]) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("INSERT INTO \(quotedTable) (")
+        b.append(values.map { dialect.quote($0.0) }.joined(separator: ", "))
+        b.append(") VALUES (")
+        for (i, v) in values.enumerated() {
+            if i > 0 { b.append(", ") }
+            b.bind(v.1)
+        }
+        b.append(") RETURNING \(columns.map { dialect.quote($0) }.joined(separator: ", "))")
+        return b.query
+    }
+
+    /// `UPDATE … WHERE id = ? AND version = ?`: optimistic concurrency; zero rows means the record
+    /// changed or vanished since it was read.
+    public func update(id: String, expectedVersion: Int64, values: [(String, SQLValue)], now: Timestamp) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("UPDATE \(quotedTable) SET ")
+        for (name, v) in values {
+            b.append("\(dialect.quote(name)) = ")
+            b.bind(v)
+            b.append(", ")
+        }
+        b.append("\(dialect.quote("updated_at")) = ")
+        b.bind(.timestamp(now))
+        b.append(", \(dialect.quote("version")) = \(dialect.quote("version")) + 1 WHERE \(dialect.quote("id")) = ")
+        b.bind(.uuid(id))
+        b.append(" AND \(dialect.quote("version")) = ")
+        b.bind(.int(expectedVersion))
+        b.append(" RETURNING \(columns.map { dialect.quote($0) }.joined(separator: ", "))")
+        return b.query
+    }
+
+    public func delete(id: String, expectedVersion: Int64) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("DELETE FROM \(quotedTable) WHERE \(dialect.quote("id")) = ")
+        b.bind(.uuid(id))
+        b.append(" AND \(dialect.quote("version")) = ")
+        b.bind(.int(expectedVersion))
+        b.append(" RETURNING \(dialect.quote("id"))")
+        return b.query
+    }
+
+    /// Nulls a `set_null` relation pointing at `id`, bumping each changed record's version.
+    public func nullify(field: String, pointingAt id: String, now: Timestamp) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        let f = dialect.quote(field)
+        b.append("UPDATE \(quotedTable) SET \(f) = NULL, \(dialect.quote("updated_at")) = ")
+        b.bind(.timestamp(now))
+        b.append(", \(dialect.quote("version")) = \(dialect.quote("version")) + 1 WHERE \(f) = ")
+        b.bind(.uuid(id))
+        return b.query
+    }
+
+    public func firstReferencing(field: String, id: String) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT 1 FROM \(quotedTable) WHERE \(dialect.quote(field)) = ")
+        b.bind(.uuid(id))
+        b.append(" LIMIT 1")
+        return b.query
+    }
+
+    public struct SortKey: Sendable, Equatable {
+        public var field: String
+        public var descending: Bool
+        public var nullable: Bool
+        public var type: SQLColumnType
+        public init(field: String, descending: Bool, nullable: Bool, type: SQLColumnType) {
+            self.field = field
+            self.descending = descending
+            self.nullable = nullable
+            self.type = type
+        }
+    }
+
+    /// A page of a list: `WHERE predicates [AND after-cursor] ORDER BY keys LIMIT n`.
+    /// `after` holds the previous page's last row's values of `sort` (id included, last).
+    public func list(
+        predicates: [FilterExpr], compiler: FilterCompiler, sort: [SortKey], after: [SQLValue]?, limit: Int
+    ) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT \(selectList) FROM \(quotedTable) t")
+        var first = true
+        func and() {
+            b.append(first ? " WHERE " : " AND ")
+            first = false
+        }
+        for p in predicates {
+            and()
+            compiler.compile(p, table: "t", into: &b)
+        }
+        if let after {
+            and()
+            keysetCondition(sort: sort, after: after, into: &b)
+        }
+        b.append(" ORDER BY ")
+        b.append(sort.map { dialect.orderTerm("t." + dialect.quote($0.field), descending: $0.descending) }.joined(separator: ", "))
+        b.append(" LIMIT \(limit)")
+        return b.query
+    }
+
+    public func count(predicates: [FilterExpr], compiler: FilterCompiler) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT COUNT(*) FROM \(quotedTable) t")
+        for (i, p) in predicates.enumerated() {
+            b.append(i == 0 ? " WHERE " : " AND ")
+            compiler.compile(p, table: "t", into: &b)
+        }
+        return b.query
+    }
+
+    /// Rows strictly after `after` in the order of `sort`, with nulls as the smallest value.
+    func keysetCondition(sort: [SortKey], after: [SQLValue], into b: inout SQLBuilder) {
+        let direction = sort.first?.descending ?? false
+        if sort.allSatisfy({ !$0.nullable && $0.descending == direction }) {
+            // Row-value comparison: both engines can serve it straight from an index.
+            b.append("(" + sort.map { "t." + dialect.quote($0.field) }.joined(separator: ", ") + ")")
+            b.append(direction ? " < (" : " > (")
+            for (i, v) in after.enumerated() {
+                if i > 0 { b.append(", ") }
+                b.bind(v)
+            }
+            b.append(")")
+            return
+        }
+        // General form: k1 after v1 OR (k1 = v1 AND (k2 after v2 OR (…))).
+        func term(_ i: Int) {
+            let key = sort[i]
+            let col = "t." + dialect.quote(key.field)
+            let v = after[i]
+            b.append("(")
+            if key.descending {
+                if v.isNull {
+                    b.append("1=0")
+                } else {
+                    b.append("(\(col) < ")
+                    b.bind(v)
+                    b.append(key.nullable ? " OR \(col) IS NULL)" : ")")
+                }
+            } else {
+                if v.isNull {
+                    b.append("\(col) IS NOT NULL")
+                } else {
+                    b.append("\(col) > ")
+                    b.bind(v)
+                }
+            }
+            if i + 1 < sort.count {
+                b.append(" OR (")
+                if v.isNull {
+                    b.append("\(col) IS NULL")
+                } else {
+                    b.append("\(col) = ")
+                    b.bind(v)
+                }
+                b.append(" AND ")
+                term(i + 1)
+                b.append(")")
+            }
+            b.append(")")
+        }
+        term(0)
+    }
+}
+
+extension SQLValue {
+    /// A validated JSON field value as SQL.
+    public init(json: JSONValue, type: FieldType) {
+        switch (type, json) {
+        case (_, .null): self = .null
+        case (.integer, .int(let i)): self = .int(i)
+        case (.integer, let v): self = v.integerValue.map { .int($0) } ?? .null
+        case (.number, let v): self = v.numberValue.map { .double($0) } ?? .null
+        case (.boolean, .bool(let b)): self = .bool(b)
+        case (.datetime, .string(let s)): self = Timestamp(rfc3339: s).map { .timestamp($0) } ?? .null
+        case (.json, let v): self = .json(v.serialized())
+        case (.relation, .string(let s)): self = .uuid(s)
+        case (_, .string(let s)): self = .text(s)
+        default: self = .null
+        }
+    }
+
+    /// A stored value as JSON.
+    public var json: JSONValue {
+        switch self {
+        case .null: .null
+        case .int(let i): .int(i)
+        case .double(let d): .double(d)
+        case .text(let s), .uuid(let s): .string(s)
+        case .bool(let b): .bool(b)
+        case .timestamp(let t): .string(t.rfc3339)
+        case .json(let s): (try? JSONValue.parse(s)) ?? .null
+        }
+    }
+}

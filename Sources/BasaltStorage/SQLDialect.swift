@@ -1,0 +1,105 @@
+import Foundation
+public import BasaltCore
+
+/// Everything that differs between SQLite and PostgreSQL SQL text. The compiler and the migration
+/// planner ask the dialect; they never branch on the backend.
+public protocol SQLDialect: Sendable {
+    var name: String { get }
+    func placeholder(_ index: Int) -> String
+    func quote(_ identifier: String) -> String
+    /// Column type of a field, including collation where text order matters.
+    func columnType(_ type: FieldType) -> String
+    func systemColumnsDDL() -> String
+    /// `a IS NOT DISTINCT FROM b`, two-valued.
+    func nullSafeEqual(_ a: String, _ b: String) -> String
+    func nullSafeNotEqual(_ a: String, _ b: String) -> String
+    /// Case-insensitive literal substring test (`~`); may be null when `a` is null.
+    func containsCaseInsensitive(_ a: String, _ b: String) -> String
+    /// An ORDER BY term with nulls sorting as the smallest value.
+    func orderTerm(_ column: String, descending: Bool) -> String
+    /// An index column term that lets `orderTerm` be served from the index.
+    func indexTerm(_ column: String) -> String
+    /// Table options after the column list.
+    var tableSuffix: String { get }
+    /// Whether `CREATE TABLE` needs explicit id-suffixed indexes for keyset order (SQLite
+    /// WITHOUT ROWID tables carry the primary key in every index already).
+    var indexesCarryPrimaryKey: Bool { get }
+    var columnChangeStrategy: ColumnChangeStrategy { get }
+}
+
+extension SQLDialect {
+    public func quote(_ identifier: String) -> String {
+        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+    public func systemColumnsDDL() -> String {
+        "\(quote("id")) \(columnType(.relation)) PRIMARY KEY NOT NULL, "
+            + "\(quote("created_at")) \(columnType(.datetime)) NOT NULL, "
+            + "\(quote("updated_at")) \(columnType(.datetime)) NOT NULL, "
+            + "\(quote("version")) \(columnType(.integer)) NOT NULL"
+    }
+}
+
+public struct SQLiteDialect: SQLDialect {
+    public init() {}
+    public var name: String { "sqlite" }
+    public func placeholder(_ index: Int) -> String { "?\(index)" }
+    public func columnType(_ type: FieldType) -> String {
+        switch type {
+        case .integer, .boolean: "INTEGER"
+        case .number: "REAL"
+        default: "TEXT"
+        }
+    }
+    public func nullSafeEqual(_ a: String, _ b: String) -> String { "(\(a) IS \(b))" }
+    public func nullSafeNotEqual(_ a: String, _ b: String) -> String { "(\(a) IS NOT \(b))" }
+    public func containsCaseInsensitive(_ a: String, _ b: String) -> String {
+        // basalt_lower is registered on every connection: SQLite's lower() folds ASCII only.
+        "(instr(basalt_lower(\(a)), basalt_lower(\(b))) > 0)"
+    }
+    public func orderTerm(_ column: String, descending: Bool) -> String {
+        descending ? "\(column) DESC" : "\(column) ASC"  // SQLite already sorts NULL first ascending
+    }
+    public func indexTerm(_ column: String) -> String { column }
+    public var tableSuffix: String { " STRICT, WITHOUT ROWID" }
+    public var indexesCarryPrimaryKey: Bool { true }
+}
+
+public struct PostgresDialect: SQLDialect {
+    public init() {}
+    public var name: String { "postgres" }
+    public func placeholder(_ index: Int) -> String { "$\(index)" }
+    public func columnType(_ type: FieldType) -> String {
+        switch type {
+        // COLLATE "C": text compares by code point, as on SQLite and as API.md §3 requires.
+        case .text, .email, .url, .select: "TEXT COLLATE \"C\""
+        case .integer: "BIGINT"
+        case .number: "DOUBLE PRECISION"
+        case .boolean: "BOOLEAN"
+        case .datetime: "TIMESTAMPTZ"
+        case .json: "JSONB"
+        case .relation: "UUID"
+        }
+    }
+    public func nullSafeEqual(_ a: String, _ b: String) -> String { "(\(a) IS NOT DISTINCT FROM \(b))" }
+    public func nullSafeNotEqual(_ a: String, _ b: String) -> String { "(\(a) IS DISTINCT FROM \(b))" }
+    public func containsCaseInsensitive(_ a: String, _ b: String) -> String {
+        "(strpos(basalt_lower(\(a)), basalt_lower(\(b))) > 0)"
+    }
+    public func orderTerm(_ column: String, descending: Bool) -> String {
+        descending ? "\(column) DESC NULLS LAST" : "\(column) ASC NULLS FIRST"
+    }
+    public func indexTerm(_ column: String) -> String { "\(column) ASC NULLS FIRST" }
+    public var tableSuffix: String { "" }
+    public var indexesCarryPrimaryKey: Bool { false }
+}
+
+/// How a dialect changes an existing column's type or foreign key.
+public enum ColumnChangeStrategy: Sendable {
+    /// SQLite: build the new table, copy, swap (its ALTER TABLE cannot change a column).
+    case rebuildTable
+    /// PostgreSQL: ALTER COLUMN / constraints in place.
+    case alterInPlace
+}
+
+extension SQLiteDialect { public var columnChangeStrategy: ColumnChangeStrategy { .rebuildTable } }
+extension PostgresDialect { public var columnChangeStrategy: ColumnChangeStrategy { .alterInPlace } }

@@ -1,0 +1,77 @@
+public import BasaltCore
+
+/// A value on its way to or from SQL. Backends bind each case in their native type
+/// (SQLite: timestamps as fixed-width RFC 3339 text, booleans as 0/1; PostgreSQL: timestamptz,
+/// boolean, uuid, jsonb).
+public enum SQLValue: Sendable, Equatable, Hashable {
+    case null
+    case int(Int64)
+    case double(Double)
+    case text(String)
+    case bool(Bool)
+    case timestamp(Timestamp)
+    case uuid(String)
+    /// JSON document text.
+    case json(String)
+
+    public var isNull: Bool { if case .null = self { return true } else { return false } }
+    public var text: String? {
+        switch self {
+        case .text(let s), .uuid(let s), .json(let s): s
+        default: nil
+        }
+    }
+    public var int: Int64? {
+        switch self {
+        case .int(let i): i
+        case .bool(let b): b ? 1 : 0
+        default: nil
+        }
+    }
+}
+
+/// How a result column is decoded.
+public enum SQLColumnType: Sendable, Equatable {
+    case int, double, text, bool, timestamp, uuid, json
+
+    public init(_ type: FieldType) {
+        switch type {
+        case .text, .email, .url, .select: self = .text
+        case .integer: self = .int
+        case .number: self = .double
+        case .boolean: self = .bool
+        case .datetime: self = .timestamp
+        case .json: self = .json
+        case .relation: self = .uuid
+        }
+    }
+}
+
+/// SQL text with its bound values. Values never appear in `sql`.
+public struct SQLQuery: Sendable, Equatable, CustomStringConvertible {
+    public var sql: String
+    public var binds: [SQLValue]
+    public init(sql: String, binds: [SQLValue] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+    public var description: String { sql }
+}
+
+/// Builds SQL text and its binds together, writing placeholders in the dialect's form.
+public struct SQLBuilder {
+    public let dialect: any SQLDialect
+    public internal(set) var sql: String = ""
+    public internal(set) var binds: [SQLValue] = []
+
+    public init(_ dialect: any SQLDialect) { self.dialect = dialect }
+
+    public mutating func append(_ text: String) { sql += text }
+    /// Appends a placeholder bound to `value`.
+    public mutating func bind(_ value: SQLValue) {
+        binds.append(value)
+        sql += dialect.placeholder(binds.count)
+    }
+    public mutating func identifier(_ name: String) { sql += dialect.quote(name) }
+    public var query: SQLQuery { SQLQuery(sql: sql, binds: binds) }
+}

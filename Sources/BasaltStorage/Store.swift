@@ -1,0 +1,61 @@
+public import BasaltCore
+
+/// One statement of a write transaction, with what it must affect.
+public struct SQLStatement: Sendable {
+    public enum Expectation: Sendable, Equatable {
+        /// Anything goes.
+        case any
+        /// Exactly one row changed (or returned), else the transaction rolls back with
+        /// `StoreError.expectationFailed(statement:)`. Optimistic concurrency rides on this.
+        case one
+    }
+    public var query: SQLQuery
+    /// Column types of a `RETURNING` clause (empty: nothing returned).
+    public var returning: [SQLColumnType]
+    public var expect: Expectation
+    /// Which caller-level operation this belongs to (batch `operation_index`).
+    public var tag: Int
+
+    public init(_ query: SQLQuery, returning: [SQLColumnType] = [], expect: Expectation = .any, tag: Int = 0) {
+        self.query = query
+        self.returning = returning
+        self.expect = expect
+        self.tag = tag
+    }
+}
+
+public typealias SQLRow = [SQLValue]
+
+/// Errors a backend translates its driver's errors into. The original stays in `underlying`
+/// for logs; nothing of it reaches a client.
+public enum StoreError: Error, Sendable {
+    /// A unique constraint failed; `table` and `columns` name it when the driver says so.
+    case uniqueViolation(table: String?, columns: [String], tag: Int, underlying: String)
+    case foreignKeyViolation(tag: Int, underlying: String)
+    case expectationFailed(statement: Int, tag: Int)
+    case unavailable(underlying: String)
+    case other(underlying: String)
+}
+
+/// A storage backend: SQLite or PostgreSQL. One call is one transaction; no connection is held
+/// across calls.
+public protocol Store: Sendable {
+    var dialect: any SQLDialect { get }
+    /// A read-only query.
+    func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow]
+    /// Runs `statements` in order in one transaction and returns each one's returned rows.
+    func write(_ statements: [SQLStatement]) async throws -> [[SQLRow]]
+    /// Runs DDL and bookkeeping statements of a schema migration in one transaction.
+    func migrate(_ statements: [SQLQuery]) async throws
+    /// Keeps planner statistics current after large changes (SQLite `ANALYZE`; no-op elsewhere).
+    func refreshStatistics(tables: [String]) async throws
+    /// Whether the database answers.
+    func ping() async -> Bool
+    func close() async throws
+}
+
+extension Store {
+    public func fetchOne(_ query: SQLQuery, types: [SQLColumnType]) async throws -> SQLRow? {
+        try await fetch(query, types: types).first
+    }
+}

@@ -1,0 +1,368 @@
+import BasaltCore
+import BasaltHTTP
+import BasaltServices
+// Transitive dependencies of BasaltHTTP: the dialect that compiles a schema, and the document's types.
+import BasaltStorage
+import Foundation
+import HTTPTypes
+import OpenAPIKit
+import Testing
+
+/// A schema with every field type and a spread of grants: `posts` is partly public, `users` is
+/// for signed-in callers, `secrets` has no grant (admin only).
+enum Fixture {
+    static let schema = Schema(
+        collections: [
+            CollectionSchema(
+                name: "posts",
+                fields: [
+                    FieldSchema(name: "title", type: .text, required: true, unique: true, min: 1, max: 200,
+                                pattern: "[A-Za-z<>& ].*"),
+                    FieldSchema(name: "body", type: .text),
+                    FieldSchema(name: "status", type: .select, defaultValue: .string("draft"),
+                                values: ["draft", "published", "<b>hidden</b>"]),
+                    FieldSchema(name: "views", type: .integer, required: true, min: 0, defaultValue: .int(0)),
+                    FieldSchema(name: "rating", type: .number, min: 0, max: 5.5),
+                    FieldSchema(name: "featured", type: .boolean),
+                    FieldSchema(name: "published_at", type: .datetime),
+                    FieldSchema(name: "contact", type: .email, max: 254),
+                    FieldSchema(name: "homepage", type: .url),
+                    FieldSchema(name: "meta", type: .json, defaultValue: .object(JSONObject([("a", .array([.int(1)]))]))),
+                    FieldSchema(name: "author", type: .relation, target: "users", onDelete: .cascade),
+                ],
+                access: {
+                    var a = AccessRules()
+                    a.list = [Grant(who: .public, rule: "status = 'published'"), Grant(who: .authenticated)]
+                    a.view = [Grant(who: .public, rule: "status = 'published'"), Grant(who: .authenticated)]
+                    a.create = [Grant(who: .authenticated)]
+                    a.update = [Grant(who: .roles(["editor"]))]
+                    a.delete = [Grant(who: .roles(["editor"]))]
+                    return a
+                }()),
+            CollectionSchema(
+                name: "users",
+                fields: [FieldSchema(name: "name", type: .text, max: 100)],
+                access: {
+                    var a = AccessRules()
+                    a.view = [Grant(who: .authenticated)]
+                    return a
+                }()),
+            CollectionSchema(name: "secrets", fields: [FieldSchema(name: "value", type: .text, required: true)]),
+        ],
+        roles: [RoleDefinition(name: "editor")])
+
+    static func compiled() throws -> CompiledSchema {
+        try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
+    }
+
+    static let anonymous = Principal.anonymous("203.0.113.7")
+    static let editor = Principal(kind: .subject, id: "0190a000-0000-7000-8000-000000000001", roles: ["editor"])
+    static let reader = Principal(kind: .subject, id: "0190a000-0000-7000-8000-000000000002")
+    static let admin = Principal(kind: .admin, id: "key-1")
+
+    static func document(_ p: Principal) throws -> OpenAPI.Document {
+        OpenAPIGenerator.document(schema: try compiled(), principal: p, serverURL: "http://127.0.0.1:8080")
+    }
+
+    /// The document as the wire has it, for assertions on the exact JSON.
+    static func wire(_ p: Principal) throws -> [String: Any] {
+        let bytes = OpenAPIGenerator.json(schema: try compiled(), principal: p, serverURL: "http://127.0.0.1:8080")
+        return try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+}
+
+/// `(path, method)` of every operation in a wire document.
+func operations(_ doc: [String: Any]) -> Set<String> {
+    let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options", "trace"]
+    var out: Set<String> = []
+    for (path, item) in doc["paths"] as? [String: Any] ?? [:] {
+        for (m, _) in item as? [String: Any] ?? [:] where methods.contains(m) { out.insert("\(m.uppercased()) \(path)") }
+    }
+    return out
+}
+
+func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) -> [String: Any]? {
+    let components = doc["components"] as? [String: Any]
+    let schemas = components?["schemas"] as? [String: Any]
+    let s = schemas?[schema] as? [String: Any]
+    return (s?["properties"] as? [String: Any])?[property] as? [String: Any]
+}
+
+@Suite struct OpenAPIScopingTests {
+    @Test func anonymousSeesOnlyPublicOperations() throws {
+        let doc = try Fixture.wire(Fixture.anonymous)
+        let ops = operations(doc)
+        #expect(ops.contains("GET /v1/posts"))
+        #expect(ops.contains("GET /v1/posts/{id}"))
+        #expect(ops.contains("HEAD /v1/posts/{id}"))
+        #expect(ops.contains("HEAD /v1/posts"))
+        #expect(ops.contains("GET /health/live"))
+        #expect(ops.contains("GET /health/ready"))
+        #expect(ops.contains("GET /v1/openapi.json"))
+        #expect(!ops.contains("POST /v1/posts"))
+        #expect(!ops.contains("PATCH /v1/posts/{id}"))
+        #expect(!ops.contains("DELETE /v1/posts/{id}"))
+        #expect(!ops.contains("POST /v1/batch"))
+        #expect(!ops.contains { $0.contains("/v1/users") || $0.contains("/v1/secrets") || $0.contains("/v1/admin") })
+        let schemas = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        #expect(schemas["posts"] != nil && schemas["posts_list"] != nil && schemas["Problem"] != nil)
+        #expect(schemas["posts_create"] == nil && schemas["users"] == nil && schemas["secrets"] == nil)
+        #expect(schemas["SchemaDocument"] == nil)
+        // `users` is not in this document, so `expand.author` must not point at it.
+        let expand = try #require(schemaProperty(doc, "posts", "expand"))
+        let author = try #require((expand["properties"] as? [String: Any])?["author"] as? [String: Any])
+        #expect(author["$ref"] == nil)
+        // Public operations accept a credential but do not need one.
+        let list = try #require(((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any])
+        let security = try #require(list["security"] as? [[String: Any]])
+        #expect(security.count == 2 && security[0].isEmpty && security[1]["bearerAuth"] != nil)
+    }
+
+    @Test func signedInCallerSeesGrantedOperations() throws {
+        let reader = operations(try Fixture.wire(Fixture.reader))
+        #expect(reader.contains("POST /v1/posts"))
+        #expect(reader.contains("GET /v1/users/{id}"))
+        #expect(!reader.contains("GET /v1/users"))
+        #expect(!reader.contains("PUT /v1/posts/{id}"))
+        #expect(reader.contains("POST /v1/batch"))
+        #expect(!reader.contains { $0.contains("/v1/admin") || $0.contains("/v1/secrets") })
+
+        let editor = operations(try Fixture.wire(Fixture.editor))
+        for op in ["PUT /v1/posts/{id}", "PATCH /v1/posts/{id}", "DELETE /v1/posts/{id}", "POST /v1/batch"] {
+            #expect(editor.contains(op), "\(op)")
+        }
+        #expect(!editor.contains { $0.contains("/v1/admin") })
+    }
+
+    @Test func adminSeesEverything() throws {
+        let doc = try Fixture.document(Fixture.admin)
+        let ops = operations(try Fixture.wire(Fixture.admin))
+        for op in [
+            "GET /v1/secrets", "POST /v1/secrets", "GET /v1/secrets/{id}", "HEAD /v1/secrets/{id}", "PUT /v1/secrets/{id}",
+            "PATCH /v1/secrets/{id}", "DELETE /v1/secrets/{id}", "GET /v1/users", "POST /v1/batch",
+            "GET /v1/admin/schema", "PUT /v1/admin/schema", "GET /v1/admin/collections", "POST /v1/admin/collections",
+            "GET /v1/admin/collections/{name}", "PATCH /v1/admin/collections/{name}", "DELETE /v1/admin/collections/{name}",
+            "GET /v1/admin/migrations", "GET /v1/admin/api-keys", "POST /v1/admin/api-keys", "DELETE /v1/admin/api-keys/{id}",
+        ] {
+            #expect(ops.contains(op), "\(op)")
+        }
+        let ids = doc.allOperationIds
+        #expect(Set(ids).count == ids.count, "operationIds are unique")
+        for id in ["list_posts", "head_list_posts", "create_posts", "get_posts", "head_get_posts", "replace_posts",
+                   "update_posts", "delete_posts", "batch", "admin_replace_schema"] {
+            #expect(ids.contains(id), "\(id)")
+        }
+        let putSchema = try #require(doc.paths["/v1/admin/schema"]?.pathItemValue?.put)
+        let query = putSchema.parameters.compactMap { $0.parameterValue }.map(\.name)
+        #expect(query.contains("dry_run") && query.contains("allow_destructive"))
+    }
+}
+
+@Suite struct OpenAPISchemaTests {
+    @Test func constraintsAreDocumented() throws {
+        let doc = try Fixture.wire(Fixture.admin)
+        let title = try #require(schemaProperty(doc, "posts_create", "title"))
+        #expect(title["maxLength"] as? Int == 200)
+        #expect(title["minLength"] as? Int == 1)
+        #expect(title["pattern"] as? String == "^(?:[A-Za-z<>& ].*)$")
+        #expect(title["type"] as? String == "string")
+
+        let status = try #require(schemaProperty(doc, "posts_create", "status"))
+        #expect(status["enum"] as? [Any?] != nil)
+        let values = (status["enum"] as? [Any]) ?? []
+        #expect(values.compactMap { $0 as? String } == ["draft", "published", "<b>hidden</b>"])
+        #expect(values.contains { $0 is NSNull }, "a nullable enum lists null")
+        #expect(status["type"] as? [String] == ["string", "null"])
+        #expect(status["default"] as? String == "draft")
+
+        let views = try #require(schemaProperty(doc, "posts_create", "views"))
+        #expect(views["minimum"] as? Int == 0)
+        #expect(views["format"] as? String == "int64")
+        #expect(views["type"] as? String == "integer")
+
+        let rating = try #require(schemaProperty(doc, "posts", "rating"))
+        #expect(rating["maximum"] as? Double == 5.5)
+        #expect(rating["type"] as? [String] == ["number", "null"])
+
+        #expect(schemaProperty(doc, "posts", "published_at")?["format"] as? String == "date-time")
+        #expect(schemaProperty(doc, "posts", "contact")?["format"] as? String == "email")
+        #expect(schemaProperty(doc, "posts", "contact")?["maxLength"] as? Int == 254)
+        #expect(schemaProperty(doc, "posts", "homepage")?["format"] as? String == "uri")
+        let author = try #require(schemaProperty(doc, "posts", "author"))
+        #expect(author["format"] as? String == "uuid")
+        #expect((author["description"] as? String)?.contains("`users`") == true)
+        let meta = try #require(schemaProperty(doc, "posts", "meta"))
+        #expect(meta["type"] == nil, "json fields accept any value")
+        #expect(schemaProperty(doc, "posts", "id")?["readOnly"] as? Bool == true)
+        #expect(schemaProperty(doc, "posts", "created_at")?["format"] as? String == "date-time")
+    }
+
+    @Test func requiredAndAdditionalProperties() throws {
+        let doc = try Fixture.wire(Fixture.admin)
+        let schemas = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        let record = try #require(schemas["posts"] as? [String: Any])
+        let recordRequired = Set(record["required"] as? [String] ?? [])
+        #expect(recordRequired.isSuperset(of: ["id", "title", "body", "author", "created_at", "updated_at", "version"]))
+        #expect(!recordRequired.contains("expand"))
+
+        let create = try #require(schemas["posts_create"] as? [String: Any])
+        #expect(Set(create["required"] as? [String] ?? []) == ["title"], "views has a default, id is optional")
+        #expect(create["additionalProperties"] as? Bool == false)
+
+        let patch = try #require(schemas["posts_patch"] as? [String: Any])
+        #expect(patch["required"] == nil)
+        #expect(patch["additionalProperties"] as? Bool == false)
+        #expect(schemaProperty(doc, "posts_patch", "title")?["type"] as? [String] == ["string", "null"])
+
+        let replace = try #require(schemas["posts_replace"] as? [String: Any])
+        #expect(schemaProperty(doc, "posts_replace", "version")?["readOnly"] as? Bool == true)
+        #expect(replace["additionalProperties"] as? Bool == false)
+
+        let list = try #require(schemas["posts_list"] as? [String: Any])
+        #expect(Set(list["required"] as? [String] ?? []) == ["items", "next_cursor"])
+        #expect(schemaProperty(doc, "posts_list", "next_cursor")?["type"] as? [String] == ["string", "null"])
+    }
+
+    @Test func errorsAreProblemDetails() throws {
+        let doc = try Fixture.wire(Fixture.admin)
+        var checked = 0
+        for (path, item) in doc["paths"] as? [String: Any] ?? [:] {
+            for (method, op) in item as? [String: Any] ?? [:] {
+                guard method != "head", let responses = (op as? [String: Any])?["responses"] as? [String: Any] else { continue }
+                for (status, response) in responses where (Int(status) ?? 0) >= 400 {
+                    let content = (response as? [String: Any])?["content"] as? [String: Any]
+                    let problem = content?["application/problem+json"] as? [String: Any]
+                    let ref = (problem?["schema"] as? [String: Any])?["$ref"] as? String
+                    #expect(ref == "#/components/schemas/Problem", "\(method) \(path) \(status)")
+                    checked += 1
+                }
+            }
+        }
+        #expect(checked > 50)
+        let codes = try #require(
+            ((schemaProperty(doc, "Problem", "errors")?["items"] as? [String: Any])?["properties"] as? [String: Any])?["code"]
+                as? [String: Any])
+        let allowed = Set(codes["enum"] as? [String] ?? [])
+        #expect(allowed.isSuperset(of: [
+            "required", "type", "min", "max", "pattern", "enum", "format", "unique", "unknown_field", "read_only",
+            "not_found", "forbidden_target",
+        ]))
+        let list = try #require(((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any])
+        let ok = try #require((list["responses"] as? [String: Any])?["200"] as? [String: Any])
+        let headers = try #require(ok["headers"] as? [String: Any])
+        #expect(headers["Link"] != nil && headers["ETag"] != nil)
+        let patch = try #require(((doc["paths"] as? [String: Any])?["/v1/posts/{id}"] as? [String: Any])?["patch"] as? [String: Any])
+        let patchContent = try #require((patch["requestBody"] as? [String: Any])?["content"] as? [String: Any])
+        #expect(patchContent["application/merge-patch+json"] != nil && patchContent["application/json"] != nil)
+    }
+
+    @Test func openAPIKitValidationPasses() throws {
+        for p in [Fixture.anonymous, Fixture.reader, Fixture.editor, Fixture.admin] {
+            let doc = try Fixture.document(p)
+            _ = try doc.validate(strict: true)
+            // It decodes again: the JSON is a well-formed OpenAPI 3.1 document.
+            let bytes = OpenAPIGenerator.json(document: doc)
+            _ = try JSONDecoder().decode(OpenAPI.Document.self, from: Data(bytes))
+        }
+    }
+
+    @Test func operationIdsStayUniqueWhateverTheCollectionNames() throws {
+        let names = ["posts", "list_posts", "get_posts", "head_get", "list", "get", "admin", "head_list_posts"]
+        let schema = Schema(collections: names.map { CollectionSchema(name: $0, fields: []) })
+        let compiled = try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
+        let doc = OpenAPIGenerator.document(schema: compiled, principal: Fixture.admin, serverURL: "/")
+        let ids = doc.allOperationIds
+        #expect(Set(ids).count == ids.count, "\(ids.sorted())")
+    }
+
+    @Test func emptySchemaStillDescribesMetaEndpoints() throws {
+        let empty = try CompiledSchema(schema: .empty, version: 1, dialect: SQLiteDialect())
+        let doc = OpenAPIGenerator.document(schema: empty, principal: Fixture.anonymous, serverURL: "/")
+        #expect(doc.paths["/health/ready"] != nil)
+        #expect(doc.paths["/v1/batch"] == nil)
+    }
+}
+
+// MARK: - openapi-spec-validator
+
+enum SpecValidator {
+    static var executable: String? {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+        for dir in path.split(separator: ":") {
+            let candidate = "\(dir)/openapi-spec-validator"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+
+    static var required: Bool { ProcessInfo.processInfo.environment["CI"] != nil }
+}
+
+@Suite struct OpenAPISpecValidatorTests {
+    @Test(
+        "openapi-spec-validator accepts the document",
+        .enabled(if: SpecValidator.executable != nil || SpecValidator.required,
+                 "openapi-spec-validator is not on PATH (pip install openapi-spec-validator)"),
+        arguments: ["anonymous", "reader", "editor", "admin"])
+    func validatorAccepts(_ who: String) throws {
+        guard let executable = SpecValidator.executable else {
+            Issue.record("openapi-spec-validator is not on PATH, and CI is set")
+            return
+        }
+        let principal = [
+            "anonymous": Fixture.anonymous, "reader": Fixture.reader, "editor": Fixture.editor, "admin": Fixture.admin,
+        ][who]!
+        let bytes = OpenAPIGenerator.json(schema: try Fixture.compiled(), principal: principal, serverURL: "http://127.0.0.1:8080")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-openapi-\(who)-\(UUID().uuidString).json")
+        try Data(bytes).write(to: file)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = [file.path]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "\(text)")
+        #expect(text.contains("OK"), "\(text)")
+    }
+}
+
+// MARK: - HTML pages
+
+@Suite struct DocsAndProblemPagesTests {
+    @Test func docsPageRendersAndEscapes() throws {
+        let html = DocsPage.html(document: try Fixture.document(Fixture.admin))
+        #expect(html.hasPrefix("<!doctype html>"))
+        #expect(!html.contains("<script"))
+        #expect(!html.contains("<b>hidden</b>"), "user-defined values are escaped")
+        #expect(html.contains("&lt;b&gt;hidden&lt;/b&gt;"))
+        #expect(html.contains("^(?:[A-Za-z&lt;&gt;&amp; ].*)$"))
+        #expect(html.contains("id=\"op-list_posts\""))
+        #expect(html.contains("id=\"schema-posts_create\""))
+        #expect(html.contains("maxLength 200"))
+        #expect(html.contains("/v1/admin/schema"))
+
+        let anonymous = DocsPage.html(document: try Fixture.document(Fixture.anonymous))
+        #expect(!anonymous.contains("/v1/admin"))
+        #expect(!anonymous.contains("secrets"))
+    }
+
+    @Test func everyCodeHasAProblemPage() {
+        for code in BasaltError.Code.all {
+            let page = ProblemPages.html(slug: code.slug)
+            #expect(page != nil, "\(code)")
+            #expect(page?.contains("<h1>\(ProblemPages.title(code))</h1>") == true, "\(code)")
+            #expect(page?.contains("<span class=\"status\">\(ProblemPages.status(code))</span>") == true, "\(code)")
+            #expect(ProblemPages.title(code) == Problem.title(code), "the page and the problem body agree")
+            #expect(ProblemPages.status(code) == Int(Problem.status(code).code), "\(code)")
+        }
+        #expect(ProblemPages.html(slug: "no-such-code") == nil)
+        #expect(ProblemPages.html(slug: "<script>") == nil)
+        #expect(ProblemPages.title(.validationFailed) == "Validation failed")
+        #expect(ProblemPages.title(.notFound) == "Not found")
+    }
+}

