@@ -8,7 +8,7 @@ import Synchronization
 /// The embedded default: one SQLite file in WAL mode, one writer and a pool of readers (GRDB
 /// `DatabasePool`). Every call goes through GRDB's async API, so no NIO event loop or Swift
 /// concurrency thread ever waits on SQLite.
-public final class SQLiteStore: Store {
+public final class SQLiteStore: Store, StatisticsTracking {
     public let dialect: any SQLDialect = SQLiteDialect()
     let pool: DatabasePool
     let logger: Logger

@@ -696,8 +696,3 @@ extension RecordService.Command {
         }
     }
 }
-
-/// Backends that want to know how many rows changed, to keep planner statistics fresh.
-public protocol StatisticsTracking: Sendable {
-    func noteWrites(table: String, count: Int) -> Bool
-}

@@ -59,3 +59,9 @@ extension Store {
         try await fetch(query, types: types).first
     }
 }
+
+/// Backends that want to know how many rows changed, to keep planner statistics fresh. Returns
+/// whether `table`'s statistics are due for a refresh.
+public protocol StatisticsTracking: Sendable {
+    func noteWrites(table: String, count: Int) -> Bool
+}
