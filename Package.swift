@@ -123,5 +123,11 @@ let package = Package(
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
+        // Runs the built `basalt` executable as a child process (crash, shutdown, CLI tests).
+        .testTarget(
+            name: "BasaltProcessTests",
+            dependencies: [],
+            swiftSettings: swiftSettings
+        ),
     ]
 )

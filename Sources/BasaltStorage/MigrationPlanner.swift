@@ -152,7 +152,8 @@ public struct MigrationPlanner: Sendable {
             // PostgreSQL only (SQLite rebuilt above).
             let col = dialect.quote(f.name)
             if o.type != f.type {
-                let using = Self.isWidening(from: o.type, to: f.type) ? "\(col)::\(dialect.columnType(f.type).components(separatedBy: " ").first!)" : "NULL"
+                let castType = dialect.columnType(f.type).replacingOccurrences(of: " COLLATE \"C\"", with: "")
+                let using = Self.isWidening(from: o.type, to: f.type) ? "CAST(\(col) AS \(castType))" : "NULL"
                 sql.append(SQLQuery(sql: "ALTER TABLE \(table) ALTER COLUMN \(col) TYPE \(dialect.columnType(f.type)) USING \(using)"))
             }
             let fkName = dialect.quote("\(new.name)_\(f.name)_fkey")

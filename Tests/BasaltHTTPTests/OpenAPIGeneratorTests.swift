@@ -55,6 +55,14 @@ enum Fixture {
         try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
     }
 
+    /// Collection names that collide with generated names unless the generator avoids it.
+    static func clashDocument() throws -> OpenAPI.Document {
+        let names = ["posts", "posts_list", "posts_create", "list_posts", "get_posts", "head_get", "list", "get", "head_list_posts"]
+        let schema = Schema(collections: names.map { CollectionSchema(name: $0, fields: [FieldSchema(name: "n", type: .integer)]) })
+        let compiled = try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
+        return OpenAPIGenerator.document(schema: compiled, principal: admin, serverURL: "/")
+    }
+
     static let anonymous = Principal.anonymous("203.0.113.7")
     static let editor = Principal(kind: .subject, id: "0190a000-0000-7000-8000-000000000001", roles: ["editor"])
     static let reader = Principal(kind: .subject, id: "0190a000-0000-7000-8000-000000000002")
@@ -266,13 +274,21 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         }
     }
 
-    @Test func operationIdsStayUniqueWhateverTheCollectionNames() throws {
-        let names = ["posts", "list_posts", "get_posts", "head_get", "list", "get", "admin", "head_list_posts"]
-        let schema = Schema(collections: names.map { CollectionSchema(name: $0, fields: []) })
-        let compiled = try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
-        let doc = OpenAPIGenerator.document(schema: compiled, principal: Fixture.admin, serverURL: "/")
+    @Test func namesStayUniqueWhateverTheCollectionNames() throws {
+        let doc = try Fixture.clashDocument()
         let ids = doc.allOperationIds
         #expect(Set(ids).count == ids.count, "\(ids.sorted())")
+        // `posts_list` is a collection, so the list schema of `posts` takes another name.
+        let keys = Set(doc.components.schemas.keys.map(\.rawValue))
+        #expect(keys.isSuperset(of: ["posts", "posts_list", "posts.list", "posts_create", "posts.create", "posts_list_list"]))
+        let list = try #require(doc.paths["/v1/posts"]?.pathItemValue?.get)
+        let ok = try #require(list.responses[status: 200]?.responseValue)
+        let schema = try #require(ok.content[.json]?.contentValue?.schema)
+        guard case .reference(let ref, _) = schema.value else {
+            Issue.record("the list response should reference its schema")
+            return
+        }
+        #expect(ref.name == "posts.list")
     }
 
     @Test func emptySchemaStillDescribesMetaEndpoints() throws {
@@ -303,16 +319,18 @@ enum SpecValidator {
         "openapi-spec-validator accepts the document",
         .enabled(if: SpecValidator.executable != nil || SpecValidator.required,
                  "openapi-spec-validator is not on PATH (pip install openapi-spec-validator)"),
-        arguments: ["anonymous", "reader", "editor", "admin"])
+        arguments: ["anonymous", "reader", "editor", "admin", "clash"])
     func validatorAccepts(_ who: String) throws {
         guard let executable = SpecValidator.executable else {
             Issue.record("openapi-spec-validator is not on PATH, and CI is set")
             return
         }
-        let principal = [
+        let principals = [
             "anonymous": Fixture.anonymous, "reader": Fixture.reader, "editor": Fixture.editor, "admin": Fixture.admin,
-        ][who]!
-        let bytes = OpenAPIGenerator.json(schema: try Fixture.compiled(), principal: principal, serverURL: "http://127.0.0.1:8080")
+        ]
+        let bytes = try principals[who].map {
+            OpenAPIGenerator.json(schema: try Fixture.compiled(), principal: $0, serverURL: "http://127.0.0.1:8080")
+        } ?? OpenAPIGenerator.json(document: try Fixture.clashDocument())
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-openapi-\(who)-\(UUID().uuidString).json")
         try Data(bytes).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
@@ -342,6 +360,7 @@ enum SpecValidator {
         #expect(html.contains("&lt;b&gt;hidden&lt;/b&gt;"))
         #expect(html.contains("^(?:[A-Za-z&lt;&gt;&amp; ].*)$"))
         #expect(html.contains("id=\"op-list_posts\""))
+        #expect(html.contains("id=\"op-head_get_posts\""))
         #expect(html.contains("id=\"schema-posts_create\""))
         #expect(html.contains("maxLength 200"))
         #expect(html.contains("/v1/admin/schema"))

@@ -27,10 +27,7 @@ enum TestPostgres {
     }
 
     static func makeStore(schema: String) throws -> PostgresStore {
-        guard let url else {
-            Issue.record("BASALT_TEST_POSTGRES_URL is not set, and CI is: PostgreSQL tests must run")
-            throw StoreError.unavailable(underlying: "no test server")
-        }
+        guard let url else { throw MissingServer() }
         return try PostgresStore(url: url, schemaName: schema, logger: logger)
     }
 
@@ -48,6 +45,10 @@ enum TestPostgres {
             try await store.dropSchema()
         }
     }
+}
+
+struct MissingServer: Error, CustomStringConvertible {
+    var description: String { "BASALT_TEST_POSTGRES_URL is not set, and CI is: the PostgreSQL tests must run" }
 }
 
 /// A collection with one field of every type, and the relation's target.

@@ -81,6 +81,8 @@ enum HTMLText {
 struct DocsRenderer {
     let document: OpenAPI.Document
     var out = ""
+    /// GET operation ids by path, so a HEAD twin can point at its GET instead of repeating it.
+    var getIDs: [String: String] = [:]
 
     init(document: OpenAPI.Document) { self.document = document }
 
@@ -95,6 +97,7 @@ struct DocsRenderer {
 
     mutating func render() -> String {
         let entries = operations()
+        for e in entries where e.method == "GET" { getIDs[e.path] = e.operation.operationId }
         var order: [String] = (document.tags ?? []).map(\.name)
         for e in entries {
             let t = e.operation.tags?.first ?? "other"
@@ -192,6 +195,11 @@ struct DocsRenderer {
         out += E.paragraphs(op.description)
         out += "<p class=\"muted\">Operation <code>\(E.escape(op.operationId ?? "—"))</code> · "
         out += "authentication \(securityText(op))</p>\n"
+        if e.method == "HEAD", let getID = getIDs[e.path] {
+            out += "<p>The same parameters, statuses and headers as <a href=\"#op-\(E.escape(getID))\">GET</a>, "
+            out += "without a body.</p>\n</article>\n"
+            return
+        }
 
         let params = (e.pathParameters + op.parameters).compactMap { document.components[$0] }
         if !params.isEmpty {

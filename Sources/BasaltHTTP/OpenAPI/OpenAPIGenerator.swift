@@ -135,6 +135,10 @@ extension OpenAPIGenerator {
 
         var schema: Schema { compiled.schema }
 
+        func derived(_ c: CollectionSchema, _ suffix: String) -> String {
+            SchemaFactory.derivedName(c, suffix, in: schema)
+        }
+
         func reachable(_ action: AccessAction, _ c: CollectionSchema) -> Bool {
             if case .denied = compiled.access(action, on: c.name, for: principal) { return false }
             return true
@@ -170,11 +174,11 @@ extension OpenAPIGenerator {
         mutating func addCollection(_ c: CollectionSchema, actions: Set<AccessAction>, documented: Set<String>) {
             let f = SchemaFactory(schema: schema, documented: documented)
             addSchema(c.name, f.record(c))
-            if actions.contains(.list) { addSchema(c.name + "_list", f.list(c)) }
-            if actions.contains(.create) { addSchema(c.name + "_create", f.create(c)) }
+            if actions.contains(.list) { addSchema(derived(c, "list"), f.list(c)) }
+            if actions.contains(.create) { addSchema(derived(c, "create"), f.create(c)) }
             if actions.contains(.update) {
-                addSchema(c.name + "_replace", f.replace(c))
-                addSchema(c.name + "_patch", f.patch(c))
+                addSchema(derived(c, "replace"), f.replace(c))
+                addSchema(derived(c, "patch"), f.patch(c))
             }
             tags.append(OpenAPI.Tag(name: c.name, description: "Records of the `\(c.name)` collection."))
 
@@ -197,7 +201,7 @@ extension OpenAPIGenerator {
                                 "ETag": Headers.weakETag, "Link": Headers.link, "Cache-Control": Headers.cacheControl,
                                 "Vary": Headers.vary,
                             ],
-                            content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: c.name + "_list")))]))),
+                            content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: derived(c, "list"))))]))),
                         (304, .response(Responses.notModified(Headers.weakETag))),
                     ], errors: [400, 401, 403, 406, 429]),
                     security: security(.list, c))
@@ -214,7 +218,7 @@ extension OpenAPIGenerator {
                     operationId: "create_\(c.name)",
                     parameters: [.parameter(Parameters.idempotencyKey)],
                     requestBody: OpenAPI.Request(
-                        content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: c.name + "_create")))],
+                        content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: derived(c, "create"))))],
                         required: true),
                     responses: Responses.merge([
                         (201, .response(OpenAPI.Response(
@@ -262,13 +266,13 @@ extension OpenAPIGenerator {
                     operationId: "replace_\(c.name)",
                     parameters: [.parameter(Parameters.ifMatch)],
                     requestBody: OpenAPI.Request(
-                        content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: c.name + "_replace")))],
+                        content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: derived(c, "replace"))))],
                         required: true),
                     responses: Responses.merge([
                         (200, Responses.recordWritten(c)),
                     ], errors: [400, 401, 403, 404, 409, 412, 413, 415, 422, 429]),
                     security: security(.update, c))
-                let patchContent = OpenAPI.Content(schemaReference: .component(named: c.name + "_patch"))
+                let patchContent = OpenAPI.Content(schemaReference: .component(named: derived(c, "patch")))
                 recordItem.patch = OpenAPI.Operation(
                     tags: tag, summary: "Update a \(c.name) record",
                     description: """
@@ -641,6 +645,15 @@ extension OpenAPIGenerator {
 
         enum Use { case record, create, replace, patch }
 
+        /// `posts_create`, `posts_list`, …; with a `.` instead when a collection already has that name
+        /// (collection names cannot contain dots, so the result never collides).
+        static func derivedName(_ c: CollectionSchema, _ suffix: String, in schema: Schema) -> String {
+            let name = c.name + "_" + suffix
+            return schema.collection(name) == nil ? name : c.name + "." + suffix
+        }
+
+        func derived(_ c: CollectionSchema, _ suffix: String) -> String { Self.derivedName(c, suffix, in: schema) }
+
         static func ref(_ name: String, required: Bool = true) -> JSONSchema {
             .reference(.component(named: name), required: required)
         }
@@ -696,7 +709,7 @@ extension OpenAPIGenerator {
                 props[f.name] = field(f, required: f.required && f.defaultValue == nil, nullable: !f.required, use: .create)
             }
             return .object(
-                title: c.name + "_create", description: "The body that creates a `\(c.name)` record.",
+                title: derived(c, "create"), description: "The body that creates a `\(c.name)` record.",
                 properties: props, additionalProperties: .a(false))
         }
 
@@ -706,7 +719,7 @@ extension OpenAPIGenerator {
                 props[f.name] = field(f, required: f.required && f.defaultValue == nil, nullable: !f.required, use: .replace)
             }
             return .object(
-                title: c.name + "_replace",
+                title: derived(c, "replace"),
                 description: "Every writable field of a `\(c.name)` record; absent optional fields become null or their default.",
                 properties: props, additionalProperties: .a(false))
         }
@@ -715,14 +728,14 @@ extension OpenAPIGenerator {
             var props = systemProperties(.patch)
             for f in c.fields { props[f.name] = field(f, required: false, nullable: true, use: .patch) }
             return .object(
-                title: c.name + "_patch",
+                title: derived(c, "patch"),
                 description: "A JSON Merge Patch of a `\(c.name)` record: members present are set, `null` clears.",
                 properties: props, additionalProperties: .a(false))
         }
 
         func list(_ c: CollectionSchema) -> JSONSchema {
             .object(
-                title: c.name + "_list",
+                title: derived(c, "list"),
                 properties: [
                     "items": .array(items: Self.ref(c.name)),
                     "next_cursor": .string(nullable: true, description: "Pass as `cursor` for the next page; null on the last page"),
