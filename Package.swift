@@ -116,6 +116,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "BasaltStorageTests",
+            dependencies: ["BasaltStorage", "BasaltCore"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "BasaltAPITests",
             dependencies: ["Basalt", "BasaltTesting", "BasaltCore", "BasaltServices", "BasaltHTTP",
                            .product(name: "Hummingbird", package: "hummingbird"),

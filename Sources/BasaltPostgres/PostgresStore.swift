@@ -49,7 +49,9 @@ public final class PostgresStore: Store, Service {
             // connection the pool opens, so no query can run in another schema. Only this schema:
             // unqualified names never fall back to `public` (pg_catalog is always searched first).
             configuration.options.additionalStartupParameters.removeAll { $0.0 == "search_path" }
-            configuration.options.additionalStartupParameters.append(("search_path", PostgresDialect().quote(schemaName)))
+            configuration.options.additionalStartupParameters.append(
+                ("search_path", PostgresDialect().quote(schemaName))
+            )
         }
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.schemaName = schemaName
@@ -83,17 +85,31 @@ public final class PostgresStore: Store, Service {
     public func bootstrap() async throws {
         try await transaction(tag: 0) { conn in
             let key = "basalt.bootstrap:" + (self.schemaName ?? "")
-            try await self.execute(SQLQuery(sql: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: [.text(key)]), on: conn)
+            try await self.execute(
+                SQLQuery(sql: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: [.text(key)]),
+                on: conn
+            )
             if let schemaName = self.schemaName {
-                try await self.execute(SQLQuery(sql: "CREATE SCHEMA IF NOT EXISTS \(self.dialect.quote(schemaName))"), on: conn)
+                try await self.execute(
+                    SQLQuery(sql: "CREATE SCHEMA IF NOT EXISTS \(self.dialect.quote(schemaName))"),
+                    on: conn
+                )
             }
             let history = self.dialect.quote(InternalTables.historyTable)
-            try await self.execute(SQLQuery(sql: "CREATE TABLE IF NOT EXISTS \(history) (\"name\" TEXT PRIMARY KEY NOT NULL)"), on: conn)
-            let done = Set(try await self.execute(SQLQuery(sql: "SELECT \"name\" FROM \(history)"), on: conn, types: [.text])
-                .rows.compactMap { $0.first?.text })
+            try await self.execute(
+                SQLQuery(sql: "CREATE TABLE IF NOT EXISTS \(history) (\"name\" TEXT PRIMARY KEY NOT NULL)"),
+                on: conn
+            )
+            let done = Set(
+                try await self.execute(SQLQuery(sql: "SELECT \"name\" FROM \(history)"), on: conn, types: [.text])
+                    .rows.compactMap { $0.first?.text }
+            )
             for m in InternalTables.migrations where !done.contains(m.name) {
                 for s in m.postgres { try await self.execute(SQLQuery(sql: s), on: conn) }
-                try await self.execute(SQLQuery(sql: "INSERT INTO \(history) (\"name\") VALUES ($1)", binds: [.text(m.name)]), on: conn)
+                try await self.execute(
+                    SQLQuery(sql: "INSERT INTO \(history) (\"name\") VALUES ($1)", binds: [.text(m.name)]),
+                    on: conn
+                )
                 self.logger.info("applied internal migration", metadata: ["migration.name": "\(m.name)"])
             }
         }
@@ -154,7 +170,10 @@ public final class PostgresStore: Store, Service {
         try await transaction(tag: 0) { conn in
             // Serializes schema changes between replicas; DDL in PostgreSQL is transactional.
             let key = "basalt.migrate:" + (self.schemaName ?? "")
-            try await self.execute(SQLQuery(sql: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: [.text(key)]), on: conn)
+            try await self.execute(
+                SQLQuery(sql: "SELECT pg_advisory_xact_lock(hashtext($1))", binds: [.text(key)]),
+                on: conn
+            )
             for s in statements { try await self.execute(s, on: conn) }
         }
     }
@@ -261,8 +280,12 @@ public final class PostgresStore: Store, Service {
 
         var config: PostgresClient.Configuration
         if let socketDirectory = query["host"], socketDirectory.hasPrefix("/") {
-            config = .init(unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)", username: username,
-                           password: password, database: database.isEmpty ? nil : database)
+            config = .init(
+                unixSocketPath: socketDirectory + "/.s.PGSQL.\(port)",
+                username: username,
+                password: password,
+                database: database.isEmpty ? nil : database
+            )
         } else {
             if host.isEmpty { host = query["host"] ?? "localhost" }
             let loopback = host == "localhost" || host == "::1" || host.hasPrefix("127.")
@@ -283,8 +306,14 @@ public final class PostgresStore: Store, Service {
             case nil: tls = loopback ? .disable : .prefer(.makeClientConfiguration())
             case let other?: throw StoreError.other(underlying: "unsupported sslmode \(other)")
             }
-            config = .init(host: host, port: port, username: username, password: password,
-                           database: database.isEmpty ? nil : database, tls: tls)
+            config = .init(
+                host: host,
+                port: port,
+                username: username,
+                password: password,
+                database: database.isEmpty ? nil : database,
+                tls: tls
+            )
         }
         if let app = query["application_name"] {
             config.options.additionalStartupParameters.append(("application_name", app))
@@ -326,7 +355,9 @@ public final class PostgresStore: Store, Service {
         static var psqlType: PostgresDataType { .timestamptz }
         static var psqlFormat: PostgresFormat { .binary }
         let microseconds: Int64
-        init(_ t: Timestamp) { microseconds = (t.millisecondsSinceEpoch - PostgresStore.postgresEpochMilliseconds) * 1000 }
+        init(_ t: Timestamp) {
+            microseconds = (t.millisecondsSinceEpoch - PostgresStore.postgresEpochMilliseconds) * 1000
+        }
         func encode<E: PostgresJSONEncoder>(into buffer: inout ByteBuffer, context: PostgresEncodingContext<E>) {
             buffer.writeInteger(microseconds)
         }
@@ -369,7 +400,10 @@ public final class PostgresStore: Store, Service {
     static func decode(_ cell: PostgresCell, as type: SQLColumnType) throws -> SQLValue {
         guard var b = cell.bytes else { return .null }
         func fail() -> StoreError {
-            StoreError.other(underlying: "cannot decode column \(cell.columnIndex) (\(cell.columnName)) of type \(cell.dataType) as \(type)")
+            StoreError.other(
+                underlying:
+                    "cannot decode column \(cell.columnIndex) (\(cell.columnName)) of type \(cell.dataType) as \(type)"
+            )
         }
         if cell.format == .text {
             // Not requested by PostgresNIO, which asks for binary results; kept for completeness.
@@ -417,7 +451,9 @@ public final class PostgresStore: Store, Service {
             if let s = numeric(), let d = Double(s) { return .double(d) }
             throw fail()
         case .bool:
-            if cell.dataType == .bool, b.readableBytes == 1, let v = b.readInteger(as: UInt8.self) { return .bool(v != 0) }
+            if cell.dataType == .bool, b.readableBytes == 1, let v = b.readInteger(as: UInt8.self) {
+                return .bool(v != 0)
+            }
             if let i = integer() { return .bool(i != 0) }
             throw fail()
         case .text:

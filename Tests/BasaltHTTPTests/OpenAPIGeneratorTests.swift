@@ -16,18 +16,33 @@ enum Fixture {
             CollectionSchema(
                 name: "posts",
                 fields: [
-                    FieldSchema(name: "title", type: .text, required: true, unique: true, min: 1, max: 200,
-                                pattern: "[A-Za-z<>& ].*"),
+                    FieldSchema(
+                        name: "title",
+                        type: .text,
+                        required: true,
+                        unique: true,
+                        min: 1,
+                        max: 200,
+                        pattern: "[A-Za-z<>& ].*"
+                    ),
                     FieldSchema(name: "body", type: .text),
-                    FieldSchema(name: "status", type: .select, defaultValue: .string("draft"),
-                                values: ["draft", "published", "<b>hidden</b>"]),
+                    FieldSchema(
+                        name: "status",
+                        type: .select,
+                        defaultValue: .string("draft"),
+                        values: ["draft", "published", "<b>hidden</b>"]
+                    ),
                     FieldSchema(name: "views", type: .integer, required: true, min: 0, defaultValue: .int(0)),
                     FieldSchema(name: "rating", type: .number, min: 0, max: 5.5),
                     FieldSchema(name: "featured", type: .boolean),
                     FieldSchema(name: "published_at", type: .datetime),
                     FieldSchema(name: "contact", type: .email, max: 254),
                     FieldSchema(name: "homepage", type: .url),
-                    FieldSchema(name: "meta", type: .json, defaultValue: .object(JSONObject([("a", .array([.int(1)]))]))),
+                    FieldSchema(
+                        name: "meta",
+                        type: .json,
+                        defaultValue: .object(JSONObject([("a", .array([.int(1)]))]))
+                    ),
                     FieldSchema(name: "author", type: .relation, target: "users", onDelete: .cascade),
                 ],
                 access: {
@@ -38,7 +53,8 @@ enum Fixture {
                     a.update = [Grant(who: .roles(["editor"]))]
                     a.delete = [Grant(who: .roles(["editor"]))]
                     return a
-                }()),
+                }()
+            ),
             CollectionSchema(
                 name: "users",
                 fields: [FieldSchema(name: "name", type: .text, max: 100)],
@@ -46,10 +62,12 @@ enum Fixture {
                     var a = AccessRules()
                     a.view = [Grant(who: .authenticated)]
                     return a
-                }()),
+                }()
+            ),
             CollectionSchema(name: "secrets", fields: [FieldSchema(name: "value", type: .text, required: true)]),
         ],
-        roles: [RoleDefinition(name: "editor")])
+        roles: [RoleDefinition(name: "editor")]
+    )
 
     static func compiled() throws -> CompiledSchema {
         try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
@@ -57,8 +75,13 @@ enum Fixture {
 
     /// Collection names that collide with generated names unless the generator avoids it.
     static func clashDocument() throws -> OpenAPI.Document {
-        let names = ["posts", "posts_list", "posts_create", "list_posts", "get_posts", "head_get", "list", "get", "head_list_posts"]
-        let schema = Schema(collections: names.map { CollectionSchema(name: $0, fields: [FieldSchema(name: "n", type: .integer)]) })
+        let names = [
+            "posts", "posts_list", "posts_create", "list_posts", "get_posts", "head_get", "list", "get",
+            "head_list_posts",
+        ]
+        let schema = Schema(
+            collections: names.map { CollectionSchema(name: $0, fields: [FieldSchema(name: "n", type: .integer)]) }
+        )
         let compiled = try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
         return OpenAPIGenerator.document(schema: compiled, principal: admin, serverURL: "/")
     }
@@ -84,7 +107,9 @@ func operations(_ doc: [String: Any]) -> Set<String> {
     let methods: Set<String> = ["get", "put", "post", "delete", "patch", "head", "options", "trace"]
     var out: Set<String> = []
     for (path, item) in doc["paths"] as? [String: Any] ?? [:] {
-        for (m, _) in item as? [String: Any] ?? [:] where methods.contains(m) { out.insert("\(m.uppercased()) \(path)") }
+        for (m, _) in item as? [String: Any] ?? [:] where methods.contains(m) {
+            out.insert("\(m.uppercased()) \(path)")
+        }
     }
     return out
 }
@@ -121,7 +146,9 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         let author = try #require((expand["properties"] as? [String: Any])?["author"] as? [String: Any])
         #expect(author["$ref"] == nil)
         // Public operations accept a credential but do not need one.
-        let list = try #require(((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any])
+        let list = try #require(
+            ((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any]
+        )
         let security = try #require(list["security"] as? [[String: Any]])
         #expect(security.count == 2 && security[0].isEmpty && security[1]["bearerAuth"] != nil)
     }
@@ -146,18 +173,23 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         let doc = try Fixture.document(Fixture.admin)
         let ops = operations(try Fixture.wire(Fixture.admin))
         for op in [
-            "GET /v1/secrets", "POST /v1/secrets", "GET /v1/secrets/{id}", "HEAD /v1/secrets/{id}", "PUT /v1/secrets/{id}",
+            "GET /v1/secrets", "POST /v1/secrets", "GET /v1/secrets/{id}", "HEAD /v1/secrets/{id}",
+            "PUT /v1/secrets/{id}",
             "PATCH /v1/secrets/{id}", "DELETE /v1/secrets/{id}", "GET /v1/users", "POST /v1/batch",
             "GET /v1/admin/schema", "PUT /v1/admin/schema", "GET /v1/admin/collections", "POST /v1/admin/collections",
-            "GET /v1/admin/collections/{name}", "PATCH /v1/admin/collections/{name}", "DELETE /v1/admin/collections/{name}",
-            "GET /v1/admin/migrations", "GET /v1/admin/api-keys", "POST /v1/admin/api-keys", "DELETE /v1/admin/api-keys/{id}",
+            "GET /v1/admin/collections/{name}", "PATCH /v1/admin/collections/{name}",
+            "DELETE /v1/admin/collections/{name}",
+            "GET /v1/admin/migrations", "GET /v1/admin/api-keys", "POST /v1/admin/api-keys",
+            "DELETE /v1/admin/api-keys/{id}",
         ] {
             #expect(ops.contains(op), "\(op)")
         }
         let ids = doc.allOperationIds
         #expect(Set(ids).count == ids.count, "operationIds are unique")
-        for id in ["list_posts", "head_list_posts", "create_posts", "get_posts", "head_get_posts", "replace_posts",
-                   "update_posts", "delete_posts", "batch", "admin_replace_schema"] {
+        for id in [
+            "list_posts", "head_list_posts", "create_posts", "get_posts", "head_get_posts", "replace_posts",
+            "update_posts", "delete_posts", "batch", "admin_replace_schema",
+        ] {
             #expect(ids.contains(id), "\(id)")
         }
         let putSchema = try #require(doc.paths["/v1/admin/schema"]?.pathItemValue?.put)
@@ -210,7 +242,9 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         let schemas = try #require((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])
         let record = try #require(schemas["posts"] as? [String: Any])
         let recordRequired = Set(record["required"] as? [String] ?? [])
-        #expect(recordRequired.isSuperset(of: ["id", "title", "body", "author", "created_at", "updated_at", "version"]))
+        #expect(
+            recordRequired.isSuperset(of: ["id", "title", "body", "author", "created_at", "updated_at", "version"])
+        )
         #expect(!recordRequired.contains("expand"))
 
         let create = try #require(schemas["posts_create"] as? [String: Any])
@@ -236,7 +270,9 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         var checked = 0
         for (path, item) in doc["paths"] as? [String: Any] ?? [:] {
             for (method, op) in item as? [String: Any] ?? [:] {
-                guard method != "head", let responses = (op as? [String: Any])?["responses"] as? [String: Any] else { continue }
+                guard method != "head", let responses = (op as? [String: Any])?["responses"] as? [String: Any] else {
+                    continue
+                }
                 for (status, response) in responses where (Int(status) ?? 0) >= 400 {
                     let content = (response as? [String: Any])?["content"] as? [String: Any]
                     let problem = content?["application/problem+json"] as? [String: Any]
@@ -248,18 +284,27 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         }
         #expect(checked > 50)
         let codes = try #require(
-            ((schemaProperty(doc, "Problem", "errors")?["items"] as? [String: Any])?["properties"] as? [String: Any])?["code"]
-                as? [String: Any])
+            ((schemaProperty(doc, "Problem", "errors")?["items"] as? [String: Any])?["properties"] as? [String: Any])?[
+                "code"
+            ]
+                as? [String: Any]
+        )
         let allowed = Set(codes["enum"] as? [String] ?? [])
-        #expect(allowed.isSuperset(of: [
-            "required", "type", "min", "max", "pattern", "enum", "format", "unique", "unknown_field", "read_only",
-            "not_found", "forbidden_target",
-        ]))
-        let list = try #require(((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any])
+        #expect(
+            allowed.isSuperset(of: [
+                "required", "type", "min", "max", "pattern", "enum", "format", "unique", "unknown_field", "read_only",
+                "not_found", "forbidden_target",
+            ])
+        )
+        let list = try #require(
+            ((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any]
+        )
         let ok = try #require((list["responses"] as? [String: Any])?["200"] as? [String: Any])
         let headers = try #require(ok["headers"] as? [String: Any])
         #expect(headers["Link"] != nil && headers["ETag"] != nil)
-        let patch = try #require(((doc["paths"] as? [String: Any])?["/v1/posts/{id}"] as? [String: Any])?["patch"] as? [String: Any])
+        let patch = try #require(
+            ((doc["paths"] as? [String: Any])?["/v1/posts/{id}"] as? [String: Any])?["patch"] as? [String: Any]
+        )
         let patchContent = try #require((patch["requestBody"] as? [String: Any])?["content"] as? [String: Any])
         #expect(patchContent["application/merge-patch+json"] != nil && patchContent["application/json"] != nil)
     }
@@ -280,7 +325,11 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         #expect(Set(ids).count == ids.count, "\(ids.sorted())")
         // `posts_list` is a collection, so the list schema of `posts` takes another name.
         let keys = Set(doc.components.schemas.keys.map(\.rawValue))
-        #expect(keys.isSuperset(of: ["posts", "posts_list", "posts.list", "posts_create", "posts.create", "posts_list_list"]))
+        #expect(
+            keys.isSuperset(of: [
+                "posts", "posts_list", "posts.list", "posts_create", "posts.create", "posts_list_list",
+            ])
+        )
         let list = try #require(doc.paths["/v1/posts"]?.pathItemValue?.get)
         let ok = try #require(list.responses[status: 200]?.responseValue)
         let schema = try #require(ok.content[.json]?.contentValue?.schema)
@@ -317,9 +366,12 @@ enum SpecValidator {
 @Suite struct OpenAPISpecValidatorTests {
     @Test(
         "openapi-spec-validator accepts the document",
-        .enabled(if: SpecValidator.executable != nil || SpecValidator.required,
-                 "openapi-spec-validator is not on PATH (pip install openapi-spec-validator)"),
-        arguments: ["anonymous", "reader", "editor", "admin", "clash"])
+        .enabled(
+            if: SpecValidator.executable != nil || SpecValidator.required,
+            "openapi-spec-validator is not on PATH (pip install openapi-spec-validator)"
+        ),
+        arguments: ["anonymous", "reader", "editor", "admin", "clash"]
+    )
     func validatorAccepts(_ who: String) throws {
         guard let executable = SpecValidator.executable else {
             Issue.record("openapi-spec-validator is not on PATH, and CI is set")
@@ -328,10 +380,13 @@ enum SpecValidator {
         let principals = [
             "anonymous": Fixture.anonymous, "reader": Fixture.reader, "editor": Fixture.editor, "admin": Fixture.admin,
         ]
-        let bytes = try principals[who].map {
-            OpenAPIGenerator.json(schema: try Fixture.compiled(), principal: $0, serverURL: "http://127.0.0.1:8080")
-        } ?? OpenAPIGenerator.json(document: try Fixture.clashDocument())
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-openapi-\(who)-\(UUID().uuidString).json")
+        let bytes =
+            try principals[who].map {
+                OpenAPIGenerator.json(schema: try Fixture.compiled(), principal: $0, serverURL: "http://127.0.0.1:8080")
+            } ?? OpenAPIGenerator.json(document: try Fixture.clashDocument())
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "basalt-openapi-\(who)-\(UUID().uuidString).json"
+        )
         try Data(bytes).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
 

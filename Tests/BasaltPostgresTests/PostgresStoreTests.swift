@@ -57,9 +57,15 @@ enum Fixtures {
     static let everything = CollectionSchema(
         name: "things",
         fields: FieldType.allCases.map { t in
-            FieldSchema(name: "f_\(t.rawValue)", type: t, unique: t == .email, values: t == .select ? ["a", "b"] : [],
-                        target: t == .relation ? "authors" : nil)
-        })
+            FieldSchema(
+                name: "f_\(t.rawValue)",
+                type: t,
+                unique: t == .email,
+                values: t == .select ? ["a", "b"] : [],
+                target: t == .relation ? "authors" : nil
+            )
+        }
+    )
 
     static func createTables(_ store: PostgresStore) async throws {
         let ddl = TableDDL(dialect: store.dialect)
@@ -69,13 +75,20 @@ enum Fixtures {
     }
 
     static let columns = ["id", "created_at", "updated_at", "version"] + everything.fields.map(\.name)
-    static let types: [SQLColumnType] = [.uuid, .timestamp, .timestamp, .int] + everything.fields.map { SQLColumnType($0.type) }
+    static let types: [SQLColumnType] =
+        [.uuid, .timestamp, .timestamp, .int] + everything.fields.map { SQLColumnType($0.type) }
 
-    static func insert(_ values: [SQLValue], into table: String = "things", columns: [String] = columns, dialect: any SQLDialect)
+    static func insert(
+        _ values: [SQLValue],
+        into table: String = "things",
+        columns: [String] = columns,
+        dialect: any SQLDialect
+    )
         -> SQLQuery
     {
         var b = SQLBuilder(dialect)
-        b.append("INSERT INTO \(dialect.quote(table)) (\(columns.map { dialect.quote($0) }.joined(separator: ", "))) VALUES (")
+        let list = columns.map { dialect.quote($0) }.joined(separator: ", ")
+        b.append("INSERT INTO \(dialect.quote(table)) (\(list)) VALUES (")
         for (i, v) in values.enumerated() {
             if i > 0 { b.append(", ") }
             b.bind(v)
@@ -85,7 +98,10 @@ enum Fixtures {
     }
 
     static func authorRow(_ id: String) -> [SQLValue] {
-        [.uuid(id), .timestamp(Timestamp(millisecondsSinceEpoch: 1)), .timestamp(Timestamp(millisecondsSinceEpoch: 1)), .int(1), .text("A")]
+        [
+            .uuid(id), .timestamp(Timestamp(millisecondsSinceEpoch: 1)),
+            .timestamp(Timestamp(millisecondsSinceEpoch: 1)), .int(1), .text("A"),
+        ]
     }
     static let authorColumns = ["id", "created_at", "updated_at", "version", "name"]
 }
@@ -97,12 +113,18 @@ struct PostgresStoreTests {
             try await store.bootstrap()
             try await store.bootstrap()
             let applied = try await store.fetch(
-                SQLQuery(sql: "SELECT \"name\" FROM \"_basalt_internal_migrations\" ORDER BY \"name\""), types: [.text])
+                SQLQuery(sql: "SELECT \"name\" FROM \"_basalt_internal_migrations\" ORDER BY \"name\""),
+                types: [.text]
+            )
             #expect(applied == InternalTables.migrations.map { [.text($0.name)] })
             let tables = try await store.fetch(
-                SQLQuery(sql: "SELECT count(*) FROM information_schema.tables WHERE table_schema = $1 AND table_name LIKE '\\_basalt%'",
-                         binds: [.text(store.schemaName!)]),
-                types: [.int])
+                SQLQuery(
+                    sql: "SELECT count(*) FROM information_schema.tables"
+                        + " WHERE table_schema = $1 AND table_name LIKE '\\_basalt%'",
+                    binds: [.text(store.schemaName!)]
+                ),
+                types: [.int]
+            )
             // Every table the migrations create, and the history table.
             let created = InternalTables.migrations.flatMap(\.postgres).filter { $0.contains("CREATE TABLE") }.count
             #expect(tables == [[.int(Int64(created + 1))]])
@@ -119,7 +141,10 @@ struct PostgresStoreTests {
                 async let x: Void = a.bootstrap()
                 async let y: Void = b.bootstrap()
                 _ = try await (x, y)
-                let n = try await a.fetch(SQLQuery(sql: "SELECT count(*) FROM \"_basalt_internal_migrations\""), types: [.int])
+                let n = try await a.fetch(
+                    SQLQuery(sql: "SELECT count(*) FROM \"_basalt_internal_migrations\""),
+                    types: [.int]
+                )
                 #expect(n == [[.int(Int64(InternalTables.migrations.count))]])
                 try await a.dropSchema()
             }
@@ -149,20 +174,31 @@ struct PostgresStoreTests {
                 }
             }
             let written = try await store.write([
-                SQLStatement(Fixtures.insert(Fixtures.authorRow(author), into: "authors", columns: Fixtures.authorColumns,
-                                             dialect: store.dialect), expect: .one),
+                SQLStatement(
+                    Fixtures.insert(
+                        Fixtures.authorRow(author),
+                        into: "authors",
+                        columns: Fixtures.authorColumns,
+                        dialect: store.dialect
+                    ),
+                    expect: .one
+                ),
                 SQLStatement(Fixtures.insert(row, dialect: store.dialect), expect: .one),
             ])
             #expect(written.map(\.count) == [0, 0])
 
-            let select = "SELECT \(Fixtures.columns.map { store.dialect.quote($0) }.joined(separator: ", ")) FROM \"things\""
+            let select =
+                "SELECT \(Fixtures.columns.map { store.dialect.quote($0) }.joined(separator: ", ")) FROM \"things\""
             let read = try await store.fetch(SQLQuery(sql: select), types: Fixtures.types)
             #expect(read.count == 1)
             let got = try #require(read.first)
             for (i, (want, have)) in zip(row, got).enumerated() {
                 if case .json = want {
                     // jsonb normalizes spacing; compare parsed documents.
-                    #expect(try JSONValue.parse(have.text ?? "") == JSONValue.parse(want.text ?? ""), "column \(Fixtures.columns[i])")
+                    #expect(
+                        try JSONValue.parse(have.text ?? "") == JSONValue.parse(want.text ?? ""),
+                        "column \(Fixtures.columns[i])"
+                    )
                 } else {
                     #expect(have == want, "column \(Fixtures.columns[i])")
                 }
@@ -196,13 +232,17 @@ struct PostgresStoreTests {
             #expect(try await store.fetch(b.query, types: [.int]) == [[.int(1)]])
 
             // Case folding used by `~` works on this server (ICU root collation).
-            let folded = try await store.fetch(SQLQuery(sql: "SELECT basalt_lower($1)", binds: [.text("ÀÉÎ Straße")]), types: [.text])
+            let folded = try await store.fetch(
+                SQLQuery(sql: "SELECT basalt_lower($1)", binds: [.text("ÀÉÎ Straße")]),
+                types: [.text]
+            )
             #expect(folded == [[.text("àéî straße")]])
 
             // Aggregates of other integer widths and NUMERIC decode as the asked type.
             let agg = try await store.fetch(
                 SQLQuery(sql: "SELECT sum(\"version\"), count(*)::int4, 2::int2, sum(\"f_number\") FROM \"things\""),
-                types: [.int, .int, .int, .double])
+                types: [.int, .int, .int, .double]
+            )
             #expect(agg == [[.int(8), .int(2), .int(2), .double(-1234.5625)]])
         }
     }
@@ -213,12 +253,15 @@ struct PostgresStoreTests {
             let ddl = TableDDL(dialect: store.dialect)
             let emailIndex = try #require(ddl.indexes(Fixtures.everything).first { $0.uniqueFields == ["f_email"] })
             func thing(_ n: Int, email: String) -> [SQLValue] {
-                var row: [SQLValue] = [.uuid("0190a3b4-5c6d-7e8f-9012-00000000000\(n)"), .timestamp(.init(millisecondsSinceEpoch: 0)),
-                                       .timestamp(.init(millisecondsSinceEpoch: 0)), .int(1)]
+                var row: [SQLValue] = [
+                    .uuid("0190a3b4-5c6d-7e8f-9012-00000000000\(n)"), .timestamp(.init(millisecondsSinceEpoch: 0)),
+                    .timestamp(.init(millisecondsSinceEpoch: 0)), .int(1),
+                ]
                 row += Fixtures.everything.fields.map { $0.type == .email ? .text(email) : .null }
                 return row
             }
-            _ = try await store.write([SQLStatement(Fixtures.insert(thing(1, email: "a@x.io"), dialect: store.dialect))])
+            _ = try await store.write([SQLStatement(Fixtures.insert(thing(1, email: "a@x.io"), dialect: store.dialect))]
+            )
             do {
                 _ = try await store.write([
                     SQLStatement(Fixtures.insert(thing(2, email: "b@x.io"), dialect: store.dialect), tag: 0),
@@ -232,11 +275,15 @@ struct PostgresStoreTests {
                 #expect(underlying.contains("23505"))
             }
             // The failed transaction left nothing behind.
-            #expect(try await store.fetch(SQLQuery(sql: "SELECT count(*) FROM \"things\""), types: [.int]) == [[.int(1)]])
+            #expect(
+                try await store.fetch(SQLQuery(sql: "SELECT count(*) FROM \"things\""), types: [.int]) == [[.int(1)]]
+            )
 
             // A duplicate primary key names "id".
             do {
-                _ = try await store.write([SQLStatement(Fixtures.insert(thing(1, email: "c@x.io"), dialect: store.dialect), tag: 4)])
+                _ = try await store.write([
+                    SQLStatement(Fixtures.insert(thing(1, email: "c@x.io"), dialect: store.dialect), tag: 4)
+                ])
                 Issue.record("expected a unique violation")
             } catch StoreError.uniqueViolation(let table, let columns, let tag, _) {
                 #expect(table == "things")
@@ -249,9 +296,13 @@ struct PostgresStoreTests {
     @Test func foreignKeyViolationIsReportedAtCommit() async throws {
         try await TestPostgres.withStore { store in
             try await Fixtures.createTables(store)
-            var row: [SQLValue] = [.uuid("0190a3b4-5c6d-7e8f-9012-000000000001"), .timestamp(.init(millisecondsSinceEpoch: 0)),
-                                   .timestamp(.init(millisecondsSinceEpoch: 0)), .int(1)]
-            row += Fixtures.everything.fields.map { $0.type == .relation ? .uuid("0190a3b4-5c6d-7e8f-9012-0000000000ff") : .null }
+            var row: [SQLValue] = [
+                .uuid("0190a3b4-5c6d-7e8f-9012-000000000001"), .timestamp(.init(millisecondsSinceEpoch: 0)),
+                .timestamp(.init(millisecondsSinceEpoch: 0)), .int(1),
+            ]
+            row += Fixtures.everything.fields.map {
+                $0.type == .relation ? .uuid("0190a3b4-5c6d-7e8f-9012-0000000000ff") : .null
+            }
             do {
                 _ = try await store.write([SQLStatement(Fixtures.insert(row, dialect: store.dialect), tag: 3)])
                 Issue.record("expected a foreign key violation")
@@ -266,10 +317,22 @@ struct PostgresStoreTests {
             try await Fixtures.createTables(store)
             let a1 = "0190a3b4-5c6d-7e8f-9012-000000000001"
             let a2 = "0190a3b4-5c6d-7e8f-9012-000000000002"
-            let insert1 = Fixtures.insert(Fixtures.authorRow(a1), into: "authors", columns: Fixtures.authorColumns, dialect: store.dialect)
-            let insert2 = Fixtures.insert(Fixtures.authorRow(a2), into: "authors", columns: Fixtures.authorColumns, dialect: store.dialect)
-            let staleUpdate = SQLQuery(sql: "UPDATE \"authors\" SET \"name\" = 'B' WHERE \"id\" = $1 AND \"version\" = $2",
-                                       binds: [.uuid(a1), .int(99)])
+            let insert1 = Fixtures.insert(
+                Fixtures.authorRow(a1),
+                into: "authors",
+                columns: Fixtures.authorColumns,
+                dialect: store.dialect
+            )
+            let insert2 = Fixtures.insert(
+                Fixtures.authorRow(a2),
+                into: "authors",
+                columns: Fixtures.authorColumns,
+                dialect: store.dialect
+            )
+            let staleUpdate = SQLQuery(
+                sql: "UPDATE \"authors\" SET \"name\" = 'B' WHERE \"id\" = $1 AND \"version\" = $2",
+                binds: [.uuid(a1), .int(99)]
+            )
             do {
                 _ = try await store.write([
                     SQLStatement(insert1, expect: .one, tag: 0),
@@ -281,22 +344,36 @@ struct PostgresStoreTests {
                 #expect(statement == 2)
                 #expect(tag == 2)
             }
-            #expect(try await store.fetch(SQLQuery(sql: "SELECT count(*) FROM \"authors\""), types: [.int]) == [[.int(0)]])
+            #expect(
+                try await store.fetch(SQLQuery(sql: "SELECT count(*) FROM \"authors\""), types: [.int]) == [[.int(0)]]
+            )
 
             // With RETURNING, the returned row count is what must be one.
             _ = try await store.write([SQLStatement(insert1, expect: .one)])
-            let update = SQLQuery(sql: "UPDATE \"authors\" SET \"version\" = \"version\" + 1 WHERE \"id\" = $1 RETURNING \"version\"",
-                                  binds: [.uuid(a1)])
+            let update = SQLQuery(
+                sql: "UPDATE \"authors\" SET \"version\" = \"version\" + 1 WHERE \"id\" = $1 RETURNING \"version\"",
+                binds: [.uuid(a1)]
+            )
             #expect(try await store.write([SQLStatement(update, returning: [.int], expect: .one)]) == [[[.int(2)]]])
-            let missing = SQLQuery(sql: "DELETE FROM \"authors\" WHERE \"id\" = $1 RETURNING \"id\"", binds: [.uuid(a2)])
+            let missing = SQLQuery(
+                sql: "DELETE FROM \"authors\" WHERE \"id\" = $1 RETURNING \"id\"",
+                binds: [.uuid(a2)]
+            )
             do {
-                _ = try await store.write([SQLStatement(update, returning: [.int]), SQLStatement(missing, returning: [.uuid], expect: .one, tag: 9)])
+                _ = try await store.write([
+                    SQLStatement(update, returning: [.int]),
+                    SQLStatement(missing, returning: [.uuid], expect: .one, tag: 9),
+                ])
                 Issue.record("expected an expectation failure")
             } catch StoreError.expectationFailed(let statement, let tag) {
                 #expect(statement == 1)
                 #expect(tag == 9)
             }
-            #expect(try await store.fetch(SQLQuery(sql: "SELECT \"version\" FROM \"authors\""), types: [.int]) == [[.int(2)]])
+            #expect(
+                try await store.fetch(SQLQuery(sql: "SELECT \"version\" FROM \"authors\""), types: [.int]) == [
+                    [.int(2)]
+                ]
+            )
         }
     }
 
@@ -304,8 +381,12 @@ struct PostgresStoreTests {
         try await TestPostgres.withStore { one in
             try await TestPostgres.withStore { two in
                 try await one.migrate([SQLQuery(sql: "CREATE TABLE \"only_here\" (\"x\" BIGINT)")])
-                _ = try await one.write([SQLStatement(SQLQuery(sql: "INSERT INTO \"only_here\" VALUES (1)"), expect: .one)])
-                #expect(try await one.fetch(SQLQuery(sql: "SELECT \"x\" FROM \"only_here\""), types: [.int]) == [[.int(1)]])
+                _ = try await one.write([
+                    SQLStatement(SQLQuery(sql: "INSERT INTO \"only_here\" VALUES (1)"), expect: .one)
+                ])
+                #expect(
+                    try await one.fetch(SQLQuery(sql: "SELECT \"x\" FROM \"only_here\""), types: [.int]) == [[.int(1)]]
+                )
                 do {
                     _ = try await two.fetch(SQLQuery(sql: "SELECT \"x\" FROM \"only_here\""), types: [.int])
                     Issue.record("the other schema's table is visible")
@@ -313,9 +394,19 @@ struct PostgresStoreTests {
                     #expect(underlying.contains("42P01"))  // undefined_table
                 }
                 // Each has its own internal tables, too.
-                _ = try await one.write([SQLStatement(SQLQuery(
-                    sql: "INSERT INTO \"_basalt_schema\" (\"id\", \"version\", \"document\") VALUES (1, 1, '{}')"))])
-                #expect(try await two.fetch(SQLQuery(sql: "SELECT count(*) FROM \"_basalt_schema\""), types: [.int]) == [[.int(0)]])
+                _ = try await one.write([
+                    SQLStatement(
+                        SQLQuery(
+                            sql:
+                                "INSERT INTO \"_basalt_schema\" (\"id\", \"version\", \"document\") VALUES (1, 1, '{}')"
+                        )
+                    )
+                ])
+                #expect(
+                    try await two.fetch(SQLQuery(sql: "SELECT count(*) FROM \"_basalt_schema\""), types: [.int]) == [
+                        [.int(0)]
+                    ]
+                )
             }
         }
     }
@@ -357,7 +448,9 @@ struct PostgresURLTests {
     }
 
     @Test func parsesURLs() throws {
-        let c = try PostgresStore.configuration(url: "postgresql://us%40er:p%3Ass@127.0.0.1:54330/basalt_test?sslmode=disable")
+        let c = try PostgresStore.configuration(
+            url: "postgresql://us%40er:p%3Ass@127.0.0.1:54330/basalt_test?sslmode=disable"
+        )
         #expect(c.host == "127.0.0.1")
         #expect(c.port == 54330)
         #expect(c.username == "us@er")
@@ -377,7 +470,11 @@ struct PostgresURLTests {
     }
 
     @Test func schemaNameSetsSearchPath() throws {
-        let store = try PostgresStore(url: "postgres://u@127.0.0.1/db", schemaName: "we\"ird", logger: TestPostgres.logger)
+        let store = try PostgresStore(
+            url: "postgres://u@127.0.0.1/db",
+            schemaName: "we\"ird",
+            logger: TestPostgres.logger
+        )
         #expect(store.schemaName == "we\"ird")
         #expect(throws: StoreError.self) {
             try PostgresStore(url: "postgres://u@127.0.0.1/db", schemaName: "", logger: TestPostgres.logger)

@@ -118,6 +118,7 @@ struct DurabilityTests {
         let storedIDs = stored.compactMap { $0["id"] as? String }
         let storedByID = Dictionary(stored.compactMap { r in (r["id"] as? String).map { ($0, r) } }, uniquingKeysWith: { a, _ in a })
 
+        print("crash test: \(seen.acked.count) writes acknowledged, \(seen.noResponse) unanswered after SIGKILL, \(storedIDs.count) stored after restart")
         #expect(storedIDs.count == Set(storedIDs).count, "the paged listing returned duplicates")
         let missing = seen.acked.keys.filter { storedByID[$0] == nil }
         #expect(missing.isEmpty, "\(missing.count) of \(seen.acked.count) acknowledged records are gone after the crash, e.g. \(missing.prefix(5))")
@@ -206,6 +207,7 @@ struct DurabilityTests {
         #expect(seen.unexpected.isEmpty, "\(name): invalid or unexpected responses: \(seen.unexpected.prefix(10))")
         #expect(seen.acked.count >= 20, "\(name): too few writes acknowledged: \(seen.acked.count)")
 
+        print("\(name): \(seen.acked.count) writes acknowledged, \(seen.unavailable) answered 503, \(seen.noResponse) unanswered after the signal")
         var slowID: String?
         switch slowResult {
         case .success(let r):

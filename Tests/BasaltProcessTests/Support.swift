@@ -120,8 +120,8 @@ final class Child: @unchecked Sendable {
         self.arguments = arguments
         stdoutPath = cwd.appendingPathComponent("\(logPrefix).stdout").path
         stderrPath = cwd.appendingPathComponent("\(logPrefix).stderr").path
-        FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        FileManager.default.createFile(atPath: stderrPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         process.executableURL = Basalt.binary
         process.arguments = arguments
         process.environment = Basalt.environment(env)

@@ -149,8 +149,14 @@ struct DocsRenderer {
         for (path, itemRef) in document.paths {
             guard let item = document.components[itemRef] else { continue }
             for ep in item.endpoints {
-                entries.append(Entry(path: path.rawValue, method: ep.method.rawValue, operation: ep.operation,
-                                     pathParameters: item.parameters))
+                entries.append(
+                    Entry(
+                        path: path.rawValue,
+                        method: ep.method.rawValue,
+                        operation: ep.operation,
+                        pathParameters: item.parameters
+                    )
+                )
             }
         }
         return entries
@@ -170,7 +176,8 @@ struct DocsRenderer {
             case .openIdConnect: kind = "OpenID Connect"
             case .mutualTLS: kind = "Mutual TLS"
             }
-            out += "<h3><code>\(E.escape(key.rawValue))</code> — \(E.escape(kind))</h3>\n\(E.paragraphs(scheme.description))\n"
+            out +=
+                "<h3><code>\(E.escape(key.rawValue))</code> — \(E.escape(kind))</h3>\n\(E.paragraphs(scheme.description))\n"
         }
         out += "</section>\n"
     }
@@ -203,7 +210,8 @@ struct DocsRenderer {
 
         let params = (e.pathParameters + op.parameters).compactMap { document.components[$0] }
         if !params.isEmpty {
-            out += "<h4>Parameters</h4>\n<table><tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr>\n"
+            out +=
+                "<h4>Parameters</h4>\n<table><tr><th>Name</th><th>In</th><th>Type</th><th>Required</th><th>Description</th></tr>\n"
             for p in params {
                 var type = ""
                 var constraints = ""
@@ -213,7 +221,9 @@ struct DocsRenderer {
                 } else if let ref = p.schemaOrContent.schemaReference {
                     type = refHTML(ref.jsonReference.name)
                 }
-                let desc = [p.description.map(E.inline) ?? "", constraints].filter { !$0.isEmpty }.joined(separator: "<br>")
+                let desc = [p.description.map(E.inline) ?? "", constraints].filter { !$0.isEmpty }.joined(
+                    separator: "<br>"
+                )
                 out += "<tr><td><code>\(E.escape(p.name))</code></td><td>\(E.escape(p.location.rawValue))</td>"
                 out += "<td>\(type)</td><td>\(p.required ? "yes" : "no")</td><td>\(desc)</td></tr>\n"
             }
@@ -232,13 +242,15 @@ struct DocsRenderer {
             let headers = (response.headers ?? [:]).compactMap { (name, h) -> String? in
                 guard let header = document.components[h] else { return nil }
                 let t = header.schemaOrContent.schemaValue.map { typeHTML($0) } ?? ""
-                return "<code>\(E.escape(name))</code> \(t)" + (header.description.map { "<br><span class=\"muted\">\(E.inline($0))</span>" } ?? "")
+                return "<code>\(E.escape(name))</code> \(t)"
+                    + (header.description.map { "<br><span class=\"muted\">\(E.inline($0))</span>" } ?? "")
             }.joined(separator: "<br>")
             let bodies = response.content.compactMap { (type, c) -> String? in
                 guard let content = document.components[c] else { return nil }
                 return "<code>\(E.escape(type.rawValue))</code>" + (content.schema.map { ": " + typeHTML($0) } ?? "")
             }.joined(separator: "<br>")
-            out += "<tr><td class=\"status\">\(E.escape(status.rawValue))</td><td>\(E.inline(response.description ?? ""))</td>"
+            out +=
+                "<tr><td class=\"status\">\(E.escape(status.rawValue))</td><td>\(E.inline(response.description ?? ""))</td>"
             out += "<td>\(headers)</td><td>\(bodies)</td></tr>\n"
         }
         out += "</table>\n</article>\n"
@@ -280,8 +292,12 @@ struct DocsRenderer {
         collectRows(s, prefix: "", depth: 0, into: &rows)
         if case .object(_, let ctx) = s.value {
             switch ctx.additionalProperties {
-            case .a(false)?: rows.append("<tr><td colspan=\"5\" class=\"muted\">No other members are allowed.</td></tr>")
-            case .b(let extra)?: rows.append("<tr><td><em>any name</em></td><td>\(typeHTML(extra))</td><td>no</td><td>\(constraintsHTML(extra))</td><td></td></tr>")
+            case .a(false)?:
+                rows.append("<tr><td colspan=\"5\" class=\"muted\">No other members are allowed.</td></tr>")
+            case .b(let extra)?:
+                rows.append(
+                    "<tr><td><em>any name</em></td><td>\(typeHTML(extra))</td><td>no</td><td>\(constraintsHTML(extra))</td><td></td></tr>"
+                )
             default: break
             }
         }
@@ -298,9 +314,11 @@ struct DocsRenderer {
         let required = Set(ctx.requiredProperties)
         for (name, p) in ctx.properties {
             let full = prefix + name
-            rows.append("<tr><td><code>\(E.escape(full))</code></td><td>\(typeHTML(p))</td>"
-                + "<td>\(required.contains(name) ? "yes" : "no")</td><td>\(constraintsHTML(p))</td>"
-                + "<td>\(p.description.map(E.inline) ?? "")</td></tr>")
+            rows.append(
+                "<tr><td><code>\(E.escape(full))</code></td><td>\(typeHTML(p))</td>"
+                    + "<td>\(required.contains(name) ? "yes" : "no")</td><td>\(constraintsHTML(p))</td>"
+                    + "<td>\(p.description.map(E.inline) ?? "")</td></tr>"
+            )
             switch p.value {
             case .object(_, let inner) where !inner.properties.isEmpty:
                 collectRows(p, prefix: full + ".", depth: depth + 1, into: &rows)

@@ -28,9 +28,11 @@ public enum OpenAPIGenerator {
             paths: builder.paths,
             components: OpenAPI.Components(
                 schemas: builder.schemas,
-                securitySchemes: [Names.bearer: .b(Self.bearerScheme)]),
+                securitySchemes: [Names.bearer: .b(Self.bearerScheme)]
+            ),
             security: Security.required,
-            tags: builder.tags.isEmpty ? nil : builder.tags)
+            tags: builder.tags.isEmpty ? nil : builder.tags
+        )
     }
 
     /// The document for `principal`, encoded as JSON (the body of `GET /v1/openapi.json`).
@@ -58,7 +60,8 @@ public enum OpenAPIGenerator {
             access token (EdDSA, from `POST /v1/auth/login` or `/v1/auth/refresh`; 15 minutes by \
             default). A missing credential makes the caller anonymous; an invalid, expired or revoked \
             one is always `401`, also on public endpoints.
-            """)
+            """
+    )
 }
 
 // MARK: - Names and shared pieces
@@ -99,10 +102,25 @@ extension OpenAPIGenerator {
     }
 
     enum Media {
-        static let json = OpenAPI.ContentType.json
+        static let jsonType = OpenAPI.ContentType.json
         static let problem = OpenAPI.ContentType.other("application/problem+json")
         static let mergePatch = OpenAPI.ContentType.other("application/merge-patch+json")
         static let yaml = OpenAPI.ContentType.yaml
+
+        /// `application/json` with an inline schema.
+        static func json(_ schema: JSONSchema) -> OpenAPI.Content.Map {
+            [jsonType: .content(OpenAPI.Content(schema: schema))]
+        }
+
+        /// `application/json` with a component schema.
+        static func body(_ component: String) -> OpenAPI.Content.Map {
+            [jsonType: .content(OpenAPI.Content(schemaReference: .component(named: component)))]
+        }
+
+        /// A required request body.
+        static func request(_ content: OpenAPI.Content.Map) -> OpenAPI.Request {
+            OpenAPI.Request(content: content, required: true)
+        }
     }
 
     enum Text {
@@ -157,7 +175,8 @@ extension OpenAPIGenerator {
         mutating func build() {
             addSchema(Names.problem, SchemaFactory.problem)
             var anyWrite = principal.isAdmin
-            let reachableActions = schema.collections.map { c in (c, AccessAction.allCases.filter { reachable($0, c) }) }
+            let reachableActions = schema.collections.map { c in (c, AccessAction.allCases.filter { reachable($0, c) })
+            }
             // Collections whose record schema is in the document: only those may be `$ref`erenced.
             let documented = Set(reachableActions.filter { !$0.1.isEmpty }.map(\.0.name))
             for (c, actions) in reachableActions where !actions.isEmpty {
@@ -183,125 +202,170 @@ extension OpenAPIGenerator {
             tags.append(OpenAPI.Tag(name: c.name, description: "Records of the `\(c.name)` collection."))
 
             let tag = [c.name]
-            let record = JSONSchema.reference(.component(named: c.name))
             var collectionItem = OpenAPI.PathItem()
             if actions.contains(.list) {
                 let list = OpenAPI.Operation(
-                    tags: tag, summary: "List \(c.name)",
+                    tags: tag,
+                    summary: "List \(c.name)",
                     description: """
                         Records the caller may list, newest first unless `sort` says otherwise. Pages are \
                         keyset-paginated: pass `next_cursor` back as `cursor`.
                         """,
                     operationId: "list_\(c.name)",
                     parameters: Parameters.list(c) + [.parameter(Parameters.ifNoneMatch)],
-                    responses: Responses.merge([
-                        (200, .response(OpenAPI.Response(
-                            description: "One page of records",
-                            headers: [
-                                "ETag": Headers.weakETag, "Link": Headers.link, "Cache-Control": Headers.cacheControl,
-                                "Vary": Headers.vary,
-                            ],
-                            content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: derived(c, "list"))))]))),
-                        (304, .response(Responses.notModified(Headers.weakETag))),
-                    ], errors: [400, 401, 403, 406, 429]),
-                    security: security(.list, c))
+                    responses: Responses.merge(
+                        [
+                            (
+                                200,
+                                Responses.ok(
+                                    "One page of records",
+                                    Media.body(derived(c, "list")),
+                                    headers: [
+                                        "ETag": Headers.weakETag, "Link": Headers.link,
+                                        "Cache-Control": Headers.cacheControl,
+                                        "Vary": Headers.vary,
+                                    ]
+                                )
+                            ),
+                            (304, Responses.notModified(Headers.weakETag)),
+                        ],
+                        errors: [400, 401, 403, 406, 429]
+                    ),
+                    security: security(.list, c)
+                )
                 collectionItem.get = list
                 collectionItem.head = Responses.head(list)
             }
             if actions.contains(.create) {
+                let created = Media.json(
+                    .one(of: [
+                        SchemaFactory.ref(c.name),
+                        .object(
+                            description: "Instead of the record when the caller may not view it",
+                            properties: ["id": .string(format: .uuid)],
+                            additionalProperties: .a(false)
+                        ),
+                    ])
+                )
                 collectionItem.post = OpenAPI.Operation(
-                    tags: tag, summary: "Create a \(c.name) record",
+                    tags: tag,
+                    summary: "Create a \(c.name) record",
                     description: """
                         Creates one record. A client may supply its own `id`. The `201` carries the record \
                         when the caller may view it, otherwise only `{"id"}`.
                         """,
                     operationId: "create_\(c.name)",
                     parameters: [.parameter(Parameters.idempotencyKey)],
-                    requestBody: OpenAPI.Request(
-                        content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: derived(c, "create"))))],
-                        required: true),
-                    responses: Responses.merge([
-                        (201, .response(OpenAPI.Response(
-                            description: "Created",
-                            headers: ["Location": Headers.location, "ETag": Headers.strongETag,
-                                      "Idempotent-Replayed": Headers.replayed],
-                            content: [Media.json: .content(OpenAPI.Content(schema: .one(of: [
-                                record,
-                                .object(
-                                    description: "Returned instead of the record when the caller may not view it",
-                                    properties: ["id": .string(format: .uuid)], additionalProperties: .a(false)),
-                            ])))]))),
-                    ], errors: [400, 401, 403, 409, 413, 415, 422, 429]),
-                    security: security(.create, c))
+                    requestBody: Media.request(Media.body(derived(c, "create"))),
+                    responses: Responses.merge(
+                        [
+                            (
+                                201,
+                                Responses.ok(
+                                    "Created",
+                                    created,
+                                    headers: [
+                                        "Location": Headers.location, "ETag": Headers.strongETag,
+                                        "Idempotent-Replayed": Headers.replayed,
+                                    ]
+                                )
+                            )
+                        ],
+                        errors: [400, 401, 403, 409, 413, 415, 422, 429]
+                    ),
+                    security: security(.create, c)
+                )
             }
             if !collectionItem.endpoints.isEmpty {
                 paths[OpenAPI.Path(rawValue: "/v1/\(c.name)")] = .pathItem(collectionItem)
             }
 
             var recordItem = OpenAPI.PathItem(parameters: [.parameter(Parameters.recordID)])
+            let written = Responses.ok(
+                "The record after the write",
+                Media.body(c.name),
+                headers: ["ETag": Headers.strongETag]
+            )
             if actions.contains(.view) {
                 let get = OpenAPI.Operation(
-                    tags: tag, summary: "Get a \(c.name) record",
+                    tags: tag,
+                    summary: "Get a \(c.name) record",
                     description: "One record, with a strong `ETag` of its version.",
                     operationId: "get_\(c.name)",
                     parameters: [.parameter(Parameters.ifNoneMatch)],
-                    responses: Responses.merge([
-                        (200, .response(OpenAPI.Response(
-                            description: "The record",
-                            headers: ["ETag": Headers.strongETag, "Cache-Control": Headers.cacheControl, "Vary": Headers.vary],
-                            content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: c.name)))]))),
-                        (304, .response(Responses.notModified(Headers.strongETag))),
-                    ], errors: [401, 403, 404, 406, 429]),
-                    security: security(.view, c))
+                    responses: Responses.merge(
+                        [
+                            (
+                                200,
+                                Responses.ok(
+                                    "The record",
+                                    Media.body(c.name),
+                                    headers: [
+                                        "ETag": Headers.strongETag, "Cache-Control": Headers.cacheControl,
+                                        "Vary": Headers.vary,
+                                    ]
+                                )
+                            ),
+                            (304, Responses.notModified(Headers.strongETag)),
+                        ],
+                        errors: [401, 403, 404, 406, 429]
+                    ),
+                    security: security(.view, c)
+                )
                 recordItem.get = get
                 recordItem.head = Responses.head(get)
             }
             if actions.contains(.update) {
                 recordItem.put = OpenAPI.Operation(
-                    tags: tag, summary: "Replace a \(c.name) record",
+                    tags: tag,
+                    summary: "Replace a \(c.name) record",
                     description: """
                         Replaces every writable field; absent optional fields become null (or their default). \
                         System fields may be repeated with their current values.
                         """,
                     operationId: "replace_\(c.name)",
                     parameters: [.parameter(Parameters.ifMatch)],
-                    requestBody: OpenAPI.Request(
-                        content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: derived(c, "replace"))))],
-                        required: true),
-                    responses: Responses.merge([
-                        (200, Responses.recordWritten(c)),
-                    ], errors: [400, 401, 403, 404, 409, 412, 413, 415, 422, 429]),
-                    security: security(.update, c))
-                let patchContent = OpenAPI.Content(schemaReference: .component(named: derived(c, "patch")))
+                    requestBody: Media.request(Media.body(derived(c, "replace"))),
+                    responses: Responses.merge(
+                        [(200, written)],
+                        errors: [400, 401, 403, 404, 409, 412, 413, 415, 422, 429]
+                    ),
+                    security: security(.update, c)
+                )
+                let patch = OpenAPI.Content(schemaReference: .component(named: derived(c, "patch")))
                 recordItem.patch = OpenAPI.Operation(
-                    tags: tag, summary: "Update a \(c.name) record",
+                    tags: tag,
+                    summary: "Update a \(c.name) record",
                     description: """
                         JSON Merge Patch (RFC 7396): members present are set, `null` clears a field, and \
                         objects merge recursively into `json` fields.
                         """,
                     operationId: "update_\(c.name)",
                     parameters: [.parameter(Parameters.ifMatch), .parameter(Parameters.idempotencyKey)],
-                    requestBody: OpenAPI.Request(
-                        content: [Media.mergePatch: .content(patchContent), Media.json: .content(patchContent)],
-                        required: true),
-                    responses: Responses.merge([
-                        (200, Responses.recordWritten(c)),
-                    ], errors: [400, 401, 403, 404, 409, 412, 413, 415, 422, 429]),
-                    security: security(.update, c))
+                    requestBody: Media.request([Media.mergePatch: .content(patch), Media.jsonType: .content(patch)]),
+                    responses: Responses.merge(
+                        [(200, written)],
+                        errors: [400, 401, 403, 404, 409, 412, 413, 415, 422, 429]
+                    ),
+                    security: security(.update, c)
+                )
             }
             if actions.contains(.delete) {
                 recordItem.delete = OpenAPI.Operation(
-                    tags: tag, summary: "Delete a \(c.name) record",
+                    tags: tag,
+                    summary: "Delete a \(c.name) record",
                     description: """
                         Deletes the record. `409` when another record still refers to it through a \
                         `restrict` relation.
                         """,
                     operationId: "delete_\(c.name)",
                     parameters: [.parameter(Parameters.ifMatch)],
-                    responses: Responses.merge([
-                        (204, .response(OpenAPI.Response(description: "Deleted"))),
-                    ], errors: [401, 403, 404, 409, 412, 429]),
-                    security: security(.delete, c))
+                    responses: Responses.merge(
+                        [(204, Responses.ok("Deleted"))],
+                        errors: [401, 403, 404, 409, 412, 429]
+                    ),
+                    security: security(.delete, c)
+                )
             }
             if !recordItem.endpoints.isEmpty {
                 paths[OpenAPI.Path(rawValue: "/v1/\(c.name)/{id}")] = .pathItem(recordItem)
@@ -315,184 +379,326 @@ extension OpenAPIGenerator {
             addSchema(Names.batchResponse, SchemaFactory.batchResponse)
             tags.append(OpenAPI.Tag(name: "batch", description: "Several writes in one transaction."))
             let op = OpenAPI.Operation(
-                tags: ["batch"], summary: "Run several writes in one transaction",
+                tags: ["batch"],
+                summary: "Run several writes in one transaction",
                 description: """
                     1–100 operations (POST, PUT, PATCH, DELETE on records), each under the caller's grants. \
                     Either all succeed (`200`) or nothing is committed and the answer is the first failing \
                     operation's problem, with its 0-based `operation_index`.
                     """,
                 operationId: "batch",
-                requestBody: OpenAPI.Request(
-                    content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: Names.batchRequest)))],
-                    required: true),
-                responses: Responses.merge([
-                    (200, .response(OpenAPI.Response(
-                        description: "Every operation succeeded and was committed",
-                        content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: Names.batchResponse)))]))),
-                ], errors: [400, 401, 403, 404, 409, 412, 413, 415, 422, 429]),
-                security: Security.optional)
+                requestBody: Media.request(Media.body(Names.batchRequest)),
+                responses: Responses.merge(
+                    [
+                        (
+                            200,
+                            Responses.ok("Every operation succeeded and was committed", Media.body(Names.batchResponse))
+                        )
+                    ],
+                    errors: [400, 401, 403, 404, 409, 412, 413, 415, 422, 429]
+                ),
+                security: Security.optional
+            )
             paths["/v1/batch"] = .pathItem(OpenAPI.PathItem(post: op))
         }
 
         mutating func addMeta() {
-            let health: OpenAPI.Content.Map = [Media.json: .content(OpenAPI.Content(
-                schema: .object(properties: ["status": .string(allowedValues: "ok")])))]
             tags.append(OpenAPI.Tag(name: "meta", description: "Health checks and this document."))
-            paths["/v1/openapi.json"] = .pathItem(OpenAPI.PathItem(get: OpenAPI.Operation(
-                tags: ["meta"], summary: "This OpenAPI document",
-                description: "The OpenAPI 3.1 document of this deployment, scoped to the caller.",
-                operationId: "openapi_document",
-                responses: Responses.merge([
-                    (200, .response(OpenAPI.Response(
-                        description: "An OpenAPI 3.1 document",
-                        content: [Media.json: .content(OpenAPI.Content(schema: .object(description: "OpenAPI 3.1 document")))]))),
-                ], errors: [401, 429]),
-                security: Security.optional)))
-            paths["/health/live"] = .pathItem(OpenAPI.PathItem(get: OpenAPI.Operation(
-                tags: ["meta"], summary: "Liveness", description: "`200` while the process is up. Credentials are ignored.",
-                operationId: "health_live",
-                responses: [200: .response(OpenAPI.Response(description: "The process is up", content: health))],
-                security: Security.none)))
-            paths["/health/ready"] = .pathItem(OpenAPI.PathItem(get: OpenAPI.Operation(
-                tags: ["meta"], summary: "Readiness",
-                description: """
-                    `200` when the database is reachable and migrations are applied, else `503`. Credentials \
-                    are ignored.
-                    """,
-                operationId: "health_ready",
-                responses: Responses.merge([
-                    (200, .response(OpenAPI.Response(description: "Ready to serve", content: health))),
-                ], errors: [503]),
-                security: Security.none)))
+            let health = Media.json(.object(properties: ["status": .string(allowedValues: "ok")]))
+            paths["/v1/openapi.json"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: ["meta"],
+                        summary: "This OpenAPI document",
+                        description: "The OpenAPI 3.1 document of this deployment, scoped to the caller.",
+                        operationId: "openapi_document",
+                        responses: Responses.merge(
+                            [
+                                (
+                                    200,
+                                    Responses.ok(
+                                        "An OpenAPI 3.1 document",
+                                        Media.json(.object(description: "OpenAPI 3.1 document"))
+                                    )
+                                )
+                            ],
+                            errors: [401, 406, 429]
+                        ),
+                        security: Security.optional
+                    )
+                )
+            )
+            paths["/health/live"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: ["meta"],
+                        summary: "Liveness",
+                        description: "`200` while the process is up. Credentials are ignored.",
+                        operationId: "health_live",
+                        responses: [200: Responses.ok("The process is up", health)],
+                        security: Security.none
+                    )
+                )
+            )
+            paths["/health/ready"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: ["meta"],
+                        summary: "Readiness",
+                        description: """
+                            `200` when the database is reachable and migrations are applied, else `503`. Credentials \
+                            are ignored.
+                            """,
+                        operationId: "health_ready",
+                        responses: Responses.merge([(200, Responses.ok("Ready to serve", health))], errors: [503]),
+                        security: Security.none
+                    )
+                )
+            )
         }
 
         // MARK: Admin
 
         mutating func addAdmin() {
             for (name, s) in SchemaFactory.adminSchemas { addSchema(name, s) }
-            tags.append(OpenAPI.Tag(name: "admin", description: "Schema, migrations and API keys. Admin credential only."))
+            tags.append(
+                OpenAPI.Tag(name: "admin", description: "Schema, migrations and API keys. Admin credential only.")
+            )
             let tag = ["admin"]
             let admin = Security.required
-            func body(_ name: String) -> OpenAPI.Content.Map {
-                [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: name)))]
+            func items(_ description: String, _ name: String) -> Responses.R {
+                Responses.ok(
+                    description,
+                    Media.json(.object(properties: ["items": .array(items: SchemaFactory.ref(name))]))
+                )
             }
-            func ok(_ status: OpenAPI.Response.StatusCode, _ description: String, _ name: String,
-                    headers: OpenAPI.Header.Map? = nil) -> (OpenAPI.Response.StatusCode, Either<OpenAPI.Reference<OpenAPI.Response>, OpenAPI.Response>) {
-                (status, .response(OpenAPI.Response(description: description, headers: headers, content: body(name))))
-            }
-            func items(_ description: String, _ name: String) -> (OpenAPI.Response.StatusCode, Either<OpenAPI.Reference<OpenAPI.Response>, OpenAPI.Response>) {
-                (200, .response(OpenAPI.Response(description: description, content: [Media.json: .content(OpenAPI.Content(
-                    schema: .object(properties: ["items": .array(items: .reference(.component(named: name)))])))])))
-            }
+            let change = Media.body(Names.schemaChange)
             let dryRun = OpenAPI.Parameter.query(
-                name: "dry_run", schema: .boolean(defaultValue: false),
-                description: "Only plan: answer `200` with the plan (destructive steps marked), change nothing, never `409`.")
+                name: "dry_run",
+                schema: .boolean(defaultValue: false),
+                description:
+                    "Only plan: answer `200` with the plan (destructive steps marked), change nothing, never `409`."
+            )
             let allowDestructive = OpenAPI.Parameter.query(
-                name: "allow_destructive", schema: .boolean(defaultValue: false),
-                description: "Apply destructive steps (dropping fields or collections that hold data, narrowing types).")
+                name: "allow_destructive",
+                schema: .boolean(defaultValue: false),
+                description: "Apply destructive steps (dropping fields or collections that hold data, narrowing types)."
+            )
             let collectionName = OpenAPI.Parameter.path(
-                name: "name", schema: .string(pattern: "^[a-z][a-z0-9_]{0,62}$"), description: "A collection name")
+                name: "name",
+                schema: .string(pattern: "^[a-z][a-z0-9_]{0,62}$"),
+                description: "A collection name"
+            )
             let keyID = OpenAPI.Parameter.path(name: "id", schema: .string(format: .uuid), description: "An API key id")
+            let writeErrors = [400, 401, 403, 409, 413, 415, 422, 429]
 
-            paths["/v1/admin/schema"] = .pathItem(OpenAPI.PathItem(
-                get: OpenAPI.Operation(
-                    tags: tag, summary: "Export the schema",
-                    description: "The whole schema as JSON, or as YAML with `Accept: application/yaml`.",
-                    operationId: "admin_get_schema",
-                    responses: Responses.merge([
-                        (200, .response(OpenAPI.Response(description: "The schema", content: [
-                            Media.json: .content(OpenAPI.Content(schemaReference: .component(named: Names.schemaDocument))),
-                            Media.yaml: .content(OpenAPI.Content(schemaReference: .component(named: Names.schemaDocument))),
-                        ]))),
-                    ], errors: [401, 403, 406, 429]),
-                    security: admin),
-                put: OpenAPI.Operation(
-                    tags: tag, summary: "Replace the schema",
-                    description: """
-                        Plans the change from the current schema to this one and applies it in one transaction, \
-                        recording it in the migration history. A destructive step without `allow_destructive=true` \
-                        is `409` with the steps listed in `errors`.
-                        """,
-                    operationId: "admin_replace_schema",
-                    parameters: [.parameter(dryRun), .parameter(allowDestructive)],
-                    requestBody: OpenAPI.Request(content: body(Names.schemaDocument), required: true),
-                    responses: Responses.merge([ok(200, "The plan, applied unless `dry_run`", Names.schemaChange)],
-                                               errors: [400, 401, 403, 409, 413, 415, 422, 429]),
-                    security: admin)))
-            paths["/v1/admin/collections"] = .pathItem(OpenAPI.PathItem(
-                get: OpenAPI.Operation(
-                    tags: tag, summary: "List collections", operationId: "admin_list_collections",
-                    responses: Responses.merge([items("Every collection", Names.collectionObject)], errors: [401, 403, 429]),
-                    security: admin),
-                post: OpenAPI.Operation(
-                    tags: tag, summary: "Create a collection", operationId: "admin_create_collection",
-                    parameters: [.parameter(dryRun)],
-                    requestBody: OpenAPI.Request(content: body(Names.collectionObject), required: true),
-                    responses: Responses.merge([ok(201, "Created; the applied plan", Names.schemaChange,
-                                                   headers: ["Location": Headers.location])],
-                                               errors: [400, 401, 403, 409, 413, 415, 422, 429]),
-                    security: admin)))
-            let collectionPatch = OpenAPI.Content(schema: .object(
-                description: """
-                    JSON Merge Patch of the collection object; `"fields": {"old": null}` drops a field.
-                    """,
-                properties: [
-                    "fields": .object(required: false, additionalProperties: .b(.any(of: [
-                        .reference(.component(named: Names.fieldDefinition)), .null(),
-                    ]))),
-                    "indexes": .array(required: false, items: .fragment),
-                    "access": .object(required: false),
-                ]))
-            paths["/v1/admin/collections/{name}"] = .pathItem(OpenAPI.PathItem(
-                parameters: [.parameter(collectionName)],
-                get: OpenAPI.Operation(
-                    tags: tag, summary: "Get a collection", operationId: "admin_get_collection",
-                    responses: Responses.merge([ok(200, "The collection", Names.collectionObject)],
-                                               errors: [401, 403, 404, 429]),
-                    security: admin),
-                delete: OpenAPI.Operation(
-                    tags: tag, summary: "Drop a collection", operationId: "admin_delete_collection",
-                    parameters: [.parameter(dryRun), .parameter(allowDestructive)],
-                    responses: Responses.merge([ok(200, "Dropped; the applied plan", Names.schemaChange)],
-                                               errors: [401, 403, 404, 409, 429]),
-                    security: admin),
-                patch: OpenAPI.Operation(
-                    tags: tag, summary: "Change a collection", operationId: "admin_update_collection",
-                    parameters: [.parameter(dryRun), .parameter(allowDestructive)],
-                    requestBody: OpenAPI.Request(
-                        content: [Media.mergePatch: .content(collectionPatch), Media.json: .content(collectionPatch)],
-                        required: true),
-                    responses: Responses.merge([ok(200, "The applied plan", Names.schemaChange)],
-                                               errors: [400, 401, 403, 404, 409, 413, 415, 422, 429]),
-                    security: admin)))
-            paths["/v1/admin/migrations"] = .pathItem(OpenAPI.PathItem(get: OpenAPI.Operation(
-                tags: tag, summary: "Migration history", description: "Applied schema changes, newest first.",
-                operationId: "admin_list_migrations",
-                responses: Responses.merge([
-                    (200, .response(OpenAPI.Response(description: "The history", content: [Media.json: .content(OpenAPI.Content(
-                        schema: .object(properties: ["items": .array(items: .reference(.component(named: Names.migration)))])))]))),
-                ], errors: [401, 403, 429]),
-                security: admin)))
-            paths["/v1/admin/api-keys"] = .pathItem(OpenAPI.PathItem(
-                get: OpenAPI.Operation(
-                    tags: tag, summary: "List API keys", operationId: "admin_list_api_keys",
-                    responses: Responses.merge([items("Every API key (never the secret)", Names.apiKey)], errors: [401, 403, 429]),
-                    security: admin),
-                post: OpenAPI.Operation(
-                    tags: tag, summary: "Create an API key",
-                    description: "The `key` is in this response only; it is stored hashed.",
-                    operationId: "admin_create_api_key",
-                    requestBody: OpenAPI.Request(content: body(Names.apiKeyCreate), required: true),
-                    responses: Responses.merge([ok(201, "Created", Names.apiKeyCreated, headers: ["Location": Headers.location])],
-                                               errors: [400, 401, 403, 413, 415, 422, 429]),
-                    security: admin)))
-            paths["/v1/admin/api-keys/{id}"] = .pathItem(OpenAPI.PathItem(
-                parameters: [.parameter(keyID)],
-                delete: OpenAPI.Operation(
-                    tags: tag, summary: "Revoke an API key", operationId: "admin_delete_api_key",
-                    responses: Responses.merge([(204, .response(OpenAPI.Response(description: "Revoked")))],
-                                               errors: [401, 403, 404, 429]),
-                    security: admin)))
+            paths["/v1/admin/schema"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Export the schema",
+                        description: "The whole schema as JSON, or as YAML with `Accept: application/yaml`.",
+                        operationId: "admin_get_schema",
+                        responses: Responses.merge(
+                            [
+                                (
+                                    200,
+                                    Responses.ok(
+                                        "The schema",
+                                        [
+                                            Media.jsonType: .content(
+                                                OpenAPI.Content(
+                                                    schemaReference: .component(named: Names.schemaDocument)
+                                                )
+                                            ),
+                                            Media.yaml: .content(
+                                                OpenAPI.Content(
+                                                    schemaReference: .component(named: Names.schemaDocument)
+                                                )
+                                            ),
+                                        ]
+                                    )
+                                )
+                            ],
+                            errors: [401, 403, 429]
+                        ),
+                        security: admin
+                    ),
+                    put: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Replace the schema",
+                        description: """
+                            Plans the change from the current schema to this one and applies it in one transaction, \
+                            recording it in the migration history. A destructive step without \
+                            `allow_destructive=true` is `409` with the steps listed in `errors`.
+                            """,
+                        operationId: "admin_replace_schema",
+                        parameters: [.parameter(dryRun), .parameter(allowDestructive)],
+                        requestBody: Media.request(Media.body(Names.schemaDocument)),
+                        responses: Responses.merge(
+                            [(200, Responses.ok("The plan, applied unless `dry_run`", change))],
+                            errors: writeErrors
+                        ),
+                        security: admin
+                    )
+                )
+            )
+            paths["/v1/admin/collections"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "List collections",
+                        operationId: "admin_list_collections",
+                        responses: Responses.merge(
+                            [(200, items("Every collection", Names.collectionObject))],
+                            errors: [401, 403, 429]
+                        ),
+                        security: admin
+                    ),
+                    post: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Create a collection",
+                        operationId: "admin_create_collection",
+                        parameters: [.parameter(dryRun)],
+                        requestBody: Media.request(Media.body(Names.collectionObject)),
+                        responses: Responses.merge(
+                            [
+                                (200, Responses.ok("Dry run: the plan", change)),
+                                (
+                                    201,
+                                    Responses.ok(
+                                        "Created; the applied plan",
+                                        change,
+                                        headers: ["Location": Headers.location]
+                                    )
+                                ),
+                            ],
+                            errors: writeErrors
+                        ),
+                        security: admin
+                    )
+                )
+            )
+            let collectionPatch = OpenAPI.Content(
+                schema: .object(
+                    description:
+                        "JSON Merge Patch of the collection object; `\"fields\": {\"old\": null}` drops a field.",
+                    properties: [
+                        "fields": .object(
+                            required: false,
+                            additionalProperties: .b(
+                                .any(of: [
+                                    SchemaFactory.ref(Names.fieldDefinition), .null(),
+                                ])
+                            )
+                        ),
+                        "indexes": .array(required: false, items: .fragment),
+                        "access": .object(required: false),
+                    ]
+                )
+            )
+            paths["/v1/admin/collections/{name}"] = .pathItem(
+                OpenAPI.PathItem(
+                    parameters: [.parameter(collectionName)],
+                    get: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Get a collection",
+                        operationId: "admin_get_collection",
+                        responses: Responses.merge(
+                            [(200, Responses.ok("The collection", Media.body(Names.collectionObject)))],
+                            errors: [401, 403, 404, 429]
+                        ),
+                        security: admin
+                    ),
+                    delete: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Drop a collection",
+                        operationId: "admin_delete_collection",
+                        parameters: [.parameter(dryRun), .parameter(allowDestructive)],
+                        responses: Responses.merge(
+                            [(200, Responses.ok("Dropped (unless `dry_run`); the plan", change))],
+                            errors: [401, 403, 404, 409, 429]
+                        ),
+                        security: admin
+                    ),
+                    patch: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Change a collection",
+                        operationId: "admin_update_collection",
+                        parameters: [.parameter(dryRun), .parameter(allowDestructive)],
+                        requestBody: Media.request([
+                            Media.mergePatch: .content(collectionPatch), Media.jsonType: .content(collectionPatch),
+                        ]),
+                        responses: Responses.merge(
+                            [(200, Responses.ok("The plan, applied unless `dry_run`", change))],
+                            errors: writeErrors + [404]
+                        ),
+                        security: admin
+                    )
+                )
+            )
+            paths["/v1/admin/migrations"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Migration history",
+                        description: "Applied schema changes, newest first.",
+                        operationId: "admin_list_migrations",
+                        responses: Responses.merge(
+                            [(200, items("The history", Names.migration))],
+                            errors: [401, 403, 429]
+                        ),
+                        security: admin
+                    )
+                )
+            )
+            paths["/v1/admin/api-keys"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "List API keys",
+                        operationId: "admin_list_api_keys",
+                        responses: Responses.merge(
+                            [(200, items("Every live API key (never the key itself)", Names.apiKey))],
+                            errors: [401, 403, 429]
+                        ),
+                        security: admin
+                    ),
+                    post: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Create an API key",
+                        description: "The `key` is in this response only; it is stored hashed.",
+                        operationId: "admin_create_api_key",
+                        requestBody: Media.request(Media.body(Names.apiKeyCreate)),
+                        responses: Responses.merge(
+                            [
+                                (
+                                    201,
+                                    Responses.ok(
+                                        "Created",
+                                        Media.body(Names.apiKeyCreated),
+                                        headers: ["Location": Headers.location]
+                                    )
+                                )
+                            ],
+                            errors: [400, 401, 403, 413, 415, 422, 429]
+                        ),
+                        security: admin
+                    )
+                )
+            )
+            paths["/v1/admin/api-keys/{id}"] = .pathItem(
+                OpenAPI.PathItem(
+                    parameters: [.parameter(keyID)],
+                    delete: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "Revoke an API key",
+                        operationId: "admin_delete_api_key",
+                        responses: Responses.merge([(204, Responses.ok("Revoked"))], errors: [401, 403, 404, 429]),
+                        security: admin
+                    )
+                )
+            )
         }
     }
 
@@ -500,66 +706,133 @@ extension OpenAPIGenerator {
 
     enum Parameters {
         static let recordID = OpenAPI.Parameter.path(
-            name: "id", schema: .string(format: .uuid), description: "The record id (a UUID; any case, answered in lowercase)")
+            name: "id",
+            schema: .string(format: .uuid),
+            description: "The record id (a UUID; any case, answered in lowercase)"
+        )
         static let ifMatch = OpenAPI.Parameter.header(
-            name: "If-Match", schema: .string,
-            description: "An ETag from a previous response (`\"3\"`); the write is refused with `412` when the record has changed.")
+            name: "If-Match",
+            schema: .string,
+            description:
+                "An ETag from a previous response (`\"3\"`); the write is refused with `412` when the record has changed."
+        )
         static let ifNoneMatch = OpenAPI.Parameter.header(
-            name: "If-None-Match", schema: .string,
-            description: "An ETag from a previous response; `304` when it still matches.")
+            name: "If-None-Match",
+            schema: .string,
+            description: "An ETag from a previous response; `304` when it still matches."
+        )
         static let idempotencyKey = OpenAPI.Parameter.header(
-            name: "Idempotency-Key", schema: .string(minLength: 1, maxLength: 255, pattern: "^[\\x20-\\x7E]+$"),
+            name: "Idempotency-Key",
+            schema: .string(minLength: 1, maxLength: 255, pattern: "^[\\x20-\\x7E]+$"),
             description: """
                 1–255 printable ASCII characters. A retry with the same key and body within 24 h gets the first \
                 response again (with `Idempotent-Replayed: true`); the same key with another body is `422`; a retry \
                 while the first is running is `409`.
-                """)
+                """
+        )
 
         static func list(_ c: CollectionSchema) -> OpenAPI.Parameter.Array {
-            let names = ([SystemField.id.rawValue] + c.fields.map(\.name) + SystemField.allCases.dropFirst().map(\.rawValue))
+            let names =
+                ([SystemField.id.rawValue] + c.fields.map(\.name) + SystemField.allCases.dropFirst().map(\.rawValue))
             let relations = c.fields.filter { $0.type == .relation }.map(\.name)
             return [
-                .parameter(.query(
-                    name: "filter", schema: .string(maxLength: 4096),
-                    description: """
-                        A filter expression, e.g. `status = 'published' && views > 10`. Operators: `= != < <= > >= ~ !~`, \
-                        `in (…)`, `is [not] null`, `&&`, `||`, `!`, parentheses; one hop through a relation \
-                        (`author.name`). Fields: \(names.map { "`\($0)`" }.joined(separator: ", ")).
-                        """)),
-                .parameter(.query(
-                    name: "sort", schema: .string,
-                    description: "Comma-separated fields, `-` for descending (default `-created_at`); `id` breaks ties.")),
-                .parameter(.query(
-                    name: "limit", schema: .integer(maximum: (200, exclusive: false), minimum: (1, exclusive: false), defaultValue: 20),
-                    description: "Page size, 1–200 (default 20).")),
-                .parameter(.query(name: "cursor", schema: .string, description: "The `next_cursor` of the previous page.")),
-                .parameter(.query(
-                    name: "fields", schema: .string,
-                    description: "Comma-separated field names to return (`id` is always returned).")),
-                .parameter(.query(
-                    name: "expand", schema: .string,
-                    description: relations.isEmpty
-                        ? "Comma-separated relation paths to inline under `expand` (this collection has no relations)."
-                        : "Comma-separated relation paths to inline under `expand`, at most 2 levels: "
-                            + relations.map { "`\($0)`" }.joined(separator: ", ") + ".")),
-                .parameter(.query(
-                    name: "total", schema: .boolean(defaultValue: false),
-                    description: "Add `total`, the number of matching records the caller may see.")),
+                .parameter(
+                    .query(
+                        name: "filter",
+                        schema: .string(maxLength: 4096),
+                        description: """
+                            A filter expression, e.g. `status = 'published' && views > 10`. Operators: `= != < <= > >= ~ !~`, \
+                            `in (…)`, `is [not] null`, `&&`, `||`, `!`, parentheses; one hop through a relation \
+                            (`author.name`). Fields: \(names.map { "`\($0)`" }.joined(separator: ", ")).
+                            """
+                    )
+                ),
+                .parameter(
+                    .query(
+                        name: "sort",
+                        schema: .string,
+                        description:
+                            "Comma-separated fields, `-` for descending (default `-created_at`); `id` breaks ties."
+                    )
+                ),
+                .parameter(
+                    .query(
+                        name: "limit",
+                        schema: .integer(
+                            maximum: (200, exclusive: false),
+                            minimum: (1, exclusive: false),
+                            defaultValue: 20
+                        ),
+                        description: "Page size, 1–200 (default 20)."
+                    )
+                ),
+                .parameter(
+                    .query(name: "cursor", schema: .string, description: "The `next_cursor` of the previous page.")
+                ),
+                .parameter(
+                    .query(
+                        name: "fields",
+                        schema: .string,
+                        description: "Comma-separated field names to return (`id` is always returned)."
+                    )
+                ),
+                .parameter(
+                    .query(
+                        name: "expand",
+                        schema: .string,
+                        description: relations.isEmpty
+                            ? "Comma-separated relation paths to inline under `expand` (this collection has no relations)."
+                            : "Comma-separated relation paths to inline under `expand`, at most 2 levels: "
+                                + relations.map { "`\($0)`" }.joined(separator: ", ") + "."
+                    )
+                ),
+                .parameter(
+                    .query(
+                        name: "total",
+                        schema: .boolean(defaultValue: false),
+                        description: "Add `total`, the number of matching records the caller may see."
+                    )
+                ),
             ]
         }
     }
 
     enum Headers {
         typealias H = Either<OpenAPI.Reference<OpenAPI.Header>, OpenAPI.Header>
-        static let strongETag: H = .header(OpenAPI.Header(schema: .string, description: "The record version, quoted: `\"3\"`"))
-        static let weakETag: H = .header(OpenAPI.Header(schema: .string, description: "A weak validator of the body: `W/\"…\"`"))
-        static let link: H = .header(OpenAPI.Header(schema: .string, description: "`<…&cursor=…>; rel=\"next\"` when there is a next page (RFC 8288)"))
-        static let location: H = .header(OpenAPI.Header(schema: .string(format: .uriReference), description: "The new resource"))
-        static let replayed: H = .header(OpenAPI.Header(schema: .string(allowedValues: "true"), description: "Present on a replayed idempotent response"))
-        static let cacheControl: H = .header(OpenAPI.Header(schema: .string, description: "`no-cache`, plus `private` unless the data is unconditionally public"))
+        static let strongETag: H = .header(
+            OpenAPI.Header(schema: .string, description: "The record version, quoted: `\"3\"`")
+        )
+        static let weakETag: H = .header(
+            OpenAPI.Header(schema: .string, description: "A weak validator of the body: `W/\"…\"`")
+        )
+        static let link: H = .header(
+            OpenAPI.Header(
+                schema: .string,
+                description: "`<…&cursor=…>; rel=\"next\"` when there is a next page (RFC 8288)"
+            )
+        )
+        static let location: H = .header(
+            OpenAPI.Header(schema: .string(format: .uriReference), description: "The new resource")
+        )
+        static let replayed: H = .header(
+            OpenAPI.Header(
+                schema: .string(allowedValues: "true"),
+                description: "Present on a replayed idempotent response"
+            )
+        )
+        static let cacheControl: H = .header(
+            OpenAPI.Header(
+                schema: .string,
+                description: "`no-cache`, plus `private` unless the data is unconditionally public"
+            )
+        )
         static let vary: H = .header(OpenAPI.Header(schema: .string, description: "`Authorization, Accept`"))
-        static let retryAfter: H = .header(OpenAPI.Header(schema: .integer(minimum: (0, exclusive: false)), description: "Seconds to wait"))
-        static let wwwAuthenticate: H = .header(OpenAPI.Header(schema: .string, description: "`Bearer`, with `error=\"invalid_token\"` when one was sent"))
+        static let retryAfter: H = .header(
+            OpenAPI.Header(schema: .integer(minimum: (0, exclusive: false)), description: "Seconds to wait")
+        )
+        static let wwwAuthenticate: H = .header(
+            OpenAPI.Header(schema: .string, description: "`Bearer`, with `error=\"invalid_token\"` when one was sent")
+        )
     }
 
     enum Responses {
@@ -575,7 +848,10 @@ extension OpenAPIGenerator {
             op.description = "As GET, without a body: the status and headers only."
             var map: OpenAPI.Response.Map = [:]
             for (status, r) in get.responses {
-                guard case .b(var response) = r else { map[status] = r; continue }
+                guard case .b(var response) = r else {
+                    map[status] = r
+                    continue
+                }
                 response.content = [:]
                 map[status] = .response(response)
             }
@@ -583,22 +859,25 @@ extension OpenAPIGenerator {
             return op
         }
 
-        static func notModified(_ etag: Headers.H) -> OpenAPI.Response {
-            OpenAPI.Response(description: "Not modified: the `If-None-Match` ETag still matches", headers: ["ETag": etag])
+        static func ok(
+            _ description: String,
+            _ content: OpenAPI.Content.Map = [:],
+            headers: OpenAPI.Header.Map? = nil
+        ) -> R {
+            .response(OpenAPI.Response(description: description, headers: headers, content: content))
         }
 
-        static func recordWritten(_ c: CollectionSchema) -> R {
-            .response(OpenAPI.Response(
-                description: "The record after the write",
-                headers: ["ETag": Headers.strongETag],
-                content: [Media.json: .content(OpenAPI.Content(schemaReference: .component(named: c.name)))]))
+        static func notModified(_ etag: Headers.H) -> R {
+            ok("Not modified: the `If-None-Match` ETag still matches", headers: ["ETag": etag])
         }
 
         /// Success responses, then the problem responses for `errors`, in status order.
         static func merge(_ success: [(OpenAPI.Response.StatusCode, R)], errors: [Int]) -> OpenAPI.Response.Map {
             var map: OpenAPI.Response.Map = [:]
             for (status, r) in success { map[status] = r }
-            for status in errors.sorted() { map[OpenAPI.Response.StatusCode(integerLiteral: status)] = .response(problem(status)) }
+            for status in errors.sorted() {
+                map[OpenAPI.Response.StatusCode(integerLiteral: status)] = .response(problem(status))
+            }
             return map
         }
 
@@ -613,17 +892,20 @@ extension OpenAPIGenerator {
             return OpenAPI.Response(
                 description: problemDescription(status),
                 headers: headers,
-                content: [Media.problem: .content(OpenAPI.Content(schemaReference: .component(named: Names.problem)))])
+                content: [Media.problem: .content(OpenAPI.Content(schemaReference: .component(named: Names.problem)))]
+            )
         }
 
         static func problemDescription(_ status: Int) -> String {
             switch status {
-            case 400: "`bad-request`: malformed JSON, a bad query parameter, a filter error (with `column`) or a bad cursor"
+            case 400:
+                "`bad-request`: malformed JSON, a bad query parameter, a filter error (with `column`) or a bad cursor"
             case 401: "`unauthenticated`: credentials are missing where needed, or invalid, expired or revoked"
             case 403: "`forbidden`: the caller is known but no grant allows the action"
             case 404: "`not-found`: no such record, or one the caller may not view"
             case 406: "`not-acceptable`: `Accept` excludes JSON"
-            case 409: "`conflict`: a unique value or id is taken, a `restrict` relation refers to the record, or the idempotency key is in flight"
+            case 409:
+                "`conflict`: a unique value or id is taken, a `restrict` relation refers to the record, or the idempotency key is in flight"
             case 412: "`precondition-failed`: `If-Match` does not match the record's ETag"
             case 413: "`payload-too-large`: the body is over the limit (1 MiB by default)"
             case 415: "`unsupported-media-type`: the body is not JSON"
@@ -665,11 +947,31 @@ extension OpenAPIGenerator {
             let required = use == .record
             let note = use == .record ? nil : "Read-only; may repeat the current value"
             return [
-                "id": .string(format: .uuid, required: required, permissions: ro, description: note ?? "Lowercase UUID"),
-                "created_at": .string(format: .dateTime, required: required, permissions: ro, description: note ?? "RFC 3339, UTC, milliseconds"),
-                "updated_at": .string(format: .dateTime, required: required, permissions: ro, description: note ?? "RFC 3339, UTC, milliseconds"),
-                "version": .integer(format: .int64, required: required, permissions: ro,
-                                    description: note ?? "1 on create, +1 on every write", minimum: (1, exclusive: false)),
+                "id": .string(
+                    format: .uuid,
+                    required: required,
+                    permissions: ro,
+                    description: note ?? "Lowercase UUID"
+                ),
+                "created_at": .string(
+                    format: .dateTime,
+                    required: required,
+                    permissions: ro,
+                    description: note ?? "RFC 3339, UTC, milliseconds"
+                ),
+                "updated_at": .string(
+                    format: .dateTime,
+                    required: required,
+                    permissions: ro,
+                    description: note ?? "RFC 3339, UTC, milliseconds"
+                ),
+                "version": .integer(
+                    format: .int64,
+                    required: required,
+                    permissions: ro,
+                    description: note ?? "1 on create, +1 on every write",
+                    minimum: (1, exclusive: false)
+                ),
             ]
         }
 
@@ -692,36 +994,60 @@ extension OpenAPIGenerator {
                     }
                 }
                 props["expand"] = .object(
-                    required: false, permissions: .readOnly,
+                    required: false,
+                    permissions: .readOnly,
                     description: "Related records inlined by `?expand=`; a target the caller may not view is left out.",
-                    properties: ex)
+                    properties: ex
+                )
             }
             return .object(
                 title: c.name,
-                description: "A `\(c.name)` record. Every field is present (null when it has no value) unless `fields` narrows the response.",
-                properties: props)
+                description:
+                    "A `\(c.name)` record. Every field is present (null when it has no value) unless `fields` narrows the response.",
+                properties: props
+            )
         }
 
         func create(_ c: CollectionSchema) -> JSONSchema {
             var props = OrderedDictionary<String, JSONSchema>()
-            props["id"] = .string(format: .uuid, required: false, description: "Optional client-chosen id; a duplicate is `409`")
+            props["id"] = .string(
+                format: .uuid,
+                required: false,
+                description: "Optional client-chosen id; a duplicate is `409`"
+            )
             for f in c.fields {
-                props[f.name] = field(f, required: f.required && f.defaultValue == nil, nullable: !f.required, use: .create)
+                props[f.name] = field(
+                    f,
+                    required: f.required && f.defaultValue == nil,
+                    nullable: !f.required,
+                    use: .create
+                )
             }
             return .object(
-                title: derived(c, "create"), description: "The body that creates a `\(c.name)` record.",
-                properties: props, additionalProperties: .a(false))
+                title: derived(c, "create"),
+                description: "The body that creates a `\(c.name)` record.",
+                properties: props,
+                additionalProperties: .a(false)
+            )
         }
 
         func replace(_ c: CollectionSchema) -> JSONSchema {
             var props = systemProperties(.replace)
             for f in c.fields {
-                props[f.name] = field(f, required: f.required && f.defaultValue == nil, nullable: !f.required, use: .replace)
+                props[f.name] = field(
+                    f,
+                    required: f.required && f.defaultValue == nil,
+                    nullable: !f.required,
+                    use: .replace
+                )
             }
             return .object(
                 title: derived(c, "replace"),
-                description: "Every writable field of a `\(c.name)` record; absent optional fields become null or their default.",
-                properties: props, additionalProperties: .a(false))
+                description:
+                    "Every writable field of a `\(c.name)` record; absent optional fields become null or their default.",
+                properties: props,
+                additionalProperties: .a(false)
+            )
         }
 
         func patch(_ c: CollectionSchema) -> JSONSchema {
@@ -730,7 +1056,9 @@ extension OpenAPIGenerator {
             return .object(
                 title: derived(c, "patch"),
                 description: "A JSON Merge Patch of a `\(c.name)` record: members present are set, `null` clears.",
-                properties: props, additionalProperties: .a(false))
+                properties: props,
+                additionalProperties: .a(false)
+            )
         }
 
         func list(_ c: CollectionSchema) -> JSONSchema {
@@ -738,11 +1066,18 @@ extension OpenAPIGenerator {
                 title: derived(c, "list"),
                 properties: [
                     "items": .array(items: Self.ref(c.name)),
-                    "next_cursor": .string(nullable: true, description: "Pass as `cursor` for the next page; null on the last page"),
-                    "total": .integer(format: .int64, required: false,
-                                      description: "Matching records the caller may see; only with `total=true`",
-                                      minimum: (0, exclusive: false)),
-                ])
+                    "next_cursor": .string(
+                        nullable: true,
+                        description: "Pass as `cursor` for the next page; null on the last page"
+                    ),
+                    "total": .integer(
+                        format: .int64,
+                        required: false,
+                        description: "Matching records the caller may see; only with `total=true`",
+                        minimum: (0, exclusive: false)
+                    ),
+                ]
+            )
         }
 
         /// One field's schema. `required` puts it in the object's `required` list; `nullable` adds `null`.
@@ -758,34 +1093,62 @@ extension OpenAPIGenerator {
                 if f.type == .email { notes.append("An email address.") }
                 if f.type == .url { notes.append("An absolute URL.") }
                 return .string(
-                    format: format, required: required, nullable: nullable, description: Self.join(notes),
+                    format: format,
+                    required: required,
+                    nullable: nullable,
+                    description: Self.join(notes),
                     minLength: f.min.flatMap { Self.bound($0, up: true) }.map { Swift.max(0, $0) },
                     maxLength: f.max.flatMap { Self.bound($0, up: false) }.map { Swift.max(0, $0) },
-                    pattern: f.pattern.map { "^(?:\($0))$" }, defaultValue: defaultValue)
+                    pattern: f.pattern.map { "^(?:\($0))$" },
+                    defaultValue: defaultValue
+                )
             case .integer:
                 notes.append("A 64-bit signed integer.")
                 return .integer(
-                    format: .int64, required: required, nullable: nullable, description: Self.join(notes),
+                    format: .int64,
+                    required: required,
+                    nullable: nullable,
+                    description: Self.join(notes),
                     maximum: f.max.flatMap { Self.bound($0, up: false) }.map { ($0, exclusive: false) },
                     minimum: f.min.flatMap { Self.bound($0, up: true) }.map { ($0, exclusive: false) },
-                    defaultValue: defaultValue)
+                    defaultValue: defaultValue
+                )
             case .number:
                 return .number(
-                    required: required, nullable: nullable, description: Self.join(notes),
-                    maximum: f.max.map { ($0, exclusive: false) }, minimum: f.min.map { ($0, exclusive: false) },
-                    defaultValue: defaultValue)
+                    required: required,
+                    nullable: nullable,
+                    description: Self.join(notes),
+                    maximum: f.max.map { ($0, exclusive: false) },
+                    minimum: f.min.map { ($0, exclusive: false) },
+                    defaultValue: defaultValue
+                )
             case .boolean:
-                return .boolean(required: required, nullable: nullable, description: Self.join(notes), defaultValue: defaultValue)
+                return .boolean(
+                    required: required,
+                    nullable: nullable,
+                    description: Self.join(notes),
+                    defaultValue: defaultValue
+                )
             case .datetime:
                 notes.append("RFC 3339; answered in UTC with milliseconds.")
-                return .string(format: .dateTime, required: required, nullable: nullable, description: Self.join(notes),
-                               defaultValue: defaultValue)
+                return .string(
+                    format: .dateTime,
+                    required: required,
+                    nullable: nullable,
+                    description: Self.join(notes),
+                    defaultValue: defaultValue
+                )
             case .select:
                 // With `type: [string, null]`, `enum` must list null too or null would be refused.
                 let values = f.values.map { AnyCodable($0) } + (nullable ? [AnyCodable(nil as String?)] : [])
                 notes.append("One of \(f.values.map { "`\($0)`" }.joined(separator: ", ")).")
-                return .string(required: required, nullable: nullable, description: Self.join(notes),
-                               allowedValues: values, defaultValue: defaultValue)
+                return .string(
+                    required: required,
+                    nullable: nullable,
+                    description: Self.join(notes),
+                    allowedValues: values,
+                    defaultValue: defaultValue
+                )
             case .json:
                 notes.append("Any JSON value, up to 1 MiB.")
                 if use == .patch { notes.append("Objects merge recursively (RFC 7396).") }
@@ -815,53 +1178,72 @@ extension OpenAPIGenerator {
             title: "Problem",
             description: "RFC 9457 problem details. `type` is `/problems/{code}`, an HTML page explaining the error.",
             properties: [
-                "type": .string(format: .uriReference, description: "`/problems/{code}`, e.g. `/problems/validation-failed`"),
+                "type": .string(
+                    format: .uriReference,
+                    description: "`/problems/{code}`, e.g. `/problems/validation-failed`"
+                ),
                 "title": .string(description: "A short summary of the problem type"),
                 "status": .integer(maximum: (599, exclusive: false), minimum: (400, exclusive: false)),
                 "detail": .string(required: false, description: "What went wrong, for a person"),
                 "instance": .string(required: false, description: "The request path"),
                 "request_id": .string(required: false, description: "The request's `X-Request-Id`"),
                 "errors": .array(
-                    required: false, description: "One entry per offending field",
+                    required: false,
+                    description: "One entry per offending field",
                     items: .object(
                         properties: [
                             "field": .string(description: "A JSON Pointer into the request body, e.g. `/title`"),
                             "code": .string(allowedValues: Names.fieldErrorCodes.map { AnyCodable($0) }),
                             "message": .string,
-                        ])),
-                "column": .integer(required: false,
-                                   description: "Filter errors: the 1-based column (in code points) of the error",
-                                   minimum: (1, exclusive: false)),
-                "operation_index": .integer(required: false,
-                                            description: "Batches: the 0-based index of the failing operation",
-                                            minimum: (0, exclusive: false)),
+                        ])
+                ),
+                "column": .integer(
+                    required: false,
+                    description: "Filter errors: the 1-based column (in code points) of the error",
+                    minimum: (1, exclusive: false)
+                ),
+                "operation_index": .integer(
+                    required: false,
+                    description: "Batches: the 0-based index of the failing operation",
+                    minimum: (0, exclusive: false)
+                ),
                 "plan": .object(required: false, description: "Refused destructive schema changes: the plan"),
-            ])
+            ]
+        )
 
         static let batchRequest: JSONSchema = .object(
             title: Names.batchRequest,
             properties: [
                 "operations": .array(
-                    minItems: 1, maxItems: 100,
+                    minItems: 1,
+                    maxItems: 100,
                     items: .object(
                         properties: [
                             "method": .string(allowedValues: "POST", "PUT", "PATCH", "DELETE"),
-                            "path": .string(description: "`/v1/{collection}` for POST, `/v1/{collection}/{id}` otherwise"),
+                            "path": .string(
+                                description: "`/v1/{collection}` for POST, `/v1/{collection}/{id}` otherwise"
+                            ),
                             "body": .object(required: false, description: "The request body of POST, PUT and PATCH"),
                             "if_match": .string(required: false, description: "As the `If-Match` header, e.g. `\"3\"`"),
                         ],
-                        additionalProperties: .a(false))),
+                        additionalProperties: .a(false)
+                    )
+                )
             ],
-            additionalProperties: .a(false))
+            additionalProperties: .a(false)
+        )
 
         static let batchResponse: JSONSchema = .object(
             title: Names.batchResponse,
             properties: [
-                "results": .array(items: .object(properties: [
-                    "status": .integer(description: "The status the operation would have had alone"),
-                    "body": .fragment(required: false, description: "Its response body (absent for 204)"),
-                ])),
-            ])
+                "results": .array(
+                    items: .object(properties: [
+                        "status": .integer(description: "The status the operation would have had alone"),
+                        "body": .fragment(required: false, description: "Its response body (absent for 204)"),
+                    ])
+                )
+            ]
+        )
 
         static var adminSchemas: [(String, JSONSchema)] {
             let name = JSONSchema.string(pattern: "^[a-z][a-z0-9_]{0,62}$")
@@ -871,34 +1253,48 @@ extension OpenAPIGenerator {
                     "type": .string(allowedValues: FieldType.allCases.map { AnyCodable($0.rawValue) }),
                     "required": .boolean(required: false, defaultValue: false),
                     "unique": .boolean(required: false, defaultValue: false),
-                    "min": .number(required: false, description: "text, email, url: length in code points; integer, number: value"),
+                    "min": .number(
+                        required: false,
+                        description: "text, email, url: length in code points; integer, number: value"
+                    ),
                     "max": .number(required: false),
-                    "pattern": .string(required: false, description: "text: a regular expression the whole value must match"),
+                    "pattern": .string(
+                        required: false,
+                        description: "text: a regular expression the whole value must match"
+                    ),
                     "default": .fragment(required: false),
                     "values": .array(required: false, description: "select: the allowed values", items: .string),
                     "collection": .string(required: false, description: "relation: the target collection"),
-                    "on_delete": .string(required: false, allowedValues: OnDelete.allCases.map { AnyCodable($0.rawValue) }),
+                    "on_delete": .string(
+                        required: false,
+                        allowedValues: OnDelete.allCases.map { AnyCodable($0.rawValue) }
+                    ),
                 ],
-                additionalProperties: .a(false))
+                additionalProperties: .a(false)
+            )
             let grant = JSONSchema.object(
                 title: Names.grant,
-                description: "Who (`who` or `roles`) and optionally `where`, a filter rule that may use `@auth.*` and `@new.*`.",
+                description:
+                    "Who (`who` or `roles`) and optionally `where`, a filter rule that may use `@auth.*` and `@new.*`.",
                 properties: [
                     "who": .string(required: false, allowedValues: "public", "authenticated"),
                     "roles": .array(required: false, items: .string),
                     "where": .string(required: false),
                 ],
-                additionalProperties: .a(false))
+                additionalProperties: .a(false)
+            )
             var access = OrderedDictionary<String, JSONSchema>()
             for a in AccessAction.allCases { access[a.rawValue] = .array(required: false, items: ref(Names.grant)) }
             let definitionProps: OrderedDictionary<String, JSONSchema> = [
                 "fields": .object(required: false, additionalProperties: .b(ref(Names.fieldDefinition))),
                 "indexes": .array(
-                    required: false, description: "`[a, b]` or `{fields: [a], unique: true}`",
+                    required: false,
+                    description: "`[a, b]` or `{fields: [a], unique: true}`",
                     items: .any(of: [
                         .array(items: .string),
                         .object(properties: ["fields": .array(items: .string), "unique": .boolean(required: false)]),
-                    ])),
+                    ])
+                ),
                 "access": .object(required: false, properties: access, additionalProperties: .a(false)),
             ]
             var objectProps: OrderedDictionary<String, JSONSchema> = ["name": name]
@@ -908,61 +1304,111 @@ extension OpenAPIGenerator {
                 "detail": .string, "destructive": .boolean,
             ])
             return [
-                (Names.schemaDocument, .object(
-                    title: Names.schemaDocument, description: "The whole schema, as in the YAML projects keep in git.",
-                    properties: [
-                        "collections": .object(required: false, additionalProperties: .b(ref(Names.collectionDefinition))),
-                        "roles": .object(required: false, additionalProperties: .b(.object(properties: [
-                            "inherits": .array(required: false, items: .string),
-                        ]))),
-                    ])),
-                (Names.collectionDefinition, .object(
-                    title: Names.collectionDefinition, properties: definitionProps, additionalProperties: .a(false))),
-                (Names.collectionObject, .object(
-                    title: Names.collectionObject, properties: objectProps, additionalProperties: .a(false))),
+                (
+                    Names.schemaDocument,
+                    .object(
+                        title: Names.schemaDocument,
+                        description: "The whole schema, as in the YAML projects keep in git.",
+                        properties: [
+                            "collections": .object(
+                                required: false,
+                                additionalProperties: .b(ref(Names.collectionDefinition))
+                            ),
+                            "roles": .object(
+                                required: false,
+                                additionalProperties: .b(
+                                    .object(properties: [
+                                        "inherits": .array(required: false, items: .string)
+                                    ])
+                                )
+                            ),
+                        ]
+                    )
+                ),
+                (
+                    Names.collectionDefinition,
+                    .object(
+                        title: Names.collectionDefinition,
+                        properties: definitionProps,
+                        additionalProperties: .a(false)
+                    )
+                ),
+                (
+                    Names.collectionObject,
+                    .object(
+                        title: Names.collectionObject,
+                        properties: objectProps,
+                        additionalProperties: .a(false)
+                    )
+                ),
                 (Names.fieldDefinition, field),
                 (Names.grant, grant),
-                (Names.migrationPlan, .object(
-                    title: Names.migrationPlan,
-                    properties: ["steps": .array(items: step), "destructive": .boolean])),
-                (Names.migration, .object(
-                    title: Names.migration, description: "One applied schema change.",
-                    properties: [
-                        "version": .integer(format: .int64), "applied_at": .string(format: .dateTime),
-                        "source": .string(description: "Where the change came from (`api`, `cli`, …)"),
-                        "steps": .array(items: step), "destructive": .boolean,
-                    ])),
-                (Names.schemaChange, .object(
-                    title: Names.schemaChange, description: "The answer to a schema change.",
-                    properties: [
-                        "plan": ref(Names.migrationPlan),
-                        "applied": .boolean(description: "False for `dry_run`"),
-                        "version": .integer(format: .int64, description: "The schema version after the change"),
-                        "collection": ref(Names.collectionObject, required: false),
-                    ])),
-                (Names.apiKey, .object(
-                    title: Names.apiKey,
-                    properties: [
-                        "id": .string(format: .uuid), "name": .string,
-                        "prefix": .string(description: "The first characters of the key, to recognize it"),
-                        "admin": .boolean, "roles": .array(items: .string),
-                        "created_at": .string(format: .dateTime),
-                        "expires_at": .string(format: .dateTime, nullable: true),
-                        "last_used_at": .string(format: .dateTime, nullable: true),
-                    ])),
-                (Names.apiKeyCreate, .object(
-                    title: Names.apiKeyCreate,
-                    properties: [
-                        "name": .string(minLength: 1, maxLength: 200),
-                        "roles": .array(required: false, items: .string),
-                        "admin": .boolean(required: false, defaultValue: false),
-                        "expires_at": .string(format: .dateTime, required: false, nullable: true),
-                    ],
-                    additionalProperties: .a(false))),
-                (Names.apiKeyCreated, .all(of: [
-                    ref(Names.apiKey),
-                    .object(properties: ["key": .string(description: "`bsk_…`; shown only in this response")]),
-                ])),
+                (
+                    Names.migrationPlan,
+                    .object(
+                        title: Names.migrationPlan,
+                        properties: ["steps": .array(items: step), "destructive": .boolean]
+                    )
+                ),
+                (
+                    Names.migration,
+                    .object(
+                        title: Names.migration,
+                        description: "One applied schema change.",
+                        properties: [
+                            "version": .integer(format: .int64), "applied_at": .string(format: .dateTime),
+                            "source": .string(description: "Where the change came from (`api`, `cli`, …)"),
+                            "steps": .array(items: step), "destructive": .boolean,
+                        ]
+                    )
+                ),
+                (
+                    Names.schemaChange,
+                    .object(
+                        title: Names.schemaChange,
+                        description: "The answer to a schema change.",
+                        properties: [
+                            "plan": ref(Names.migrationPlan),
+                            "applied": .boolean(description: "False for `dry_run`"),
+                            "version": .integer(format: .int64, description: "The schema version after the change"),
+                            "collection": ref(Names.collectionObject, required: false),
+                        ]
+                    )
+                ),
+                (
+                    Names.apiKey,
+                    .object(
+                        title: Names.apiKey,
+                        properties: [
+                            "id": .string(format: .uuid), "name": .string,
+                            "prefix": .string(description: "The first characters of the key, to recognize it"),
+                            "admin": .boolean, "roles": .array(items: .string),
+                            "created_at": .string(format: .dateTime),
+                            "expires_at": .string(format: .dateTime, nullable: true),
+                            "last_used_at": .string(format: .dateTime, nullable: true),
+                        ]
+                    )
+                ),
+                (
+                    Names.apiKeyCreate,
+                    .object(
+                        title: Names.apiKeyCreate,
+                        properties: [
+                            "name": .string(minLength: 1, maxLength: 200),
+                            "roles": .array(required: false, items: .string),
+                            "admin": .boolean(required: false, defaultValue: false),
+                            "expires_at": .string(format: .dateTime, required: false, nullable: true),
+                        ],
+                        additionalProperties: .a(false)
+                    )
+                ),
+                (
+                    Names.apiKeyCreated,
+                    .all(of: [
+                        ref(Names.apiKey),
+                        .object(properties: ["key": .string(description: "`bsk_…`; shown only in this response")]),
+                    ])
+                ),
             ]
         }
     }

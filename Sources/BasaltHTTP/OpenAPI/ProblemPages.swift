@@ -77,7 +77,8 @@ public enum ProblemPages {
         switch code.base {
         case .badRequest:
             Explanation(
-                title: "Bad request", status: 400,
+                title: "Bad request",
+                status: 400,
                 when: """
                     <p>The request could not be understood: the body is not valid JSON, a query parameter is \
                     malformed or out of range (<code>limit</code> must be 1–200), a <code>cursor</code> was \
@@ -91,10 +92,12 @@ public enum ProblemPages {
                     and only declared fields may appear. Start over without <code>cursor</code> when a cursor is \
                     refused.</p>
                     """,
-                exampleExtra: ", \"column\": 17")
+                exampleExtra: ", \"column\": 17"
+            )
         case .unauthenticated:
             Explanation(
-                title: "Unauthenticated", status: 401,
+                title: "Unauthenticated",
+                status: 401,
                 when: """
                     <p>A credential is needed and none was sent, or the one sent is invalid, expired or revoked. \
                     A bad token is never treated as anonymous, not even on public data. The response carries \
@@ -105,10 +108,12 @@ public enum ProblemPages {
                     <p>Send <code>Authorization: Bearer …</code> with an API key (<code>bsk_…</code>) or a \
                     current access token. When an access token expired, get a new one with \
                     <code>POST /v1/auth/refresh</code>; when the refresh token is refused too, sign in again.</p>
-                    """)
+                    """
+            )
         case .mfaRequired:
             Explanation(
-                title: "Second factor required", status: 401,
+                title: "Second factor required",
+                status: 401,
                 when: """
                     <p>The password was right, but the account has two-factor authentication on and the \
                     <code>otp</code> was missing or wrong.</p>
@@ -116,10 +121,12 @@ public enum ProblemPages {
                 todo: """
                     <p>Repeat the sign-in with <code>otp</code>: the current code from the authenticator app, or \
                     one of the recovery codes.</p>
-                    """)
+                    """
+            )
         case .forbidden:
             Explanation(
-                title: "Forbidden", status: 403,
+                title: "Forbidden",
+                status: 403,
                 when: """
                     <p>The caller is known, but no grant of the collection allows the action for it, or a grant's \
                     rule refuses this particular write (for example a create whose values do not satisfy the \
@@ -129,10 +136,12 @@ public enum ProblemPages {
                     <p>Do not retry with the same credential. Use one with the needed role, or ask an admin to \
                     change the collection's access rules. The OpenAPI document at <code>/v1/openapi.json</code> \
                     lists what your credential can reach.</p>
-                    """)
+                    """
+            )
         case .notFound:
             Explanation(
-                title: "Not found", status: 404,
+                title: "Not found",
+                status: 404,
                 when: """
                     <p>There is no such collection or record, or there is a record the caller may not view (it \
                     is indistinguishable from a missing one on purpose). Updating or deleting a record the caller \
@@ -141,20 +150,27 @@ public enum ProblemPages {
                 todo: """
                     <p>Check the collection name and the id. When the record should exist, check that the \
                     credential may view it.</p>
-                    """)
+                    """
+            )
         case .methodNotAllowed:
             Explanation(
-                title: "Method not allowed", status: 405,
-                when: "<p>The path exists, but not with this HTTP method. The <code>Allow</code> header lists the methods it has.</p>",
-                todo: "<p>Use one of the methods in <code>Allow</code>.</p>")
+                title: "Method not allowed",
+                status: 405,
+                when:
+                    "<p>The path exists, but not with this HTTP method. The <code>Allow</code> header lists the methods it has.</p>",
+                todo: "<p>Use one of the methods in <code>Allow</code>.</p>"
+            )
         case .notAcceptable:
             Explanation(
-                title: "Not acceptable", status: 406,
+                title: "Not acceptable",
+                status: 406,
                 when: "<p>The <code>Accept</code> header excludes JSON, the only representation of this resource.</p>",
-                todo: "<p>Send <code>Accept: application/json</code>, or no <code>Accept</code> header.</p>")
+                todo: "<p>Send <code>Accept: application/json</code>, or no <code>Accept</code> header.</p>"
+            )
         case .conflict:
             Explanation(
-                title: "Conflict", status: 409,
+                title: "Conflict",
+                status: 409,
                 when: """
                     <ul>
                     <li>a unique field already has this value in another record (<code>errors[0].field</code> \
@@ -171,10 +187,12 @@ public enum ProblemPages {
                     idempotent request after the first one finished; or review the destructive steps and repeat \
                     the change with <code>allow_destructive=true</code>.</p>
                     """,
-                exampleExtra: ", \"errors\": [{\"field\": \"/email\", \"code\": \"unique\", \"message\": \"…\"}]")
+                exampleExtra: ", \"errors\": [{\"field\": \"/email\", \"code\": \"unique\", \"message\": \"…\"}]"
+            )
         case .preconditionFailed:
             Explanation(
-                title: "Precondition failed", status: 412,
+                title: "Precondition failed",
+                status: 412,
                 when: """
                     <p>The <code>If-Match</code> ETag does not match the record's current version: someone else \
                     changed it since you read it. Nothing was changed.</p>
@@ -182,23 +200,29 @@ public enum ProblemPages {
                 todo: """
                     <p>GET the record again, re-apply your change to the fresh version, and send it with the new \
                     <code>ETag</code>.</p>
-                    """)
+                    """
+            )
         case .payloadTooLarge:
             Explanation(
-                title: "Payload too large", status: 413,
+                title: "Payload too large",
+                status: 413,
                 when: "<p>The request body is larger than the server's limit (1 MiB by default).</p>",
-                todo: "<p>Send a smaller body; split large imports into several requests or batches.</p>")
+                todo: "<p>Send a smaller body; split large imports into several requests or batches.</p>"
+            )
         case .unsupportedMediaType:
             Explanation(
-                title: "Unsupported media type", status: 415,
+                title: "Unsupported media type",
+                status: 415,
                 when: """
                     <p>The body is not JSON: its <code>Content-Type</code> is neither <code>application/json</code> \
                     nor, for PATCH, <code>application/merge-patch+json</code>.</p>
                     """,
-                todo: "<p>Send the body as JSON with <code>Content-Type: application/json</code>.</p>")
+                todo: "<p>Send the body as JSON with <code>Content-Type: application/json</code>.</p>"
+            )
         case .validationFailed:
             Explanation(
-                title: "Validation failed", status: 422,
+                title: "Validation failed",
+                status: 422,
                 when: """
                     <p>The body is JSON but its values are wrong: <code>errors</code> has one entry per offending \
                     field, with <code>field</code> a JSON Pointer into the body and <code>code</code> one of \
@@ -213,29 +237,37 @@ public enum ProblemPages {
                     <p>Correct every listed field and resend. The collection's constraints are in the OpenAPI \
                     document and on <a href="/docs">/docs</a>.</p>
                     """,
-                exampleExtra: ", \"errors\": [{\"field\": \"/title\", \"code\": \"required\", \"message\": \"title is required\"}]")
+                exampleExtra:
+                    ", \"errors\": [{\"field\": \"/title\", \"code\": \"required\", \"message\": \"title is required\"}]"
+            )
         case .rateLimited:
             Explanation(
-                title: "Too many requests", status: 429,
+                title: "Too many requests",
+                status: 429,
                 when: """
                     <p>The caller sent more requests than its quota allows (per client address when anonymous, \
                     per subject otherwise; sign-in is stricter). <code>RateLimit</code> and \
                     <code>RateLimit-Policy</code> describe the quota.</p>
                     """,
-                todo: "<p>Wait the number of seconds in <code>Retry-After</code>, then retry; slow down.</p>")
+                todo: "<p>Wait the number of seconds in <code>Retry-After</code>, then retry; slow down.</p>"
+            )
         case .internalError:
             Explanation(
-                title: "Internal error", status: 500,
+                title: "Internal error",
+                status: 500,
                 when: "<p>A bug in the server. It was logged with the request id; no detail is revealed.</p>",
                 todo: """
                     <p>Retrying may or may not help. Report it to the operator of this deployment with the \
                     <code>request_id</code>.</p>
-                    """)
+                    """
+            )
         case .unavailable:
             Explanation(
-                title: "Service unavailable", status: 503,
+                title: "Service unavailable",
+                status: 503,
                 when: "<p>The database is unreachable, or the server is shutting down.</p>",
-                todo: "<p>Retry after the number of seconds in <code>Retry-After</code>.</p>")
+                todo: "<p>Retry after the number of seconds in <code>Retry-After</code>.</p>"
+            )
         }
     }
 }
