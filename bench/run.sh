@@ -25,9 +25,10 @@ TARGETS=${BENCH_TARGETS:-basalt pb pb-nologs}
 # same core; off by default, where both share all cores as in most real setups.
 SERVER_CPU=(); WRK_CPU=()
 if [[ ${BENCH_PIN:-0} == 1 ]]; then SERVER_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
-# Extra flags for `basalt serve`, e.g. to lift the anonymous rate limit (API.md §11: 600/min
-# per address by default), which a load test from one address would otherwise hit.
-read -r -a BASALT_SERVE_ARGS <<<"${BASALT_BENCH_SERVE_ARGS:-}"
+# Extra flags for `basalt serve`. By default the anonymous rate limit (API.md §11: 600/min per
+# address) is lifted, as a load test from one address would otherwise measure 429s; request
+# logging stays on.
+read -r -a BASALT_SERVE_ARGS <<<"${BASALT_BENCH_SERVE_ARGS:---rate-limit-anonymous 0}"
 
 # The list workload: the same query on both servers, percent-encoded once here.
 FILTER="status = 'published' && views > 500"

@@ -59,7 +59,7 @@ public final class BasaltRuntime: Sendable {
     /// The HTTP router with every route and middleware, as `basalt serve` runs it.
     public func makeRouter() -> Router<BasaltRequestContext> {
         let settings = configuration.http
-        let router = Router(context: BasaltRequestContext.self)
+        let router = Router(context: BasaltRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(settings: settings, logger: logger))
         router.add(middleware: AuthMiddleware(apiKeys: apiKeys, settings: settings))
         router.add(middleware: RateLimitMiddleware(settings: settings))

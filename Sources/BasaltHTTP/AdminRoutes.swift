@@ -116,7 +116,20 @@ public struct AdminRoutes: Sendable {
             for (k, _) in o where !["name", "roles", "admin", "expires_at"].contains(k) {
                 errors.append(FieldError(field: FieldError.pointer(k), code: .unknownField, message: "unknown member \(k)"))
             }
-            let roles = o["roles"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            var roles: [String] = []
+            if let r = o["roles"], !r.isNull {
+                if let list = r.arrayValue, list.allSatisfy({ $0.stringValue.map(SchemaNames.isValidName) ?? false }) {
+                    roles = list.compactMap(\.stringValue)
+                } else {
+                    errors.append(FieldError(field: "/roles", code: .type, message: "roles is a list of role names"))
+                }
+            }
+            if let a = o["admin"], !a.isNull, a.boolValue == nil {
+                errors.append(FieldError(field: "/admin", code: .type, message: "admin must be true or false"))
+            }
+            if let n = o["name"], n.stringValue == nil {
+                errors.append(FieldError(field: "/name", code: .type, message: "name must be a string"))
+            }
             var expires: Timestamp?
             if let e = o["expires_at"], !e.isNull {
                 if let t = e.stringValue.flatMap(Timestamp.init(rfc3339:)) { expires = t } else {
@@ -146,7 +159,7 @@ public struct AdminRoutes: Sendable {
     }
 
     func apply(_ wanted: Schema, _ req: Request, status: HTTPResponse.Status) async throws -> Response {
-        let q = req.uri.queryParameters
+        let q = try QueryParameters(req.uri.query)
         let dry = q.get("dry_run") == "true"
         let allow = q.get("allow_destructive") == "true"
         // Cross-collection checks (relations, roles) on the whole wanted schema.

@@ -63,3 +63,32 @@ enum HTTPSupport {
         }
     }
 }
+
+/// The query string as `application/x-www-form-urlencoded` (WHATWG URL): `+` is a space and
+/// `%XX` sequences are decoded. Hummingbird's own accessor leaves `+` alone, which turns
+/// `filter=views+%3E+5` into a syntax error.
+struct QueryParameters: Sendable {
+    var pairs: [(String, String)]
+
+    init(_ query: String?) throws(BasaltError) {
+        pairs = []
+        guard let query, !query.isEmpty else { return }
+        for part in query.split(separator: "&", omittingEmptySubsequences: true) {
+            let kv = part.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let key = try Self.decode(kv[0])
+            let value = kv.count > 1 ? try Self.decode(kv[1]) : ""
+            pairs.append((key, value))
+        }
+    }
+
+    static func decode(_ s: Substring) throws(BasaltError) -> String {
+        let spaced = s.replacingOccurrences(of: "+", with: " ")
+        guard let decoded = spaced.removingPercentEncoding else {
+            throw BasaltError.badRequest("The query string has an invalid percent-encoding")
+        }
+        return decoded
+    }
+
+    /// The first value of `name`.
+    func get(_ name: String) -> String? { pairs.first { $0.0 == name }?.1 }
+}

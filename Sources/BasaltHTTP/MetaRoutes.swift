@@ -42,6 +42,9 @@ public struct MetaRoutes: Sendable {
             guard let page = ProblemPages.html(slug: code) else { throw BasaltError.notFound("There is no problem type \(code)") }
             return Self.html(page)
         }
+        for path in ["/health/live", "/health/ready", "/v1/openapi.json", "/docs", "/problems/:code"] {
+            MethodGuard.allow(["GET", "HEAD"], path: RouterPath(path), on: router)
+        }
     }
 
     static func html(_ s: String) -> Response {

@@ -48,7 +48,7 @@ public struct RecordRoutes: Sendable {
     func list(_ req: Request, _ ctx: BasaltRequestContext) async throws -> Response {
         try HTTPSupport.requireJSONAccept(req)
         let c = try ctx.parameters.require("collection")
-        let q = req.uri.queryParameters
+        let q = try QueryParameters(req.uri.query)
         let totalParam = q.get("total")
         if let t = totalParam, t != "true", t != "false" { throw BasaltError.badRequest("total must be true or false") }
         let query = ListQuery(filter: q.get("filter"), sort: q.get("sort"), limit: q.get("limit"), cursor: q.get("cursor"),
@@ -76,8 +76,8 @@ public struct RecordRoutes: Sendable {
     /// The same query with `cursor` replaced, every value percent-encoded.
     static func nextLink(_ req: Request, cursor: String) -> String {
         var parts: [String] = []
-        for (k, v) in req.uri.queryParameters where k != "cursor" {
-            parts.append("\(encode(String(k)))=\(encode(String(v)))")
+        for (k, v) in ((try? QueryParameters(req.uri.query))?.pairs ?? []) where k != "cursor" {
+            parts.append("\(encode(k))=\(encode(v))")
         }
         parts.append("cursor=\(encode(cursor))")
         return req.uri.path + "?" + parts.joined(separator: "&")
@@ -206,7 +206,7 @@ public struct RecordRoutes: Sendable {
 
 /// Registers a 405 with `Allow` for the methods a path does not serve.
 enum MethodGuard {
-    static let all: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete]
+    static let all: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace, .connect]
 
     static func allow(_ methods: [String], path: RouterPath, on router: Router<BasaltRequestContext>) {
         let allowHeader = methods.joined(separator: ", ")
