@@ -10,6 +10,8 @@ public struct BasaltConfiguration: Sendable {
     public var databaseURL: String?
     /// PostgreSQL schema to use (tests isolate themselves in one each).
     public var postgresSchema: String?
+    /// Size of the PostgreSQL connection pool (per process).
+    public var postgresMaxConnections: Int = 20
     public var host: String = "127.0.0.1"
     public var port: Int = 8080
     public var http = HTTPSettings()

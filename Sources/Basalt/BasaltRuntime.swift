@@ -1,6 +1,7 @@
 public import BasaltCore
 public import BasaltHTTP
 import BasaltPostgres
+import PostgresNIO
 public import BasaltServices
 import BasaltSQLite
 public import BasaltStorage
@@ -37,7 +38,9 @@ public final class BasaltRuntime: Sendable {
         _ configuration: BasaltConfiguration, logger: Logger, _ body: @Sendable (BasaltRuntime) async throws -> T
     ) async throws -> T {
         if let url = configuration.databaseURL {
-            let store = try PostgresStore(url: url, schemaName: configuration.postgresSchema, logger: logger)
+            var pg = try PostgresStore.configuration(url: url)
+            pg.options.maximumConnections = configuration.postgresMaxConnections
+            let store = try PostgresStore(configuration: pg, schemaName: configuration.postgresSchema, logger: logger)
             return try await store.withRunning {
                 try await store.bootstrap()
                 let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
@@ -74,8 +77,11 @@ public final class BasaltRuntime: Sendable {
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
         Application(
             router: makeRouter(),
+            // An idle timeout bounds how long a silent or stalled client holds a connection (and,
+            // with the group's graceful-shutdown limit, how long it can delay a stop).
+            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [MaintenanceService(runtime: self)],
+            services: [MaintenanceService(runtime: self), SchemaWatchService(schemas: schemas, logger: logger)],
             onServerRunning: onServerRunning,
             logger: logger)
     }
@@ -102,6 +108,27 @@ struct MaintenanceService: Service {
                 }
             } catch {
                 runtime.logger.warning("maintenance failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// Notices schema changes made elsewhere — `basalt schema apply` from a shell, another replica —
+/// by polling the stored schema version (one indexed single-row read a second) and reloading.
+struct SchemaWatchService: Service {
+    let schemas: SchemaService
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                JSONLogHandler.flush()
+                do {
+                    try await schemas.reloadIfChanged()
+                } catch {
+                    logger.warning("schema reload failed", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

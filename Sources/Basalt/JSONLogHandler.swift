@@ -8,7 +8,10 @@ public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
     let label: String
-    static let lock = Mutex(())
+    /// Pending output: many lines become one write(2). Warnings and worse, a full buffer, and a
+    /// once-a-second `flush()` (from the schema watch service) keep the output timely.
+    static let buffer = Mutex<[UInt8]>([])
+    static let flushBytes = 32 * 1024
 
     public init(label: String) { self.label = label }
 
@@ -24,7 +27,24 @@ public struct JSONLogHandler: LogHandler {
         if let m = event.metadata { merged.merge(m) { $1 } }
         for (k, v) in merged.sorted(by: { $0.key < $1.key }) { line += "," + Self.quote(k) + ":" + Self.quote("\(v)") }
         line += "}\n"
-        Self.lock.withLock { _ in FileHandle.standardOutput.write(Data(line.utf8)) }
+        Self.buffer.withLock { buf in
+            buf.append(contentsOf: line.utf8)
+            if buf.count >= Self.flushBytes || event.level >= .warning { Self.writeOut(&buf) }
+        }
+    }
+
+    public static func flush() { buffer.withLock { writeOut(&$0) } }
+
+    static func writeOut(_ buf: inout [UInt8]) {
+        var offset = 0
+        buf.withUnsafeBytes { raw in
+            while offset < raw.count {
+                let n = write(1, raw.baseAddress! + offset, raw.count - offset)
+                if n <= 0 { break }
+                offset += n
+            }
+        }
+        buf.removeAll(keepingCapacity: true)
     }
 
     static func quote(_ s: String) -> String {

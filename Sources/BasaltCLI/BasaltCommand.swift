@@ -86,11 +86,15 @@ struct Serve: AsyncParsableCommand {
                     }
                 }
                 let app = runtime.makeApplication()
-                let group = ServiceGroup(
-                    configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                var groupConfig = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+                // In-flight requests get 10 s to finish; then they are cancelled (and get 5 s more).
+                groupConfig.maximumGracefulShutdownDuration = .seconds(10)
+                groupConfig.maximumCancellationDuration = .seconds(5)
+                let group = ServiceGroup(configuration: groupConfig)
                 logger.info("serving", metadata: ["http.address": "\(config.host):\(config.port)",
                                                   "storage": "\(config.databaseURL == nil ? "sqlite:" + config.dataDirectory : "postgres")"])
                 try await group.run()
+                JSONLogHandler.flush()
             }
         } catch let e as ValidationError {
             throw e

@@ -370,6 +370,31 @@ extension JSONValue {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// Serialization with object members sorted by key: equal documents give equal bytes,
+    /// whatever their member order or whitespace (idempotency fingerprints).
+    public func canonicalBytes() -> [UInt8] {
+        switch self {
+        case .object(let o):
+            let sorted = JSONObject(o.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                .map { (key: $0.key, value: JSONValue.parse(canonical: $0.value)) })
+            return JSONValue.object(sorted).serializedBytes()
+        case .array(let a):
+            return JSONValue.array(a.map { JSONValue.parse(canonical: $0) }).serializedBytes()
+        default:
+            return serializedBytes()
+        }
+    }
+
+    static func parse(canonical v: JSONValue) -> JSONValue {
+        switch v {
+        case .object(let o):
+            return .object(JSONObject(o.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                .map { (key: $0.key, value: parse(canonical: $0.value)) }))
+        case .array(let a): return .array(a.map { parse(canonical: $0) })
+        default: return v
+        }
+    }
+
     public func serializedBytes() -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)

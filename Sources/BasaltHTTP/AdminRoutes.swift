@@ -117,11 +117,11 @@ public struct AdminRoutes: Sendable {
                 errors.append(FieldError(field: FieldError.pointer(k), code: .unknownField, message: "unknown member \(k)"))
             }
             var roles: [String] = []
-            if let r = o["roles"], !r.isNull {
-                if let list = r.arrayValue, list.allSatisfy({ $0.stringValue.map(SchemaNames.isValidName) ?? false }) {
+            if let r = o["roles"] {
+                if let list = r.arrayValue, list.allSatisfy({ $0.stringValue != nil }) {
                     roles = list.compactMap(\.stringValue)
                 } else {
-                    errors.append(FieldError(field: "/roles", code: .type, message: "roles is a list of role names"))
+                    errors.append(FieldError(field: "/roles", code: .type, message: "roles is a list of strings"))
                 }
             }
             if let a = o["admin"], !a.isNull, a.boolValue == nil {

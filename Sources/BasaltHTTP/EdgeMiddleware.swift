@@ -32,7 +32,11 @@ public struct EdgeMiddleware: RouterMiddleware {
             do {
                 response = try await next(request, context)
             } catch {
-                let e = Problem.normalize(error)
+                var e = Problem.normalize(error)
+                if e.code == .notFound, error is HTTPError, let allow = MethodGuard.allowed(for: request.uri.path) {
+                    // The path exists; the method does not.
+                    e = BasaltError(.methodNotAllowed, "Use one of \(allow)", headers: [("Allow", allow)])
+                }
                 if e.code == .internalError {
                     logger.error("unhandled error", metadata: ["request.id": "\(context.requestID)", "error": "\(String(reflecting: error))"])
                 } else if let u = e.underlying {
@@ -90,7 +94,7 @@ public struct EdgeMiddleware: RouterMiddleware {
     /// Continue an incoming W3C trace (same trace id, new span id), or start one.
     static func traceparent(_ incoming: String?) -> String {
         var rng = SystemRandomNumberGenerator()
-        let span = String(format: "%016llx", rng.next() as UInt64)
+        let span = hex16(rng.next())
         if let t = incoming {
             let parts = t.split(separator: "-")
             if parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
@@ -99,7 +103,14 @@ public struct EdgeMiddleware: RouterMiddleware {
                 return "00-\(parts[1].lowercased())-\(span)-\(parts[3])"
             }
         }
-        let trace = String(format: "%016llx%016llx", rng.next() as UInt64, rng.next() as UInt64)
+        let trace = hex16(rng.next()) + hex16(rng.next())
         return "00-\(trace)-\(span)-01"
+    }
+
+    static func hex16(_ v: UInt64) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: 16)
+        for i in 0..<16 { out[15 - i] = digits[Int((v >> (UInt64(i) * 4)) & 0xF)] }
+        return String(decoding: out, as: UTF8.self)
     }
 }

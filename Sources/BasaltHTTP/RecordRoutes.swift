@@ -5,6 +5,7 @@ import BasaltStorage
 import Foundation
 public import Hummingbird
 import NIOCore
+import Synchronization
 
 /// `/v1/{collection}` and `/v1/{collection}/{id}` (API.md §1–6), and `POST /v1/batch` (§7).
 public struct RecordRoutes: Sendable {
@@ -107,9 +108,9 @@ public struct RecordRoutes: Sendable {
     func create(_ req: Request, _ ctx: BasaltRequestContext) async throws -> Response {
         try HTTPSupport.requireJSONAccept(req)
         let c = try ctx.parameters.require("collection")
-        _ = try records.requireCollection(c)
-        let (body, raw) = try await HTTPSupport.jsonBody(req, settings: settings)
-        return try await idempotent(req, ctx, raw: raw, collection: c, action: .create) { finish in
+        _ = try await records.requireCollection(c)
+        let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
+        return try await idempotent(req, ctx, raw: body.canonicalBytes(), collection: c, action: .create) { finish in
             try await records.execute(.create(collection: c, body: body), principal: ctx.principal, finish: finish)
         }
     }
@@ -118,8 +119,9 @@ public struct RecordRoutes: Sendable {
         try HTTPSupport.requireJSONAccept(req)
         let c = try ctx.parameters.require("collection")
         let id = try ctx.parameters.require("id")
-        _ = try records.requireCollection(c)
-        let (body, raw) = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: merge)
+        _ = try await records.requireCollection(c)
+        let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: merge)
+        let raw = body.canonicalBytes()
         let ifMatch = req.headers[.ifMatch]
         let command: RecordService.Command = merge
             ? .patch(collection: c, id: id, body: body, ifMatch: ifMatch)
@@ -204,16 +206,28 @@ public struct RecordRoutes: Sendable {
     }
 }
 
-/// Registers a 405 with `Allow` for the methods a path does not serve.
+/// Which methods each route pattern serves, so that a request whose path exists but whose method
+/// does not (including methods we have never heard of, like `QUERY`) is a 405 with `Allow`
+/// rather than the router's 404. One registry; `EdgeMiddleware` consults it.
 enum MethodGuard {
-    static let all: [HTTPRequest.Method] = [.get, .head, .post, .put, .patch, .delete, .options, .trace, .connect]
+    static let registry = Mutex<[(segments: [Substring], allow: String)]>([])
 
     static func allow(_ methods: [String], path: RouterPath, on router: Router<BasaltRequestContext>) {
-        let allowHeader = methods.joined(separator: ", ")
-        for m in all where !methods.contains(m.rawValue) {
-            router.on(path, method: m) { _, _ -> Response in
-                throw BasaltError(.methodNotAllowed, "Use one of \(allowHeader)", headers: [("Allow", allowHeader)])
-            }
+        let segments = path.description.split(separator: "/")
+        let allow = methods.joined(separator: ", ")
+        registry.withLock { r in
+            if !r.contains(where: { $0.segments == segments }) { r.append((segments, allow)) }
+        }
+    }
+
+    /// The `Allow` value for a concrete path, if some route pattern matches it.
+    static func allowed(for path: String) -> String? {
+        let parts = path.split(separator: "/")
+        return registry.withLock { r in
+            r.first { entry in
+                entry.segments.count == parts.count
+                    && zip(entry.segments, parts).allSatisfy { $0.hasPrefix(":") || $0.hasPrefix("{") || $0 == $1 }
+            }?.allow
         }
     }
 }

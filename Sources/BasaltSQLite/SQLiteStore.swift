@@ -152,34 +152,41 @@ public final class SQLiteStore: Store, StatisticsTracking {
     /// Keeps planner statistics current without anyone's help. Without them SQLite answers
     /// `status = 'published' && views > 500 ORDER BY views DESC` through the status index and
     /// sorts every match; with them it walks the views index and stops after a page.
-    /// `analysis_limit` bounds the cost to a sample of each index.
+    /// Sampled statistics (`analysis_limit`) are not enough: a sample of N rows caps every
+    /// value's estimated frequency at N, so a two-valued `status` looks selective. Tables up to
+    /// `exactAnalyzeRows` are analyzed exactly (about 50 ms per 100,000 rows here); larger ones
+    /// with a sample that large.
     public func refreshStatistics(tables: [String]) async throws {
-        let quoted = tables.map { dialect.quote($0) }
-        try await pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA analysis_limit = 1000")
-            for t in quoted { try db.execute(sql: "ANALYZE \(t)") }
-        }
         for t in tables {
             let n = try await fetchOne(SQLQuery(sql: "SELECT COUNT(*) FROM \(dialect.quote(t))"), types: [.int])?.first?.int ?? 0
+            let quoted = dialect.quote(t)
+            try await pool.writeWithoutTransaction { db in
+                try db.execute(sql: "PRAGMA analysis_limit = \(n <= Self.exactAnalyzeRows ? 0 : Self.exactAnalyzeRows)")
+                try db.execute(sql: "ANALYZE \(quoted)")
+            }
             rowsAtAnalyze.withLock { $0[t] = n }
             writesSinceAnalyze.withLock { $0[t] = 0 }
         }
     }
 
-    /// Counts row writes; returns the tables whose statistics are due (writes since the last
-    /// ANALYZE over 10% of the rows then, and at least 1000).
+    static let exactAnalyzeRows: Int64 = 2_000_000
+
+    /// Counts row writes; returns whether `table`'s statistics are due: once writes since the
+    /// last ANALYZE reach the row count it saw (the table doubled or was rewritten), and at
+    /// least 1000. Plans depend on the shape of the data, not its exact size, so this is often
+    /// enough while keeping the (exact) ANALYZE rare on a busy table.
     public func noteWrites(table: String, count: Int) -> Bool {
         let base = rowsAtAnalyze.withLock { $0[table] ?? 0 }
         return writesSinceAnalyze.withLock {
             let n = ($0[table] ?? 0) + count
             $0[table] = n
-            return n >= max(1000, Int(base / 10))
+            return n >= max(1000, Int(base))
         }
     }
 
     func analyzeAll() throws {
         try pool.writeWithoutTransaction { db in
-            try db.execute(sql: "PRAGMA analysis_limit = 1000")
+            try db.execute(sql: "PRAGMA analysis_limit = \(Self.exactAnalyzeRows)")
             try db.execute(sql: "ANALYZE")
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_basalt%' ESCAPE '\\'")
             for t in tables {

@@ -73,8 +73,13 @@ public final class RecordService: Sendable {
     // MARK: - Access
 
     /// 404 for an unknown collection, before a body is read.
-    public func requireCollection(_ name: String) throws(BasaltError) -> CollectionSchema {
-        try schemas.current.requireTable(name).collection
+    public func requireCollection(_ name: String) async throws -> CollectionSchema {
+        do {
+            return try schemas.current.requireTable(name).collection
+        } catch {
+            guard try await schemas.reloadIfChanged() else { throw error }
+            return try schemas.current.requireTable(name).collection
+        }
     }
 
     /// Whether responses for `action` may be cached as shared (grants are an unconditional `public`).
@@ -130,7 +135,26 @@ public final class RecordService: Sendable {
 
     // MARK: - Read
 
+    /// Runs `body`; when the database rejects SQL built from an outdated schema (another process
+    /// changed it a moment ago), reloads the schema and runs `body` once more.
+    func withCurrentSchema<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let e as StoreError {
+            guard case .other = e, try await schemas.reloadIfChanged() else { throw e }
+            return try await body()
+        } catch let e as BasaltError where e.code == .notFound {
+            // A collection created elsewhere is not in memory yet.
+            guard try await schemas.reloadIfChanged() else { throw e }
+            return try await body()
+        }
+    }
+
     public func get(_ collection: String, id rawID: String, principal p: Principal) async throws -> RecordOutcome {
+        try await withCurrentSchema { try await getNow(collection, id: rawID, principal: p) }
+    }
+
+    func getNow(_ collection: String, id rawID: String, principal p: Principal) async throws -> RecordOutcome {
         let cs = schemas.current
         let table = try cs.requireTable(collection)
         let pred = try rowPredicates(cs, .view, collection, p)
@@ -147,6 +171,10 @@ public final class RecordService: Sendable {
     }
 
     public func list(_ collection: String, query: ListQuery, principal p: Principal) async throws -> ListPage {
+        try await withCurrentSchema { try await listNow(collection, query: query, principal: p) }
+    }
+
+    func listNow(_ collection: String, query: ListQuery, principal p: Principal) async throws -> ListPage {
         let cs = schemas.current
         let table = try cs.requireTable(collection)
         let c = table.collection
@@ -212,7 +240,8 @@ public final class RecordService: Sendable {
             } else {
                 throw BasaltError.badRequest("sort: \(n.isEmpty ? "an empty field name" : "\(n) is not a sortable field")")
             }
-            if keys.dropLast().contains(where: { $0.field == n }) { throw BasaltError.badRequest("sort names \(n) twice") }
+            // A repeated field adds nothing to the order: the first occurrence decides.
+            if keys.dropLast().contains(where: { $0.field == n }) { keys.removeLast() }
         }
         let lastDesc = keys.last?.descending ?? false
         if let i = keys.firstIndex(where: { $0.field == "id" }) {
@@ -306,6 +335,11 @@ public final class RecordService: Sendable {
     /// record) that commit atomically with the write.
     public func execute(_ command: Command, principal p: Principal,
                         finish: (@Sendable (RecordOutcome) -> [SQLStatement])? = nil) async throws -> RecordOutcome {
+        try await withCurrentSchema { try await executeNow(command, principal: p, finish: finish) }
+    }
+
+    func executeNow(_ command: Command, principal p: Principal,
+                    finish: (@Sendable (RecordOutcome) -> [SQLStatement])?) async throws -> RecordOutcome {
         // Optimistic concurrency: a write that lost a race without If-Match is simply redone.
         var attempt = 0
         while true {
@@ -320,6 +354,8 @@ public final class RecordService: Sendable {
                 return outcome
             } catch StoreError.expectationFailed where attempt < 5 && !command.hasIfMatch {
                 continue
+            } catch StoreError.other(let u) {
+                throw StoreError.other(underlying: u)  // withCurrentSchema may retry it
             } catch {
                 throw mapStoreError(error, cs: cs, command: command)
             }

@@ -56,6 +56,17 @@ public final class SchemaService: Sendable {
         state.withLock { $0 = compiled }
     }
 
+    /// Reloads when the stored version differs from the one in memory; returns whether it did.
+    @discardableResult
+    public func reloadIfChanged() async throws -> Bool {
+        let row = try await store.fetchOne(SQLQuery(sql: "SELECT \"version\" FROM \"_basalt_schema\" WHERE \"id\" = 1"), types: [.int])
+        let stored = row?.first?.int ?? 0
+        guard stored != current.version else { return false }
+        try await changing.withLock { try await self.reload() }
+        logger.info("schema reloaded", metadata: ["schema.version": "\(stored)"])
+        return true
+    }
+
     public func history() async throws -> [SchemaRepository.HistoryEntry] {
         try await SchemaRepository(store: store).history()
     }

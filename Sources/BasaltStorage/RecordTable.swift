@@ -10,6 +10,8 @@ public struct RecordTable: Sendable {
     public let types: [SQLColumnType]
     public let quotedTable: String
     let selectList: String
+    /// `SELECT … WHERE id = ?` is the hottest statement; its text is built once.
+    let selectByIDSQL: String
 
     public init(collection: CollectionSchema, dialect: any SQLDialect) {
         self.collection = collection
@@ -18,15 +20,13 @@ public struct RecordTable: Sendable {
         types = [.uuid, .timestamp, .timestamp, .int] + collection.fields.map { SQLColumnType($0.type) }
         quotedTable = dialect.quote(collection.name)
         selectList = columns.map { "t." + dialect.quote($0) }.joined(separator: ", ")
+        selectByIDSQL = "SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = \(dialect.placeholder(1))"
     }
 
     public func columnIndex(_ name: String) -> Int? { columns.firstIndex(of: name) }
 
     public func selectByID(_ id: String) -> SQLQuery {
-        var b = SQLBuilder(dialect)
-        b.append("SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = ")
-        b.bind(.uuid(id))
-        return b.query
+        SQLQuery(sql: selectByIDSQL, binds: [.uuid(id)])
     }
 
     /// Rows with these ids (expand: one query per relation level, never one per record).

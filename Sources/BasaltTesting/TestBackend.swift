@@ -35,6 +35,7 @@ public enum TestBackend: String, Sendable, CustomStringConvertible, CaseIterable
         case .postgres:
             guard let url = Self.postgresURL else { throw TestSetupError("BASALT_TEST_POSTGRES_URL is not set (CI requires PostgreSQL)") }
             c.databaseURL = url
+            c.postgresMaxConnections = 4  // many tests run at once against one server
             c.postgresSchema = "t_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
         }
         return c

@@ -71,6 +71,15 @@ struct CLITests {
         #expect(plan.succeeded, "migrate plan of the export: \(plan)")
         let steps = jsonObject(plan.stdout)?["steps"] as? [Any]
         #expect(steps?.isEmpty == true, "planning the exported schema should find no changes: \(plan.stdout)")
+        // The same schema as a JSON file gives the same export.
+        let jsonData = dir.path("json-data")
+        let jsonFile = try dir.write("schema.json", """
+            {"collections": {"events": {"fields": {"n": {"type": "integer", "required": true}, "note": {"type": "text"}}}}}
+            """)
+        let fromJSON = try await basalt(["schema", "apply", jsonFile, "--data", jsonData], in: dir)
+        #expect(fromJSON.succeeded, "schema apply of a JSON file: \(fromJSON)")
+        #expect(try await export(jsonData, in: dir) == yaml, "a JSON schema file should give the same schema as the YAML one")
+
         let again = try await basalt(["schema", "apply", exported, "--data", data], in: dir)
         #expect(again.succeeded, "re-applying the export: \(again)")
         #expect(try await export(data, in: dir) == yaml, "export changed after re-applying it")
@@ -292,6 +301,55 @@ struct CLITests {
         let liveOK = try await server.request("GET", "/v1/admin/schema", key: live)
         #expect(liveOK.status == 200, "a key created while serving: \(liveOK.status) \(liveOK.text)")
         #expect(await server.stop()?.isSuccess == true)
+    }
+
+    @Test("a running server picks up a schema change made by `basalt schema apply` in another process (≤ 10 s)",
+          .timeLimit(.minutes(1)))
+    func liveServerSeesSchemaChangesFromCLI() async throws {
+        let dir = try TempDir("basalt-live-schema")
+        defer { dir.remove() }
+        let data = dir.path("data")
+        let v1 = try dir.write("v1.yaml", Schemas.events)
+        let v2 = try dir.write("v2.yaml", """
+            collections:
+              events:
+                fields:
+                  n: {type: integer, required: true}
+              other:
+                fields:
+                  a: {type: text}
+
+            """)
+        #expect(try await basalt(["schema", "apply", v1, "--data", data], in: dir).succeeded)
+        let key = try await createAdminKey(data: data, in: dir)
+        let server = try await Server.start(data: data, in: dir)
+        defer { server.forceKill() }
+        #expect(try await server.request("POST", "/v1/events", key: key, json: ["n": 1, "note": "x"]).status == 201)
+
+        // While it serves: add a collection and drop a field that holds data.
+        let applied = try await basalt(["schema", "apply", v2, "--allow-destructive", "--data", data], in: dir)
+        #expect(applied.succeeded, "\(applied)")
+
+        var serverErrors: [String] = []
+        var newCollection = 0, write = 0, list = 0, adminSchemaCurrent = false
+        let deadline = Date().addingTimeInterval(10)
+        repeat {
+            let a = try await server.request("POST", "/v1/other", key: key, json: ["a": "x"])
+            let e = try await server.request("POST", "/v1/events", key: key, json: ["n": 2])
+            let l = try await server.request("GET", "/v1/events?limit=5", key: key)
+            let s = try await server.request("GET", "/v1/admin/schema", key: key)
+            (newCollection, write, list) = (a.status, e.status, l.status)
+            adminSchemaCurrent = s.status == 200 && s.text.contains("other") && !s.text.contains("note")
+            for r in [e, l] where r.status >= 500 { serverErrors.append("\(r.status) \(r.text.prefix(200))") }
+            if newCollection == 201 && write == 201 && list == 200 && adminSchemaCurrent { break }
+            try await Task.sleep(for: .milliseconds(250))
+        } while Date() < deadline
+        #expect(newCollection == 201, "POST to the collection the CLI added: \(newCollection)")
+        #expect(write == 201 && list == 200, "write/list of the collection whose field the CLI dropped: \(write)/\(list)")
+        #expect(adminSchemaCurrent, "GET /v1/admin/schema still shows the old schema")
+        let serverErrorCount = serverErrors.count
+        #expect(serverErrorCount == 0, "answers were 5xx, e.g. \(serverErrors.first ?? "")")
+        _ = await server.stop()
     }
 
     @Test("basalt openapi prints an OpenAPI 3.1 JSON document covering the collections")

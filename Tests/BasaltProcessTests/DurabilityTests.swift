@@ -217,6 +217,15 @@ struct DurabilityTests {
             Issue.record("\(name): the request in flight at the signal got no response: \(e)")
         }
 
+        // Standard output is JSON log lines, one object per line.
+        let lines = server.child.stdout.split(separator: "\n").filter { !$0.isEmpty }
+        #expect(!lines.isEmpty)
+        let notJSON = lines.filter { line in
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] else { return true }
+            return o["level"] == nil || o["msg"] == nil || o["ts"] == nil
+        }
+        #expect(notJSON.isEmpty, "\(name): stdout lines that are not JSON log objects: \(notJSON.prefix(5))")
+
         // The data folder reopens and holds every acknowledged record.
         let again = try await Server.start(data: data, in: dir)
         defer { again.forceKill() }
@@ -226,5 +235,35 @@ struct DurabilityTests {
         if let slowID { #expect(stored.contains(slowID), "\(name): the in-flight request's record is missing") }
         let stop = await again.stop()
         #expect(stop?.isSuccess == true, "\(name): second server: \(stop.map(\.description) ?? "did not stop")")
+    }
+
+    @Test("SIGTERM ends the server within 15 s even while a client stalls in the middle of a request",
+          .timeLimit(.minutes(1)))
+    func shutdownWithStalledClient() async throws {
+        let dir = try TempDir("basalt-stalled")
+        defer { dir.remove() }
+        let data = dir.path("data")
+        let schema = try dir.write("schema.yaml", Schemas.events)
+        let key = try await createAdminKey(data: data, in: dir)
+        let server = try await Server.start(data: data, in: dir, extra: ["--schema", schema])
+        defer { server.forceKill() }
+        let port = server.port
+
+        // Headers and part of a 100-byte body, then nothing.
+        let stalled = try await onThread { () -> HTTPClient.Connection in
+            let c = try HTTPClient.Connection(port: port, timeout: 30)
+            try c.write(HTTPClient.head(method: "POST", path: "/v1/events", port: port,
+                                        headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
+                                        bodyLength: 100))
+            try c.write(Data("{\"n\":".utf8))
+            return c
+        }
+        defer { stalled.close() }
+        try await Task.sleep(for: .milliseconds(300))
+
+        kill(server.child.pid, SIGTERM)
+        let t = await server.child.waitExit(timeout: 15)
+        #expect(t != nil, "the server was still running 15 s after SIGTERM, held open by one stalled client")
+        if let t { #expect(t.isSuccess, "exit after SIGTERM with a stalled client: \(t)") }
     }
 }

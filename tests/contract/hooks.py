@@ -43,10 +43,16 @@ def _is_valid_key(value):
 def before_call(context, case, kwargs):
     # Every phase reuses generated keys ("0", "a", …); a reused key with another body is a 422
     # by contract. A valid key stays valid (a fresh UUID), an invalid one is left to be rejected.
-    if isinstance(case.headers, dict):
-        for name in list(case.headers):
-            if name.lower() == "idempotency-key" and _is_valid_key(case.headers[name]):
-                case.headers[name] = str(uuid.uuid4())
+    if os.environ.get("BASALT_HOOK_DEBUG"):
+        with open(os.environ["BASALT_HOOK_DEBUG"], "a") as f:
+            f.write(f"{case.method} {case.operation.path} headers={case.headers!r} kwargs={list((kwargs or {}).keys())}\n")
+    # The request may already be built from the case (kwargs), so both are updated.
+    fresh = str(uuid.uuid4())
+    for headers in (case.headers, (kwargs or {}).get("headers")):
+        if isinstance(headers, dict):
+            for name in list(headers):
+                if name.lower() == "idempotency-key" and _is_valid_key(headers[name]):
+                    headers[name] = fresh
     if not _is_positive(case):
         return
     path = case.operation.path

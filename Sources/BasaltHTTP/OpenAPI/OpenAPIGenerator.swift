@@ -212,7 +212,7 @@ extension OpenAPIGenerator {
                         keyset-paginated: pass `next_cursor` back as `cursor`.
                         """,
                     operationId: "list_\(c.name)",
-                    parameters: Parameters.list(c) + [.parameter(Parameters.ifNoneMatch)],
+                    parameters: Parameters.list(c, schema: schema) + [.parameter(Parameters.ifNoneMatch)],
                     responses: Responses.merge(
                         [
                             (
@@ -731,10 +731,25 @@ extension OpenAPIGenerator {
                 """
         )
 
-        static func list(_ c: CollectionSchema) -> OpenAPI.Parameter.Array {
+        /// `^(item(,item)*)?$` over an alternation: the exact language the server accepts, so a
+        /// client (or a fuzzer) can tell a valid value from an invalid one without trying it.
+        static func listPattern(_ items: [String]) -> String {
+            guard !items.isEmpty else { return "^$" }
+            let alt = "(" + items.joined(separator: "|") + ")"
+            return "^(\(alt)(,\(alt))*)?$"
+        }
+
+        static func list(_ c: CollectionSchema, schema: Schema? = nil) -> OpenAPI.Parameter.Array {
             let names =
                 ([SystemField.id.rawValue] + c.fields.map(\.name) + SystemField.allCases.dropFirst().map(\.rawValue))
             let relations = c.fields.filter { $0.type == .relation }.map(\.name)
+            let sortable = [SystemField.id.rawValue] + c.fields.filter { $0.type != .json }.map(\.name)
+                + SystemField.allCases.dropFirst().map(\.rawValue)
+            var paths = relations
+            for f in c.fields where f.type == .relation {
+                guard let t = f.target, let tc = schema?.collection(t) else { continue }
+                paths += tc.fields.filter { $0.type == .relation }.map { f.name + "\\." + $0.name }
+            }
             return [
                 .parameter(
                     .query(
@@ -750,7 +765,7 @@ extension OpenAPIGenerator {
                 .parameter(
                     .query(
                         name: "sort",
-                        schema: .string,
+                        schema: .string(pattern: listPattern(sortable.map { "-?" + $0 })),
                         description:
                             "Comma-separated fields, `-` for descending (default `-created_at`); `id` breaks ties."
                     )
@@ -772,14 +787,14 @@ extension OpenAPIGenerator {
                 .parameter(
                     .query(
                         name: "fields",
-                        schema: .string,
+                        schema: .string(pattern: listPattern(names)),
                         description: "Comma-separated field names to return (`id` is always returned)."
                     )
                 ),
                 .parameter(
                     .query(
                         name: "expand",
-                        schema: .string,
+                        schema: .string(pattern: listPattern(paths)),
                         description: relations.isEmpty
                             ? "Comma-separated relation paths to inline under `expand` (this collection has no relations)."
                             : "Comma-separated relation paths to inline under `expand`, at most 2 levels: "
