@@ -124,7 +124,7 @@ public struct AdminRoutes: Sendable {
                     errors.append(FieldError(field: "/roles", code: .type, message: "roles is a list of strings"))
                 }
             }
-            if let a = o["admin"], !a.isNull, a.boolValue == nil {
+            if let a = o["admin"], a.boolValue == nil {
                 errors.append(FieldError(field: "/admin", code: .type, message: "admin must be true or false"))
             }
             if let n = o["name"], n.stringValue == nil {

@@ -46,13 +46,14 @@ def before_call(context, case, kwargs):
     if os.environ.get("BASALT_HOOK_DEBUG"):
         with open(os.environ["BASALT_HOOK_DEBUG"], "a") as f:
             f.write(f"{case.method} {case.operation.path} headers={case.headers!r} kwargs={list((kwargs or {}).keys())}\n")
-    # The request may already be built from the case (kwargs), so both are updated.
-    fresh = str(uuid.uuid4())
+    # The request may already be built from the case (kwargs), so both are updated. A valid key is
+    # dropped: checks re-send derived requests with the case's headers (not through this hook),
+    # and a key reused with another body is a 422 by contract. Idempotency has its own tests.
     for headers in (case.headers, (kwargs or {}).get("headers")):
         if isinstance(headers, dict):
             for name in list(headers):
                 if name.lower() == "idempotency-key" and _is_valid_key(headers[name]):
-                    headers[name] = fresh
+                    del headers[name]
     if not _is_positive(case):
         return
     path = case.operation.path

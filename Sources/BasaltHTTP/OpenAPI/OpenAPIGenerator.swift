@@ -990,7 +990,12 @@ extension OpenAPIGenerator {
             ]
         }
 
-        func record(_ c: CollectionSchema) -> JSONSchema {
+        /// A list item: the record, but `fields` may narrow it to any subset (with `id`).
+        func listItem(_ c: CollectionSchema) -> JSONSchema {
+            record(c, narrowable: true)
+        }
+
+        func record(_ c: CollectionSchema, narrowable: Bool = false) -> JSONSchema {
             var props = OrderedDictionary<String, JSONSchema>()
             let system = systemProperties(.record)
             props["id"] = system["id"]
@@ -1014,6 +1019,9 @@ extension OpenAPIGenerator {
                     description: "Related records inlined by `?expand=`; a target the caller may not view is left out.",
                     properties: ex
                 )
+            }
+            if narrowable {
+                for (k, v) in props where k != "id" { props[k] = v.optionalSchemaObject() }
             }
             return .object(
                 title: c.name,
@@ -1080,7 +1088,7 @@ extension OpenAPIGenerator {
             .object(
                 title: derived(c, "list"),
                 properties: [
-                    "items": .array(items: Self.ref(c.name)),
+                    "items": .array(items: listItem(c)),
                     "next_cursor": .string(
                         nullable: true,
                         description: "Pass as `cursor` for the next page; null on the last page"
