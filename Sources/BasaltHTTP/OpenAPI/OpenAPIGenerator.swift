@@ -1075,7 +1075,7 @@ extension OpenAPIGenerator {
 
         func patch(_ c: CollectionSchema) -> JSONSchema {
             var props = systemProperties(.patch)
-            for f in c.fields { props[f.name] = field(f, required: false, nullable: true, use: .patch) }
+            for f in c.fields { props[f.name] = field(f, required: false, nullable: !f.required, use: .patch) }
             return .object(
                 title: derived(c, "patch"),
                 description: "A JSON Merge Patch of a `\(c.name)` record: members present are set, `null` clears.",
