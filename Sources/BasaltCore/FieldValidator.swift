@@ -14,6 +14,7 @@ public enum FieldValidator {
         switch f.type {
         case .text, .email, .url:
             guard let s = value.stringValue else { return err(.type, "\(f.name) must be a string") }
+            if s.utf8.contains(0) { return err(.format, "\(f.name) must not contain U+0000") }
             let n = Double(s.unicodeScalars.count)
             if let min = f.min, n < min { return err(.min, "\(f.name) must have at least \(fmt(min)) characters") }
             if let max = f.max, n > max { return err(.max, "\(f.name) must have at most \(fmt(max)) characters") }
@@ -50,11 +51,22 @@ public enum FieldValidator {
             return .success(value)
         case .json:
             if value.serializedBytes().count > maxJSONBytes { return err(.max, "\(f.name) is larger than 1 MiB") }
+            // PostgreSQL's jsonb and text cannot hold U+0000; refuse it on every backend alike.
+            if containsNUL(value) { return err(.format, "\(f.name) must not contain U+0000") }
             return .success(value)
         case .relation:
             guard let s = value.stringValue else { return err(.type, "\(f.name) must be a record id") }
             guard let id = RecordID.normalize(s) else { return err(.format, "\(f.name) must be a UUID") }
             return .success(.string(id))
+        }
+    }
+
+    static func containsNUL(_ v: JSONValue) -> Bool {
+        switch v {
+        case .string(let s): return s.utf8.contains(0)
+        case .array(let a): return a.contains(where: containsNUL)
+        case .object(let o): return o.members.contains { $0.key.utf8.contains(0) || containsNUL($0.value) }
+        default: return false
         }
     }
 
