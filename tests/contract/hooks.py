@@ -40,6 +40,16 @@ def _is_valid_key(value):
     return isinstance(value, str) and 1 <= len(value) <= 255 and all(" " <= c <= "~" for c in value)
 
 
+def _strip_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_strip_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_strip_nul(k): _strip_nul(v) for k, v in value.items()}
+    return value
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     # Every phase reuses generated keys ("0", "a", …); a reused key with another body is a 422
@@ -64,6 +74,11 @@ def before_call(context, case, kwargs):
         if "filter" in case.query:
             case.query["filter"] = VALID_FILTER
         case.query.pop("cursor", None)
+
+    # U+0000 is refused anywhere in a json value (PostgreSQL's jsonb cannot store it); JSON Schema
+    # has no way to say so for member names, so positive bodies lose it here.
+    if isinstance(case.body, (dict, list)):
+        case.body = _strip_nul(case.body)
 
     if path.startswith("/v1/items") and isinstance(case.body, dict) and AUTHOR_ID:
         if isinstance(case.body.get("author"), str):

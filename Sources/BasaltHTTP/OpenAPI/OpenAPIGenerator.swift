@@ -1122,7 +1122,8 @@ extension OpenAPIGenerator {
                     description: Self.join(notes),
                     minLength: f.min.flatMap { Self.bound($0, up: true) }.map { Swift.max(0, $0) },
                     maxLength: f.max.flatMap { Self.bound($0, up: false) }.map { Swift.max(0, $0) },
-                    pattern: f.pattern.map { "^(?:\($0))$" },
+                    // Text never holds U+0000 (PostgreSQL cannot store it; refused on every backend).
+                    pattern: f.pattern.map { "^(?:\($0))$" } ?? Self.defaultPattern(f.type),
                     defaultValue: defaultValue
                 )
             case .integer:
@@ -1173,7 +1174,7 @@ extension OpenAPIGenerator {
                     defaultValue: defaultValue
                 )
             case .json:
-                notes.append("Any JSON value, up to 1 MiB.")
+                notes.append("Any JSON value, up to 1 MiB, without U+0000 in its strings or member names.")
                 if use == .patch { notes.append("Objects merge recursively (RFC 7396).") }
                 return .fragment(required: required, description: Self.join(notes), defaultValue: defaultValue)
             case .relation:
@@ -1181,6 +1182,19 @@ extension OpenAPIGenerator {
                 notes.insert("The id of a `\(target)` record (relation; on delete: \(f.onDelete.rawValue)).", at: 0)
                 if use != .record { notes.append("A missing target is `422` `not_found`.") }
                 return .string(format: .uuid, required: required, nullable: nullable, description: Self.join(notes))
+            }
+        }
+
+        /// The syntax the server checks, as a pattern (JSON Schema's `format` alone is looser: it
+        /// accepts `a@b` and `x:`). No U+0000 anywhere: PostgreSQL cannot store it.
+        static func defaultPattern(_ type: FieldType) -> String {
+            let c = #"[^.@\s\u0000-]"#          // a label's first/last character
+            let m = #"[^.@\s\u0000]"#           // a label's inner character
+            let label = "\(c)(\(m)*\(c))?"
+            switch type {
+            case .email: return #"^[^@\s\u0000]{1,64}@"# + label + #"(\."# + label + ")+$"
+            case .url: return #"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s\u0000][^\s\u0000]*$"#
+            default: return #"^[^\u0000]*$"#
             }
         }
 
