@@ -81,14 +81,17 @@ public final class BasaltRuntime: Sendable {
             // with the group's graceful-shutdown limit, how long it can delay a stop).
             server: .http1(configuration: .init(idleTimeout: .seconds(30))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [MaintenanceService(runtime: self), SchemaWatchService(schemas: schemas, logger: logger)],
+            services: [HousekeepingService(runtime: self)],
             onServerRunning: onServerRunning,
             logger: logger)
     }
 }
 
-/// Periodic upkeep: expired idempotency records, planner statistics.
-struct MaintenanceService: Service {
+/// Background upkeep, one tick a second: flush buffered log lines, let the store housekeep
+/// (SQLite WAL checkpoints), and notice schema changes made elsewhere — `basalt schema apply` from
+/// a shell, another replica — by polling the stored version (one single-row read). Every minute it
+/// drops expired idempotency records, every ten it refreshes planner statistics.
+struct HousekeepingService: Service {
     let runtime: BasaltRuntime
 
     func run() async throws {
@@ -99,37 +102,27 @@ struct MaintenanceService: Service {
     func loop() async throws {
         var tick = 0
         while !Task.isCancelled {
-            try await Task.sleep(for: .seconds(60))
+            try await Task.sleep(for: .seconds(1))
             tick += 1
-            do {
-                try await runtime.idempotency.purge()
-                if tick % 10 == 0 {
+            JSONLogHandler.flush()
+            await attempt("housekeeping") { try await runtime.store.housekeep() }
+            await attempt("schema reload") { try await runtime.schemas.reloadIfChanged() }
+            if tick % 60 == 0 {
+                await attempt("idempotency purge") { try await runtime.idempotency.purge() }
+            }
+            if tick % 600 == 0 {
+                await attempt("statistics") {
                     try await runtime.store.refreshStatistics(tables: runtime.schemas.current.schema.collections.map(\.name))
                 }
-            } catch {
-                runtime.logger.warning("maintenance failed", metadata: ["error": "\(error)"])
             }
         }
     }
-}
 
-/// Notices schema changes made elsewhere — `basalt schema apply` from a shell, another replica —
-/// by polling the stored schema version (one indexed single-row read a second) and reloading.
-struct SchemaWatchService: Service {
-    let schemas: SchemaService
-    let logger: Logger
-
-    func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
-                JSONLogHandler.flush()
-                do {
-                    try await schemas.reloadIfChanged()
-                } catch {
-                    logger.warning("schema reload failed", metadata: ["error": "\(error)"])
-                }
-            }
+    func attempt(_ what: String, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            runtime.logger.warning("\(what) failed", metadata: ["error": "\(error)"])
         }
     }
 }

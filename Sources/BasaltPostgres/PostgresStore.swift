@@ -212,6 +212,9 @@ public final class PostgresStore: Store, Service {
     /// ``withRunning(_:)``) ends.
     public func close() async throws {}
 
+    /// PostgreSQL checkpoints and vacuums on its own.
+    public func housekeep() async throws {}
+
     // MARK: - Transactions and statements
 
     /// Runs `body` between BEGIN and COMMIT on one leased connection; any error rolls back.

@@ -49,6 +49,9 @@ public protocol Store: Sendable {
     func migrate(_ statements: [SQLQuery]) async throws
     /// Keeps planner statistics current after large changes (SQLite `ANALYZE`; no-op elsewhere).
     func refreshStatistics(tables: [String]) async throws
+    /// Frequent upkeep, called about once a second (SQLite: copy the WAL back into the database
+    /// off the commit path). A no-op where the engine does it itself.
+    func housekeep() async throws
     /// Whether the database answers.
     func ping() async -> Bool
     func close() async throws
