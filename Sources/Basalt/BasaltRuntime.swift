@@ -90,7 +90,7 @@ public final class BasaltRuntime: Sendable {
 /// Background upkeep, one tick a second: flush buffered log lines, let the store housekeep
 /// (SQLite WAL checkpoints), and notice schema changes made elsewhere — `basalt schema apply` from
 /// a shell, another replica — by polling the stored version (one single-row read). Every minute it
-/// drops expired idempotency records, every ten it refreshes planner statistics.
+/// drops expired idempotency records.
 struct HousekeepingService: Service {
     let runtime: BasaltRuntime
 
@@ -109,11 +109,6 @@ struct HousekeepingService: Service {
             await attempt("schema reload") { try await runtime.schemas.reloadIfChanged() }
             if tick % 60 == 0 {
                 await attempt("idempotency purge") { try await runtime.idempotency.purge() }
-            }
-            if tick % 600 == 0 {
-                await attempt("statistics") {
-                    try await runtime.store.refreshStatistics(tables: runtime.schemas.current.schema.collections.map(\.name))
-                }
             }
         }
     }

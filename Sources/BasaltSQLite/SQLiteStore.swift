@@ -17,6 +17,8 @@ public final class SQLiteStore: Store, StatisticsTracking {
     /// Writes per table since its statistics were last refreshed (see `noteWrites`).
     let writesSinceAnalyze = Mutex<[String: Int]>([:])
     let rowsAtAnalyze = Mutex<[String: Int64]>([:])
+    let dueTables = Mutex<Set<String>>([])
+    let ticks = Mutex(0)
 
     /// Durability: `normal` survives a process crash (WAL); `full` also survives power loss.
     public enum Synchronous: String, Sendable { case normal = "NORMAL", full = "FULL" }
@@ -180,16 +182,16 @@ public final class SQLiteStore: Store, StatisticsTracking {
 
     static let exactAnalyzeRows: Int64 = 2_000_000
 
-    /// Counts row writes; returns whether `table`'s statistics are due: once writes since the
-    /// last ANALYZE reach the row count it saw (the table doubled or was rewritten), and at
-    /// least 1000. Plans depend on the shape of the data, not its exact size, so this is often
-    /// enough while keeping the (exact) ANALYZE rare on a busy table.
-    public func noteWrites(table: String, count: Int) -> Bool {
+    /// Counts inserted and deleted rows; once they reach the row count seen by the last ANALYZE
+    /// (the table doubled or was rewritten, and at least 1000), the table's statistics are due and
+    /// the next `housekeep` tick refreshes them — never inside a request. Plans depend on the shape
+    /// of the data, not its exact size, and an exact ANALYZE holds the write lock while it runs.
+    public func noteWrites(table: String, count: Int) {
         let base = rowsAtAnalyze.withLock { $0[table] ?? 0 }
-        return writesSinceAnalyze.withLock {
+        writesSinceAnalyze.withLock {
             let n = ($0[table] ?? 0) + count
             $0[table] = n
-            return n >= max(1000, Int(base))
+            if n >= max(1000, Int(base)) { dueTables.withLock { $0.insert(table) } }
         }
     }
 
@@ -212,6 +214,15 @@ public final class SQLiteStore: Store, StatisticsTracking {
     public func housekeep() async throws {
         try await checkpointer.writeWithoutTransaction { db in
             _ = try db.checkpoint(.passive)
+        }
+        let due = dueTables.withLock { d -> [String] in
+            defer { d.removeAll() }
+            return Array(d)
+        }
+        if !due.isEmpty { try await refreshStatistics(tables: due) }
+        // On a schedule too: SQLite's own heuristic, cheap when nothing changed.
+        if ticks.withLock({ $0 += 1; return $0 % 600 == 0 }) {
+            try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA optimize") }
         }
     }
 

@@ -51,6 +51,7 @@ public struct ListQuery: Sendable {
 struct PendingWrite {
     var statements: [SQLStatement] = []
     var overlay: [String: SQLRow?] = [:]
+    /// Rows inserted or deleted per table (planner statistics follow table size).
     var touched: [String: Int] = [:]
     var tag = 0
 }
@@ -350,7 +351,7 @@ public final class RecordService: Sendable {
             if let finish { pending.statements += finish(outcome) }
             do {
                 _ = try await store.write(pending.statements)
-                await noteWrites(pending)
+                noteWrites(pending)
                 return outcome
             } catch StoreError.expectationFailed where attempt < 5 && !command.hasIfMatch {
                 continue
@@ -396,7 +397,7 @@ public final class RecordService: Sendable {
             }
             do {
                 _ = try await store.write(pending.statements)
-                await noteWrites(pending)
+                noteWrites(pending)
                 return RecordOutcome(status: 200, body: .object(JSONObject([("results", .array(results))])))
             } catch StoreError.expectationFailed(_, let tag) where attempt < 5 && !commands[tag].hasIfMatch {
                 continue
@@ -446,12 +447,9 @@ public final class RecordService: Sendable {
         }
     }
 
-    func noteWrites(_ pending: PendingWrite) async {
-        guard let sqlite = store as? any StatisticsTracking else { return }
-        let due = pending.touched.filter { sqlite.noteWrites(table: $0.key, count: $0.value) }.map(\.key)
-        if !due.isEmpty {
-            do { try await store.refreshStatistics(tables: due) } catch { logger.warning("statistics refresh failed", metadata: ["error": "\(error)"]) }
-        }
+    func noteWrites(_ pending: PendingWrite) {
+        guard let tracking = store as? any StatisticsTracking else { return }
+        for (table, n) in pending.touched { tracking.noteWrites(table: table, count: n) }
     }
 
     func mapStoreError(_ error: any Error, cs: CompiledSchema, command: Command) -> any Error {
@@ -660,8 +658,7 @@ public final class RecordService: Sendable {
         newRow[2] = .timestamp(now)
         newRow[3] = .int(version + 1)
         for (name, v) in sets { newRow[table.columnIndex(name)!] = v }
-        pending.overlay[key(c, id)] = .some(newRow)
-        pending.touched[c, default: 0] += 1
+        pending.overlay[key(c, id)] = .some(newRow)  // updates change no row counts: not `touched`
         return RecordOutcome(status: 200, body: .object(record), version: version + 1)
     }
 

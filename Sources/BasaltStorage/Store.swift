@@ -63,8 +63,8 @@ extension Store {
     }
 }
 
-/// Backends that want to know how many rows changed, to keep planner statistics fresh. Returns
-/// whether `table`'s statistics are due for a refresh.
+/// Backends that want to know how many rows were inserted or deleted, to keep planner
+/// statistics fresh (they refresh them from `housekeep`).
 public protocol StatisticsTracking: Sendable {
-    func noteWrites(table: String, count: Int) -> Bool
+    func noteWrites(table: String, count: Int)
 }

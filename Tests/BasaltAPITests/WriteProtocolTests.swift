@@ -1,4 +1,6 @@
+import Basalt
 import BasaltCore
+import BasaltServices
 import BasaltTesting
 import HTTPTypes
 import Testing
@@ -31,6 +33,27 @@ struct WriteProtocolTests {
             // Keys are per caller: anonymous callers cannot see an admin's replay.
             let invalid = try await api.post("/v1/posts", #"{"title":"x"}"#, headers: ["Idempotency-Key": ""])
             #expect(invalid.status == .badRequest)
+        }
+    }
+
+    @Test(arguments: TestBackend.all)
+    func retryWhileTheFirstRunsIs409(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            // The first request is "still running": its record is begun but not completed.
+            let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
+            let body = try JSONValue.parse(#"{"title":"slow"}"#)
+            let begun = try await api.runtime.idempotency.begin(
+                key: "k-running", caller: admin.callerKey, method: "POST", path: "/v1/posts", body: body.canonicalBytes())
+            guard case .proceed = begun else {
+                Issue.record("expected a fresh key")
+                return
+            }
+            let retry = try await api.post("/v1/posts", #"{ "title" : "slow" }"#, headers: ["Idempotency-Key": "k-running"])
+            #expect(retry.status == .conflict && retry.problem == "conflict")
+            #expect(try await api.get("/v1/posts?total=true")["total"] == .int(0))
+            // The same key on another path is another request.
+            let other = try await api.post("/v1/authors", #"{"name":"a"}"#, headers: ["Idempotency-Key": "k-running"])
+            #expect(other.status == .created)
         }
     }
 
