@@ -65,6 +65,8 @@ apt_install() {
 
 command -v swift >/dev/null || die "swift is not on PATH"
 command -v curl >/dev/null || apt_install curl ca-certificates
+# GRDB links the system SQLite: its headers must be there to build.
+[[ -f /usr/include/sqlite3.h ]] || apt_install libsqlite3-dev
 
 # PostgreSQL server binaries: Debian keeps them off PATH, under /usr/lib/postgresql/VERSION/bin.
 # Prefer 15 (what we target), then any installed version, then whatever PATH has.

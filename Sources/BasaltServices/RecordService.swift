@@ -141,6 +141,9 @@ public final class RecordService: Sendable {
     func withCurrentSchema<T>(_ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
+        } catch StoreError.unavailable(let u) {
+            throw BasaltError(.unavailable, "The database is unavailable; retry shortly", headers: [("Retry-After", "1")],
+                              underlying: StoreError.unavailable(underlying: u))
         } catch let e as StoreError {
             guard case .other = e, try await schemas.reloadIfChanged() else { throw e }
             return try await body()

@@ -232,7 +232,13 @@ final class Server: @unchecked Sendable {
             let deadline = Date().addingTimeInterval(30)
             while Date() < deadline {
                 if !child.isRunning { break }
-                if let r = try? await server.request("GET", "/health/ready", timeout: 2), r.status == 200 { return server }
+                // Ready, and ready *here*: the port was free a moment ago, so another test's server
+                // may have taken it; only our child's own log line proves it listens on it.
+                if let r = try? await server.request("GET", "/health/ready", timeout: 2), r.status == 200,
+                    child.stdout.contains("listening on 127.0.0.1:\(port)")
+                {
+                    return server
+                }
                 try? await Task.sleep(for: .milliseconds(100))
             }
             child.forceKill()
