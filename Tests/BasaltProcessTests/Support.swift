@@ -111,7 +111,7 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 
 /// A started `basalt` process whose output goes to files (a full pipe would block it).
 final class Child: @unchecked Sendable {
-    let process = Process()
+    let process: Process
     let stdoutPath: String
     let stderrPath: String
     let arguments: [String]
@@ -122,15 +122,32 @@ final class Child: @unchecked Sendable {
         stderrPath = cwd.appendingPathComponent("\(logPrefix).stderr").path
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        process.executableURL = Basalt.binary
-        process.arguments = arguments
-        process.environment = Basalt.environment(env)
-        process.currentDirectoryURL = cwd
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)
-        process.standardError = FileHandle(forWritingAtPath: stderrPath)
-        try process.run()
+        let environment = Basalt.environment(env)
+        let outPath = stdoutPath, errPath = stderrPath
+        // Foundation's Process on Linux races when several threads spawn at once while file
+        // handles are opened and closed around it: a descriptor closed twice (once by Foundation,
+        // once by a handle's deinit) can close another thread's socket (seen as EBADF in run()
+        // and in the HTTP client). So spawns are serialized, and the output descriptors are owned
+        // by no handle that would close them on deallocation: the test process keeps them (a
+        // few dozen per run).
+        process = try Child.spawnLock.withLock {
+            let p = Process()
+            p.executableURL = Basalt.binary
+            p.arguments = arguments
+            p.environment = environment
+            p.currentDirectoryURL = cwd
+            let outFD = open(outPath, O_WRONLY | O_CLOEXEC)
+            let errFD = open(errPath, O_WRONLY | O_CLOEXEC)
+            guard outFD >= 0, errFD >= 0 else { throw ProcessTestError("open: errno \(errno)") }
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle(fileDescriptor: outFD, closeOnDealloc: false)
+            p.standardError = FileHandle(fileDescriptor: errFD, closeOnDealloc: false)
+            try p.run()
+            return p
+        }
     }
+
+    static let spawnLock = NSLock()
 
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }
