@@ -1,4 +1,5 @@
 public import BasaltCore
+import HTTPTypes
 
 /// The HTML pages behind problem `type`s: `GET /problems/{code}` explains one error code
 /// (API.md §4) — its status, when it happens and what a client should do.
@@ -11,12 +12,12 @@ public import BasaltCore
 public enum ProblemPages {
     /// The problem's `title`: a short summary of the type, the same for every occurrence.
     public static func title(_ code: BasaltError.Code) -> String {
-        explanation(code).title
+        Problem.title(code)
     }
 
     /// The HTTP status a problem of this code is answered with.
     public static func status(_ code: BasaltError.Code) -> Int {
-        explanation(code).status
+        Int(Problem.status(code).code)
     }
 
     /// The page for a slug such as `not-found`; nil when no code has that slug.
@@ -29,7 +30,7 @@ public enum ProblemPages {
                 : "<li><a href=\"/problems/\(HTMLText.escape(c.slug))\">\(HTMLText.escape(c.slug))</a></li>"
         }.joined()
         let example = """
-            {"type": "/problems/\(code.slug)", "title": "\(e.title)", "status": \(e.status),
+            {"type": "/problems/\(code.slug)", "title": "\(title(code))", "status": \(status(code)),
              "detail": "…", "instance": "/v1/…", "request_id": "…"\(e.exampleExtra)}
             """
         return """
@@ -38,14 +39,14 @@ public enum ProblemPages {
             <head>
             <meta charset="utf-8">
             <meta name="viewport" content="width=device-width, initial-scale=1">
-            <title>\(HTMLText.escape(e.title)) — Basalt problem types</title>
+            <title>\(HTMLText.escape(title(code))) — Basalt problem types</title>
             <style>\(HTMLText.css)</style>
             </head>
             <body>
             <main>
             <p class="crumb"><a href="/docs">API reference</a> › problem types</p>
-            <h1>\(HTMLText.escape(e.title))</h1>
-            <p class="meta"><span class="status">\(e.status)</span> <code>/problems/\(HTMLText.escape(code.slug))</code></p>
+            <h1>\(HTMLText.escape(title(code)))</h1>
+            <p class="meta"><span class="status">\(status(code))</span> <code>/problems/\(HTMLText.escape(code.slug))</code></p>
             <h2>When it happens</h2>
             \(e.when)
             <h2>What to do</h2>
@@ -63,9 +64,8 @@ public enum ProblemPages {
             """
     }
 
+    /// What a page says beyond the title and status, which come from `Problem` (one table).
     struct Explanation {
-        var title: String
-        var status: Int
         /// HTML fragments (trusted, written here).
         var when: String
         var todo: String
@@ -77,8 +77,6 @@ public enum ProblemPages {
         switch code.base {
         case .badRequest:
             Explanation(
-                title: "Bad request",
-                status: 400,
                 when: """
                     <p>The request could not be understood: the body is not valid JSON, a query parameter is \
                     malformed or out of range (<code>limit</code> must be 1–200), a <code>cursor</code> was \
@@ -96,8 +94,6 @@ public enum ProblemPages {
             )
         case .unauthenticated:
             Explanation(
-                title: "Unauthenticated",
-                status: 401,
                 when: """
                     <p>A credential is needed and none was sent, or the one sent is invalid, expired or revoked. \
                     A bad token is never treated as anonymous, not even on public data. The response carries \
@@ -112,8 +108,6 @@ public enum ProblemPages {
             )
         case .mfaRequired:
             Explanation(
-                title: "Second factor required",
-                status: 401,
                 when: """
                     <p>The password was right, but the account has two-factor authentication on and the \
                     <code>otp</code> was missing or wrong.</p>
@@ -125,8 +119,6 @@ public enum ProblemPages {
             )
         case .forbidden:
             Explanation(
-                title: "Forbidden",
-                status: 403,
                 when: """
                     <p>The caller is known, but no grant of the collection allows the action for it, or a grant's \
                     rule refuses this particular write (for example a create whose values do not satisfy the \
@@ -140,8 +132,6 @@ public enum ProblemPages {
             )
         case .notFound:
             Explanation(
-                title: "Not found",
-                status: 404,
                 when: """
                     <p>There is no such collection or record, or there is a record the caller may not view (it \
                     is indistinguishable from a missing one on purpose). Updating or deleting a record the caller \
@@ -154,23 +144,17 @@ public enum ProblemPages {
             )
         case .methodNotAllowed:
             Explanation(
-                title: "Method not allowed",
-                status: 405,
                 when:
                     "<p>The path exists, but not with this HTTP method. The <code>Allow</code> header lists the methods it has.</p>",
                 todo: "<p>Use one of the methods in <code>Allow</code>.</p>"
             )
         case .notAcceptable:
             Explanation(
-                title: "Not acceptable",
-                status: 406,
                 when: "<p>The <code>Accept</code> header excludes JSON, the only representation of this resource.</p>",
                 todo: "<p>Send <code>Accept: application/json</code>, or no <code>Accept</code> header.</p>"
             )
         case .conflict:
             Explanation(
-                title: "Conflict",
-                status: 409,
                 when: """
                     <ul>
                     <li>a unique field already has this value in another record (<code>errors[0].field</code> \
@@ -191,8 +175,6 @@ public enum ProblemPages {
             )
         case .preconditionFailed:
             Explanation(
-                title: "Precondition failed",
-                status: 412,
                 when: """
                     <p>The <code>If-Match</code> ETag does not match the record's current version: someone else \
                     changed it since you read it. Nothing was changed.</p>
@@ -204,15 +186,11 @@ public enum ProblemPages {
             )
         case .payloadTooLarge:
             Explanation(
-                title: "Payload too large",
-                status: 413,
                 when: "<p>The request body is larger than the server's limit (1 MiB by default).</p>",
                 todo: "<p>Send a smaller body; split large imports into several requests or batches.</p>"
             )
         case .unsupportedMediaType:
             Explanation(
-                title: "Unsupported media type",
-                status: 415,
                 when: """
                     <p>The body is not JSON: its <code>Content-Type</code> is neither <code>application/json</code> \
                     nor, for PATCH, <code>application/merge-patch+json</code>.</p>
@@ -221,8 +199,6 @@ public enum ProblemPages {
             )
         case .validationFailed:
             Explanation(
-                title: "Validation failed",
-                status: 422,
                 when: """
                     <p>The body is JSON but its values are wrong: <code>errors</code> has one entry per offending \
                     field, with <code>field</code> a JSON Pointer into the body and <code>code</code> one of \
@@ -242,8 +218,6 @@ public enum ProblemPages {
             )
         case .rateLimited:
             Explanation(
-                title: "Too many requests",
-                status: 429,
                 when: """
                     <p>The caller sent more requests than its quota allows (per client address when anonymous, \
                     per subject otherwise; sign-in is stricter). <code>RateLimit</code> and \
@@ -253,8 +227,6 @@ public enum ProblemPages {
             )
         case .internalError:
             Explanation(
-                title: "Internal error",
-                status: 500,
                 when: "<p>A bug in the server. It was logged with the request id; no detail is revealed.</p>",
                 todo: """
                     <p>Retrying may or may not help. Report it to the operator of this deployment with the \
@@ -263,8 +235,6 @@ public enum ProblemPages {
             )
         case .unavailable:
             Explanation(
-                title: "Service unavailable",
-                status: 503,
                 when: "<p>The database is unreachable, or the server is shutting down.</p>",
                 todo: "<p>Retry after the number of seconds in <code>Retry-After</code>.</p>"
             )
