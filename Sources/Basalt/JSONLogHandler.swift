@@ -1,3 +1,4 @@
+import BasaltCore
 import Foundation
 public import Logging
 import Synchronization
@@ -21,7 +22,7 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "{\"ts\":\"\(BasaltTime.nowRFC3339())\",\"level\":\"\(event.level)\",\"msg\":" + Self.quote(event.message.description)
+        var line = "{\"ts\":\"\(Timestamp.now().rfc3339)\",\"level\":\"\(event.level)\",\"msg\":" + Self.quote(event.message.description)
         line += ",\"logger\":" + Self.quote(label)
         var merged = metadata
         if let m = event.metadata { merged.merge(m) { $1 } }
@@ -62,9 +63,4 @@ public struct JSONLogHandler: LogHandler {
         }
         return out + "\""
     }
-}
-
-import BasaltCore
-enum BasaltTime {
-    static func nowRFC3339() -> String { Timestamp.now().rfc3339 }
 }

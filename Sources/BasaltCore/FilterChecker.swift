@@ -337,24 +337,7 @@ private struct TypeChecker {
     static func order(_ a: Double, _ b: Double) -> Int { a < b ? -1 : (a == b ? 0 : 1) }
 
     static func contains(_ haystack: String, _ needle: String) -> Bool {
-        let h = haystack.unicodeScalars.map(simpleLowercase)
-        let n = needle.unicodeScalars.map(simpleLowercase)
-        guard !n.isEmpty else { return true }
-        guard n.count <= h.count else { return false }
-        for start in 0...(h.count - n.count) where h[start..<start + n.count].elementsEqual(n) {
-            return true
-        }
-        return false
-    }
-
-    /// Unicode simple lowercase. Swift exposes the full mapping; the two differ only where the full
-    /// one has several scalars, which only U+0130 (İ → i + U+0307, simple: i) does among lowercase
-    /// mappings, so single-scalar full mappings are the simple ones.
-    static func simpleLowercase(_ c: Unicode.Scalar) -> UInt32 {
-        if c == "\u{130}" { return 0x69 }
-        let mapped = c.properties.lowercaseMapping.unicodeScalars
-        guard mapped.count == 1, let first = mapped.first else { return c.value }
-        return first.value
+        CaseFolding.contains(haystack, needle)
     }
 
     static func describe(_ literal: FilterSyntax.Literal) -> String {

@@ -38,7 +38,7 @@ public struct FilterEvaluator: Sendable {
                 case .ge: return Self.compare(a, b).map { $0 >= 0 } ?? false
                 case .contains, .notContains:
                     guard case .string(let x) = a, case .string(let y) = b else { return false }
-                    let hit = y.isEmpty || Self.fold(x).contains(Self.fold(y))
+                    let hit = CaseFolding.contains(x, y)
                     return op == .contains ? hit : !hit
                 default: return false
                 }
@@ -97,12 +97,4 @@ public struct FilterEvaluator: Sendable {
         }
     }
 
-    static func fold(_ s: String) -> String {
-        var out = String.UnicodeScalarView()
-        for u in s.unicodeScalars {
-            let m = u.properties.lowercaseMapping.unicodeScalars
-            if m.count == 1, let f = m.first { out.append(f) } else { out.append(u) }
-        }
-        return String(out)
-    }
 }

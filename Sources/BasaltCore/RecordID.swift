@@ -56,20 +56,22 @@ public enum RecordID {
 
 /// Small helpers for secrets and digests shared by services.
 public enum Digest {
-    public static func sha256Hex(_ s: String) -> String {
-        SHA256.hash(data: Array(s.utf8)).map { String(format2: $0) }.joined()
+    public static func sha256Hex(_ s: String) -> String { sha256Hex(Array(s.utf8)) }
+
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in SHA256.hash(data: bytes) {
+            out.append(RecordID.hex[Int(b >> 4)])
+            out.append(RecordID.hex[Int(b & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
     }
+
     public static func randomToken(bytes n: Int) -> String {
         var rng = SystemRandomNumberGenerator()
         let raw = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
         return Base64URL.encode(raw)
-    }
-}
-
-extension String {
-    init(format2 byte: UInt8) {
-        let h: [Character] = Array("0123456789abcdef")
-        self = String([h[Int(byte >> 4)], h[Int(byte & 0xF)]])
     }
 }
 

@@ -52,6 +52,14 @@ extension Schema {
         return schema
     }
 
+    /// Checks what no single collection can: relation targets, role names and inheritance.
+    /// Schemas assembled in code (a collection added through the admin API) go through this.
+    public func validate() throws(BasaltError) {
+        var errors: [FieldError] = []
+        validateReferences(errors: &errors)
+        if !errors.isEmpty { throw BasaltError.validation(errors) }
+    }
+
     /// Cross-collection checks: relation targets, role inheritance, index fields.
     func validateReferences(errors: inout [FieldError]) {
         let roleNames = Set(roles.map(\.name))

@@ -40,7 +40,7 @@ public struct AdminRoutes: Sendable {
             let wanted = try Schema.decode(body)
             return try await apply(wanted, req, status: .ok)
         }
-        MethodGuard.allow(["GET", "HEAD", "PUT"], path: "/v1/admin/schema", on: router)
+        MethodGuard.allow(["GET", "HEAD", "PUT"], path: "/v1/admin/schema")
 
         router.get("/v1/admin/collections") { _, ctx in
             try Self.requireAdmin(ctx)
@@ -64,7 +64,7 @@ public struct AdminRoutes: Sendable {
             r.headers[.location] = "/v1/admin/collections/\(name)"
             return r
         }
-        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/collections", on: router)
+        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/collections")
         router.get("/v1/admin/collections/:name") { _, ctx in
             try Self.requireAdmin(ctx)
             let name = try ctx.parameters.require("name")
@@ -95,14 +95,14 @@ public struct AdminRoutes: Sendable {
             current.collections.removeAll { $0.name == name }
             return try await apply(current, req, status: .ok)
         }
-        MethodGuard.allow(["GET", "HEAD", "PATCH", "DELETE"], path: "/v1/admin/collections/:name", on: router)
+        MethodGuard.allow(["GET", "HEAD", "PATCH", "DELETE"], path: "/v1/admin/collections/:name")
 
         router.get("/v1/admin/migrations") { _, ctx in
             try Self.requireAdmin(ctx)
             let items = try await schemas.history().map(\.json)
             return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(items))])), headers: [.cacheControl: "no-store"])
         }
-        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/migrations", on: router)
+        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/migrations")
 
         router.get("/v1/admin/api-keys") { _, ctx in
             try Self.requireAdmin(ctx)
@@ -141,13 +141,13 @@ public struct AdminRoutes: Sendable {
             let id = created.record["id"]?.stringValue ?? ""
             return HTTPSupport.json(.created, created.record, headers: [.cacheControl: "no-store", .location: "/v1/admin/api-keys/\(id)"])
         }
-        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/api-keys", on: router)
+        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/api-keys")
         router.delete("/v1/admin/api-keys/:id") { _, ctx in
             try Self.requireAdmin(ctx)
             try await apiKeys.revoke(id: try ctx.parameters.require("id"))
             return Response(status: .noContent)
         }
-        MethodGuard.allow(["DELETE"], path: "/v1/admin/api-keys/:id", on: router)
+        MethodGuard.allow(["DELETE"], path: "/v1/admin/api-keys/:id")
     }
 
     static func decodeCollection(_ name: String, _ json: JSONValue) throws(BasaltError) -> CollectionSchema {
@@ -162,8 +162,6 @@ public struct AdminRoutes: Sendable {
         let q = try QueryParameters(req.uri.query)
         let dry = q.get("dry_run") == "true"
         let allow = q.get("allow_destructive") == "true"
-        // Cross-collection checks (relations, roles) on the whole wanted schema.
-        _ = try Schema.decode(wanted.encode())
         let result = try await schemas.apply(wanted, allowDestructive: allow, dryRun: dry, source: "api")
         var o = JSONObject([("plan", result.plan.json), ("applied", .bool(result.applied)), ("version", .int(result.version))])
         if !dry, let c = req.uri.path.split(separator: "/").last.map(String.init), let col = schemas.current.schema.collection(c) {

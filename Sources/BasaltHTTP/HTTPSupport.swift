@@ -49,7 +49,7 @@ enum HTTPSupport {
     }
 
     static func weakETag(_ bytes: [UInt8]) -> String {
-        "W/\"" + String(Digest.sha256Hex(String(decoding: bytes, as: UTF8.self)).prefix(24)) + "\""
+        "W/\"" + String(Digest.sha256Hex(bytes).prefix(24)) + "\""
     }
 
     /// RFC 9110 If-None-Match with weak comparison.

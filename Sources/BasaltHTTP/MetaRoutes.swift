@@ -43,7 +43,7 @@ public struct MetaRoutes: Sendable {
             return Self.html(page)
         }
         for path in ["/health/live", "/health/ready", "/v1/openapi.json", "/docs", "/problems/:code"] {
-            MethodGuard.allow(["GET", "HEAD"], path: RouterPath(path), on: router)
+            MethodGuard.allow(["GET", "HEAD"], path: RouterPath(path))
         }
     }
 

@@ -21,17 +21,17 @@ public struct RecordRoutes: Sendable {
 
     public func register(on router: Router<BasaltRequestContext>) {
         router.post("/v1/batch") { req, ctx in try await batch(req, ctx) }
-        MethodGuard.allow(["POST"], path: "/v1/batch", on: router)
+        MethodGuard.allow(["POST"], path: "/v1/batch")
         router.get("/v1/:collection") { req, ctx in try await list(req, ctx) }
         router.head("/v1/:collection") { req, ctx in try Self.head(await list(req, ctx)) }
         router.post("/v1/:collection") { req, ctx in try await create(req, ctx) }
-        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/:collection", on: router)
+        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/:collection")
         router.get("/v1/:collection/:id") { req, ctx in try await get(req, ctx) }
         router.head("/v1/:collection/:id") { req, ctx in try Self.head(await get(req, ctx)) }
         router.put("/v1/:collection/:id") { req, ctx in try await update(req, ctx, merge: false) }
         router.patch("/v1/:collection/:id") { req, ctx in try await update(req, ctx, merge: true) }
         router.delete("/v1/:collection/:id") { req, ctx in try await delete(req, ctx) }
-        MethodGuard.allow(["GET", "HEAD", "PUT", "PATCH", "DELETE"], path: "/v1/:collection/:id", on: router)
+        MethodGuard.allow(["GET", "HEAD", "PUT", "PATCH", "DELETE"], path: "/v1/:collection/:id")
     }
 
     static func head(_ r: Response) -> Response {
@@ -212,7 +212,7 @@ public struct RecordRoutes: Sendable {
 enum MethodGuard {
     static let registry = Mutex<[(segments: [Substring], allow: String)]>([])
 
-    static func allow(_ methods: [String], path: RouterPath, on router: Router<BasaltRequestContext>) {
+    static func allow(_ methods: [String], path: RouterPath) {
         let segments = path.description.split(separator: "/")
         let allow = methods.joined(separator: ", ")
         registry.withLock { r in

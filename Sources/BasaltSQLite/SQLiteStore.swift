@@ -41,7 +41,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
             // SQLite's lower() folds ASCII only; `~` must fold like PostgreSQL's ICU lower().
             db.add(function: DatabaseFunction("basalt_lower", argumentCount: 1, pure: true) { values in
                 guard let s = String.fromDatabaseValue(values[0]) else { return nil }
-                return SQLiteStore.simpleLowercase(s)
+                return CaseFolding.simpleLowercase(s)
             })
         }
         self.pool = try DatabasePool(path: directory + "/data.db", configuration: config)
@@ -62,17 +62,6 @@ public final class SQLiteStore: Store, StatisticsTracking {
             }
         }
         try analyzeAll()
-    }
-
-    /// Unicode simple lowercase per code point (multi-scalar mappings keep the scalar).
-    static func simpleLowercase(_ s: String) -> String {
-        if s.utf8.allSatisfy({ $0 < 0x80 }) { return s.lowercased() }
-        var out = String.UnicodeScalarView()
-        for u in s.unicodeScalars {
-            let m = u.properties.lowercaseMapping.unicodeScalars
-            if m.count == 1, let first = m.first { out.append(first) } else { out.append(u) }
-        }
-        return String(out)
     }
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {

@@ -22,7 +22,7 @@ public struct IdempotencyService: Sendable {
 
     public func begin(key: String, caller: String, method: String, path: String, body: [UInt8]) async throws -> Begin {
         let keyHash = Digest.sha256Hex([key, caller, method, path].joined(separator: "\u{1F}"))
-        let requestHash = Digest.sha256Hex(String(decoding: body, as: UTF8.self))
+        let requestHash = Digest.sha256Hex(body)
         let now = Timestamp.now().millisecondsSinceEpoch
         for _ in 0..<2 {
             var ins = SQLBuilder(store.dialect)

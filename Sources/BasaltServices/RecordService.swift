@@ -138,7 +138,7 @@ public final class RecordService: Sendable {
 
     /// Runs `body`; when the database rejects SQL built from an outdated schema (another process
     /// changed it a moment ago), reloads the schema and runs `body` once more.
-    func withCurrentSchema<T>(_ body: () async throws -> T) async throws -> T {
+    func withCurrentSchema<T>(_ collection: String, _ body: () async throws -> T) async throws -> T {
         do {
             return try await body()
         } catch StoreError.unavailable(let u) {
@@ -147,15 +147,16 @@ public final class RecordService: Sendable {
         } catch let e as StoreError {
             guard case .other = e, try await schemas.reloadIfChanged() else { throw e }
             return try await body()
-        } catch let e as BasaltError where e.code == .notFound {
-            // A collection created elsewhere is not in memory yet.
+        } catch let e as BasaltError where e.code == .notFound && schemas.current.tables[collection] == nil {
+            // A collection created elsewhere is not in memory yet. (A missing record is no reason
+            // to look: that 404 stands without a database round trip.)
             guard try await schemas.reloadIfChanged() else { throw e }
             return try await body()
         }
     }
 
     public func get(_ collection: String, id rawID: String, principal p: Principal) async throws -> RecordOutcome {
-        try await withCurrentSchema { try await getNow(collection, id: rawID, principal: p) }
+        try await withCurrentSchema(collection) { try await getNow(collection, id: rawID, principal: p) }
     }
 
     func getNow(_ collection: String, id rawID: String, principal p: Principal) async throws -> RecordOutcome {
@@ -175,7 +176,7 @@ public final class RecordService: Sendable {
     }
 
     public func list(_ collection: String, query: ListQuery, principal p: Principal) async throws -> ListPage {
-        try await withCurrentSchema { try await listNow(collection, query: query, principal: p) }
+        try await withCurrentSchema(collection) { try await listNow(collection, query: query, principal: p) }
     }
 
     func listNow(_ collection: String, query: ListQuery, principal p: Principal) async throws -> ListPage {
@@ -339,7 +340,7 @@ public final class RecordService: Sendable {
     /// record) that commit atomically with the write.
     public func execute(_ command: Command, principal p: Principal,
                         finish: (@Sendable (RecordOutcome) -> [SQLStatement])? = nil) async throws -> RecordOutcome {
-        try await withCurrentSchema { try await executeNow(command, principal: p, finish: finish) }
+        try await withCurrentSchema(command.collection) { try await executeNow(command, principal: p, finish: finish) }
     }
 
     func executeNow(_ command: Command, principal p: Principal,
@@ -358,8 +359,6 @@ public final class RecordService: Sendable {
                 return outcome
             } catch StoreError.expectationFailed where attempt < 5 && !command.hasIfMatch {
                 continue
-            } catch StoreError.other(let u) {
-                throw StoreError.other(underlying: u)  // withCurrentSchema may retry it
             } catch {
                 throw mapStoreError(error, cs: cs, command: command)
             }
@@ -725,6 +724,12 @@ public final class RecordService: Sendable {
 }
 
 extension RecordService.Command {
+    var collection: String {
+        switch self {
+        case .create(let c, _), .replace(let c, _, _, _), .patch(let c, _, _, _), .delete(let c, _, _): c
+        }
+    }
+
     var hasIfMatch: Bool {
         switch self {
         case .create: false

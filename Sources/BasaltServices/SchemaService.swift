@@ -33,7 +33,8 @@ public final class SchemaService: Sendable {
         try await changing.withLock {
             let repo = SchemaRepository(store: store)
             let stored = try await repo.load()
-            // Compile first: invalid rules are a 422 before any DDL runs.
+            // Validate and compile first: bad references or rules are a 422 before any DDL runs.
+            try wanted.validate()
             _ = try CompiledSchema(schema: wanted, version: stored.version + 1, dialect: store.dialect)
             let plan = try await MigrationPlanner(store: store).plan(from: stored.schema, to: wanted)
             if dryRun || plan.isEmpty {

@@ -141,9 +141,7 @@ public struct MigrationPlanner: Sendable {
         }
         for f in added {
             var def = "ALTER TABLE \(table) ADD COLUMN \(dialect.quote(f.name)) \(dialect.columnType(f.type))"
-            if f.type == .relation, let target = f.target {
-                def += " REFERENCES \(dialect.quote(target)) (\(dialect.quote("id"))) ON DELETE \(Self.action(f.onDelete)) DEFERRABLE INITIALLY DEFERRED"
-            }
+            if let references = ddl.references(f) { def += " " + references }
             sql.append(SQLQuery(sql: def))
             if f.defaultValue != nil { sql.append(fill(f, table: table)) }
         }
@@ -160,8 +158,8 @@ public struct MigrationPlanner: Sendable {
             if o.type == .relation {
                 sql.append(SQLQuery(sql: "ALTER TABLE \(table) DROP CONSTRAINT IF EXISTS \(fkName)"))
             }
-            if f.type == .relation, let target = f.target {
-                sql.append(SQLQuery(sql: "ALTER TABLE \(table) ADD CONSTRAINT \(fkName) FOREIGN KEY (\(col)) REFERENCES \(dialect.quote(target)) (\(dialect.quote("id"))) ON DELETE \(Self.action(f.onDelete)) DEFERRABLE INITIALLY DEFERRED"))
+            if let references = ddl.references(f) {
+                sql.append(SQLQuery(sql: "ALTER TABLE \(table) ADD CONSTRAINT \(fkName) FOREIGN KEY (\(col)) \(references)"))
             }
         }
         for ix in newIndexes where !oldNames.contains(ix.name) { sql.append(SQLQuery(sql: ix.sql)) }
@@ -195,14 +193,6 @@ public struct MigrationPlanner: Sendable {
         b.bind(SQLValue(json: f.defaultValue ?? .null, type: f.type))
         b.append(" WHERE \(dialect.quote(f.name)) IS NULL")
         return b.query
-    }
-
-    static func action(_ o: OnDelete) -> String {
-        switch o {
-        case .restrict: "RESTRICT"
-        case .cascade: "CASCADE"
-        case .setNull: "SET NULL"
-        }
     }
 
     func describe(_ f: FieldSchema) -> String {

@@ -11,17 +11,22 @@ public struct TableDDL: Sendable {
         var fks: [String] = []
         for f in c.fields {
             cols.append("\(dialect.quote(f.name)) \(dialect.columnType(f.type))")
-            if f.type == .relation, let target = f.target {
-                let action = switch f.onDelete {
-                case .restrict: "RESTRICT"
-                case .cascade: "CASCADE"
-                case .setNull: "SET NULL"
-                }
-                // Deferred to commit so a batch may write a record and its referrer in either order.
-                fks.append("FOREIGN KEY (\(dialect.quote(f.name))) REFERENCES \(dialect.quote(target)) (\(dialect.quote("id"))) ON DELETE \(action) DEFERRABLE INITIALLY DEFERRED")
-            }
+            if let references = references(f) { fks.append("FOREIGN KEY (\(dialect.quote(f.name))) \(references)") }
         }
         return "CREATE TABLE \(dialect.quote(tableName ?? c.name)) (\((cols + fks).joined(separator: ", ")))\(dialect.tableSuffix)"
+    }
+
+    /// `REFERENCES target (id) ON DELETE … DEFERRABLE INITIALLY DEFERRED` for a relation field, the
+    /// one definition used by CREATE TABLE, ADD COLUMN and ADD CONSTRAINT. Deferred to commit so a
+    /// batch may write a record and its referrer in either order.
+    public func references(_ f: FieldSchema) -> String? {
+        guard f.type == .relation, let target = f.target else { return nil }
+        let action = switch f.onDelete {
+        case .restrict: "RESTRICT"
+        case .cascade: "CASCADE"
+        case .setNull: "SET NULL"
+        }
+        return "REFERENCES \(dialect.quote(target)) (\(dialect.quote("id"))) ON DELETE \(action) DEFERRABLE INITIALLY DEFERRED"
     }
 
     public struct Index: Sendable, Equatable {
