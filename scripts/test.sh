@@ -137,9 +137,17 @@ locked swift build --build-tests
 if [[ ${SKIP_SWIFT_TESTS:-0} == 1 ]]; then
   log "SKIP_SWIFT_TESTS=1: Swift tests skipped"
 else
+  # Bounded: a hung test must fail the run, not stall CI. One rerun on failure, said loudly: about
+  # one full run in ten has hung (two tests never finishing, no thread busy; under investigation,
+  # see the issue note), and a genuine failure fails the rerun too.
   log "running tests (swift test --skip-build${*:+ $*})"
-  if ! swift test --skip-build "$@"; then
-    FAILED+=("swift test")
+  if ! timeout -k 30 900 swift test --skip-build "$@"; then
+    log "swift test FAILED or timed out; running it once more to tell a flake from a failure"
+    if ! timeout -k 30 900 swift test --skip-build "$@"; then
+      FAILED+=("swift test")
+    else
+      log "WARNING: swift test passed only on the second run (flaky test; see the log above)"
+    fi
   fi
 fi
 
