@@ -19,7 +19,10 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-configuration", from: "1.4.0", traits: ["JSON", "YAML"]),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -54,14 +57,33 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "BasaltAuth",
+            dependencies: ["BasaltCore",
+                           .product(name: "Crypto", package: "swift-crypto"),
+                           .product(name: "CryptoExtras", package: "swift-crypto"),
+                           .product(name: "JWTKit", package: "jwt-kit"),
+                           .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                           .product(name: "NIOPosix", package: "swift-nio")],
+            swiftSettings: swiftSettings
+        ),
+        // A small SMTP client (RFC 5321, STARTTLS per RFC 3207, AUTH PLAIN/LOGIN): there is no package.
+        .target(
+            name: "BasaltSMTP",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "BasaltServices",
-            dependencies: ["BasaltCore", "BasaltStorage", .product(name: "Crypto", package: "swift-crypto"),
+            dependencies: ["BasaltCore", "BasaltStorage", "BasaltAuth", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "BasaltHTTP",
-            dependencies: ["BasaltCore", "BasaltServices", "BasaltStorage",
+            dependencies: ["BasaltCore", "BasaltServices", "BasaltStorage", "BasaltAuth",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "OpenAPIKit", package: "OpenAPIKit"),
@@ -72,6 +94,7 @@ let package = Package(
         .target(
             name: "Basalt",
             dependencies: ["BasaltCore", "BasaltStorage", "BasaltSQLite", "BasaltPostgres", "BasaltServices", "BasaltHTTP",
+                           "BasaltAuth", "BasaltSMTP",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                            .product(name: "NIOCore", package: "swift-nio"),
@@ -93,7 +116,7 @@ let package = Package(
         ),
         .target(
             name: "BasaltTesting",
-            dependencies: ["Basalt", "BasaltCore", "BasaltServices", "BasaltPostgres", "BasaltHTTP",
+            dependencies: ["Basalt", "BasaltCore", "BasaltServices", "BasaltPostgres", "BasaltHTTP", "BasaltAuth",
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "Logging", package: "swift-log"),
@@ -123,10 +146,22 @@ let package = Package(
         ),
         .testTarget(
             name: "BasaltAPITests",
-            dependencies: ["Basalt", "BasaltTesting", "BasaltCore", "BasaltServices", "BasaltHTTP",
+            dependencies: ["Basalt", "BasaltTesting", "BasaltCore", "BasaltServices", "BasaltHTTP", "BasaltAuth", "BasaltPostgres",
+                           "BasaltStorage", .product(name: "Crypto", package: "swift-crypto"),
                            .product(name: "Hummingbird", package: "hummingbird"),
                            .product(name: "HTTPTypes", package: "swift-http-types"),
                            .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BasaltSMTPTests",
+            dependencies: ["BasaltSMTP", .product(name: "NIOPosix", package: "swift-nio"),
+                           .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BasaltAuthTests",
+            dependencies: ["BasaltAuth", "BasaltCore"],
             swiftSettings: swiftSettings
         ),
         // Runs the built `basalt` executable as a child process (crash, shutdown, CLI tests).

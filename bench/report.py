@@ -60,6 +60,13 @@ def main(out_dir):
     for w in ["seed"] + workloads:
         lines.append("| %s | %s |" % (w, " | ".join(fmt_mib(rows.get((t, w))) for t, _ in TARGETS)))
 
+    pub, auth = rows.get(("basalt", "get")), rows.get(("basalt", "get-auth"))
+    if pub and auth and pub.get("rps"):
+        lines += ["", "Authenticated read (`get-auth`: bearer JWT + `owner = @auth.id`) against the public "
+                  "read (`get`): %.0f vs %.0f req/s, %.1f%% fewer; p99 %.1f vs %.1f ms." % (
+                      auth["rps"], pub["rps"], 100 * (1 - auth["rps"] / pub["rps"]),
+                      auth["p99_us"] / 1000, pub["p99_us"] / 1000)]
+
     bad = ["%s/%s: %d error responses, %d socket errors" % (t, w, r.get("non2xx", 0), r.get("socket_errors", 0))
            for (t, w), r in rows.items() if r.get("non2xx") or r.get("socket_errors")]
     if bad:

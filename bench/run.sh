@@ -19,16 +19,17 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 THREADS=${BENCH_THREADS:-2}
 WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-10s}  # wrk's default 2 s would turn slow answers into "errors"
 RECORDS=${BENCH_RECORDS:-100000}
-WORKLOADS=${BENCH_WORKLOADS:-get list patch create}  # create last: it grows the table
+WORKLOADS=${BENCH_WORKLOADS:-get get-auth list patch create}  # create last: it grows the table
+AUTH_RECORDS=${BENCH_AUTH_RECORDS:-20000}  # rows of `notes` for get-auth (Basalt only)
 TARGETS=${BENCH_TARGETS:-basalt pb pb-nologs}
 # BENCH_PIN=1: server on CPU 0, wrk on CPU 1 (taskset), so the two do not compete for the
 # same core; off by default, where both share all cores as in most real setups.
 SERVER_CPU=(); WRK_CPU=()
 if [[ ${BENCH_PIN:-0} == 1 ]]; then SERVER_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
-# Extra flags for `basalt serve`. By default the anonymous rate limit (API.md §11: 600/min per
-# address) is lifted, as a load test from one address would otherwise measure 429s; request
-# logging stays on.
-read -r -a BASALT_SERVE_ARGS <<<"${BASALT_BENCH_SERVE_ARGS:---rate-limit-anonymous 0}"
+# Extra flags for `basalt serve`. By default the rate limits (API.md §11: 600/min per address,
+# 3000/min per subject) are lifted, as a load test from one address or one user would otherwise
+# measure 429s; request logging stays on.
+read -r -a BASALT_SERVE_ARGS <<<"${BASALT_BENCH_SERVE_ARGS:---rate-limit-anonymous 0 --rate-limit-subject 0}"
 
 # The list workload: the same query on both servers, percent-encoded once here.
 FILTER="status = 'published' && views > 500"
@@ -160,6 +161,8 @@ run_workload() {
   if [[ $target == basalt ]]; then
     case $workload in
       get)    spec=(-s bench/lua/get.lua "$base" -- /v1/posts/ "$ids") ;;
+      # The same read, signed in: EdDSA JWT verification, the user's record, `owner = @auth.id`.
+      get-auth) spec=(-s bench/lua/get.lua "$base" -- /v1/notes/ "$OUT/basalt-notes-ids.txt" "$(cat "$OUT/basalt-token.txt")") ;;
       list)   spec=(-s bench/lua/list.lua "$base/v1/posts?filter=$(urlencode "$FILTER")&sort=-views&limit=20") ;;
       create) spec=(-s bench/lua/create.lua "$base" -- /v1/posts) ;;
       patch)  spec=(-s bench/lua/patch.lua "$base" -- /v1/posts/ "$ids") ;;
@@ -168,6 +171,7 @@ run_workload() {
   else
     local coll=/api/collections/posts/records
     case $workload in
+      get-auth) return 0 ;;  # Basalt only: measures Basalt's own auth overhead against its public read
       get)    spec=(-s bench/lua/get.lua "$base" -- "$coll/" "$ids") ;;
       # skipTotal=1: PocketBase otherwise runs a COUNT(*) per page; Basalt only counts on total=true.
       list)   spec=(-s bench/lua/list.lua "$base$coll?filter=$(urlencode "$FILTER")&sort=-views&perPage=20&skipTotal=1") ;;
@@ -222,6 +226,22 @@ bench_basalt() {
   python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$RECORDS" \
     --ids-out "$OUT/basalt-ids.txt"
   record_seed_rss basalt "$pid"
+  if [[ " $WORKLOADS " == *" get-auth "* ]]; then
+    log "signing up a bench user and seeding $AUTH_RECORDS notes it owns"
+    python3 - "$base" "$OUT" <<'PY'
+import json, sys, urllib.request
+base, out = sys.argv[1], sys.argv[2]
+def post(path, body):
+    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+user = post("/v1/auth/register", {"email": "bench@example.com", "password": "bench password 123"})
+token = post("/v1/auth/login", {"email": "bench@example.com", "password": "bench password 123"})
+open(out + "/basalt-token.txt", "w").write(token["access_token"])
+open(out + "/basalt-user.txt", "w").write(user["id"])
+PY
+    python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$AUTH_RECORDS" \
+      --collection notes --set "owner=$(cat "$OUT/basalt-user.txt")" --ids-out "$OUT/basalt-notes-ids.txt"
+  fi
   log "measuring Basalt"
   run_workloads basalt "$pid" "$base" "$OUT/basalt-ids.txt"
   stop_server "$pid"

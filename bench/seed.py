@@ -44,9 +44,10 @@ def make_records(count, seed):
 class Target:
     """What differs between the two servers: batch path, body shape, auth header, result shape."""
 
-    def __init__(self, kind, token):
+    def __init__(self, kind, token, collection="posts"):
         self.kind = kind
         self.token = token
+        self.collection = collection
 
     def headers(self):
         h = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -60,7 +61,7 @@ class Target:
         if self.kind == "basalt":
             # API.md §7: {"operations": [{"method","path","body"}]}, at most 100 per batch.
             return "/v1/batch", {"operations": [
-                {"method": "POST", "path": "/v1/posts", "body": r} for r in records]}
+                {"method": "POST", "path": "/v1/" + self.collection, "body": r} for r in records]}
         # PocketBase: {"requests": [{"method","url","body"}]}, limit set by settings.batch.maxRequests.
         return "/api/batch", {"requests": [
             {"method": "POST", "url": "/api/collections/posts/records", "body": r} for r in records]}
@@ -76,7 +77,7 @@ class Target:
 
     def count_path(self):
         if self.kind == "basalt":
-            return "/v1/posts?limit=1&total=true", lambda p: p["total"]
+            return "/v1/%s?limit=1&total=true" % self.collection, lambda p: p["total"]
         return "/api/collections/posts/records?perPage=1", lambda p: p["totalItems"]
 
 
@@ -113,11 +114,18 @@ def main():
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--ids-out", required=True)
     ap.add_argument("--sample", type=int, default=10_000, help="how many ids to write to --ids-out")
+    ap.add_argument("--collection", default="posts", help="Basalt only: the collection to seed (same fields as posts)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="Basalt only: a field every record gets (e.g. owner=<user id>)")
     args = ap.parse_args()
 
     url = urllib.parse.urlsplit(args.url)
-    target = Target(args.target, args.token)
+    target = Target(args.target, args.token, args.collection)
     records = make_records(args.count, args.seed)
+    for pair in args.set:
+        field, _, value = pair.partition("=")
+        for r in records:
+            r[field] = value
     chunks = [records[i:i + args.batch] for i in range(0, len(records), args.batch)]
     ids = [None] * len(chunks)
     errors = []

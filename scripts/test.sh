@@ -110,6 +110,25 @@ free_port() {
   die "no free port from $1"
 }
 
+# Python peers of the tests: schemathesis and openapi-spec-validator (contract), joserfc (tokens
+# verified by an independent JOSE library), aiosmtpd (a real SMTP server for the mail tests).
+# Debian's own python refuses `pip install` outside a virtualenv (PEP 668); on such a throwaway
+# test machine installing anyway is what we want.
+command -v python3 >/dev/null || apt_install python3
+python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+command -v openssl >/dev/null || apt_install openssl   # self-signed certificates for STARTTLS tests
+# One `pip show` per package: with several names it succeeds when any one is installed.
+missing=()
+for pkg in schemathesis openapi-spec-validator joserfc aiosmtpd; do
+  python3 -m pip show -q "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if (( ${#missing[@]} )); then
+  log "pip install ${missing[*]}"
+  python3 -m pip install -q "${missing[@]}" 2>/dev/null \
+    || python3 -m pip install -q --break-system-packages "${missing[@]}"
+fi
+log "python peers: $(for p in schemathesis openapi-spec-validator joserfc aiosmtpd; do printf '%s %s  ' "$p" "$(python3 -m pip show "$p" | awk '/^Version/{print $2}')"; done)"
+
 # ---- PostgreSQL ---------------------------------------------------------------------------------
 log "starting PostgreSQL ($("$PG_BIN/postgres" --version))"
 PGDATA=$(mktemp -d)
@@ -228,22 +247,6 @@ contract() {
 if [[ ${SKIP_CONTRACT:-0} == 1 ]]; then
   log "SKIP_CONTRACT=1: contract checks skipped"
 else
-  # Python tools, only for this part. Debian's own python refuses `pip install` outside a
-  # virtualenv (PEP 668); on such a throwaway test machine installing anyway is what we want.
-  command -v python3 >/dev/null || apt_install python3
-  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
-  # One `pip show` per package: with several names it succeeds when any one is installed.
-  missing=()
-  for pkg in schemathesis openapi-spec-validator; do
-    python3 -m pip show -q "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done
-  if (( ${#missing[@]} )); then
-    log "pip install ${missing[*]}"
-    python3 -m pip install -q "${missing[@]}" 2>/dev/null \
-      || python3 -m pip install -q --break-system-packages "${missing[@]}"
-  fi
-  log "schemathesis $(python3 -m pip show schemathesis | awk '/^Version/{print $2}'), openapi-spec-validator $(python3 -m pip show openapi-spec-validator | awk '/^Version/{print $2}')"
-
   log "building basalt (swift build --product basalt)"
   locked swift build --product basalt
   BASALT=$(swift build --show-bin-path)/basalt

@@ -1,4 +1,6 @@
+public import BasaltAuth
 public import BasaltHTTP
+public import BasaltServices
 public import BasaltSQLite
 
 /// Everything `basalt serve` and the embedding API need to start. Built by the CLI from flags,
@@ -16,6 +18,7 @@ public struct BasaltConfiguration: Sendable {
     public var port: Int = 8080
     public var http = HTTPSettings()
     public var sqliteSynchronous: SQLiteStore.Synchronous = .normal
+    public var auth = AuthConfiguration()
 
     public init() {}
 
@@ -34,4 +37,26 @@ public struct BasaltConfiguration: Sendable {
 public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ d: String) { description = d }
+}
+
+/// Identity settings (API.md §8).
+public struct AuthConfiguration: Sendable {
+    /// Master key sealing signing keys and TOTP secrets (`BASALT_SECRET_KEY`: 64 hex digits or
+    /// base64 of 32 bytes). Unset: `secret.key` in the data folder (created, mode 0600); on
+    /// PostgreSQL a generated key kept in the database, with a warning.
+    public var secretKey: String?
+    /// `aud` of access tokens.
+    public var audience = "basalt"
+    /// `iss` of access tokens; default the public URL.
+    public var issuer: String?
+    public var accessTokenLifetime: Duration = .seconds(900)
+    public var sessionLifetime: Duration = .seconds(30 * 86_400)
+    /// Base of links in mails; default the public URL.
+    public var appURL: String?
+    /// `smtp://user:pass@host:port`, `smtp+starttls://…` or `smtps://…`; unset: mails go to the log (dev mode).
+    public var smtpURL: String?
+    public var mailFrom = "no-reply@localhost"
+    public var passwordParameters = ScryptPasswordHasher.Parameters.standard
+    public var throttle = LoginThrottle.Settings()
+    public init() {}
 }

@@ -1,5 +1,8 @@
+public import BasaltAuth
 public import BasaltCore
 public import BasaltHTTP
+import BasaltSMTP
+import Foundation
 import BasaltPostgres
 import PostgresNIO
 public import BasaltServices
@@ -20,6 +23,7 @@ public final class BasaltRuntime: Sendable {
     public let records: RecordService
     public let apiKeys: ApiKeyService
     public let idempotency: IdempotencyService
+    public let auth: AuthService
     public let logger: Logger
 
     init(configuration: BasaltConfiguration, store: any Store, logger: Logger) async throws {
@@ -31,6 +35,49 @@ public final class BasaltRuntime: Sendable {
         records = RecordService(store: store, schemas: schemas, cursors: CursorCodec(secret: Array(secret.utf8)), logger: logger)
         apiKeys = ApiKeyService(store: store)
         idempotency = IdempotencyService(store: store)
+        let a = configuration.auth
+        let box = try await Self.secretBox(configuration, store: store, logger: logger)
+        let keys = try await SigningKeyStore(store: store, box: box).loadOrCreate()
+        let publicURL = configuration.http.publicURL
+        let tokens = await AccessTokens(settings: .init(issuer: a.issuer ?? publicURL, audience: a.audience, lifetime: a.accessTokenLifetime), keys: keys)
+        let transport: any MailTransport
+        if let url = a.smtpURL {
+            transport = SMTPMailTransport(configuration: try SMTPConfiguration(url: url), from: a.mailFrom, logger: logger)
+        } else {
+            transport = LogMailTransport(logger: logger)
+        }
+        var authSettings = AuthService.Settings(appURL: a.appURL ?? publicURL)
+        authSettings.sessionLifetime = a.sessionLifetime
+        auth = AuthService(store: store, records: records, schemas: schemas, tokens: tokens,
+                           hasher: ScryptPasswordHasher(parameters: a.passwordParameters), policy: PasswordPolicy(),
+                           throttle: LoginThrottle(settings: a.throttle), mail: MailOutbox(store: store, transport: transport, logger: logger),
+                           secrets: box, settings: authSettings, logger: logger)
+    }
+
+    /// The master key: configured, else a key file in the data folder, else (PostgreSQL without
+    /// one) a generated key stored in the database — which protects nothing at rest, hence the warning.
+    static func secretBox(_ c: BasaltConfiguration, store: any Store, logger: Logger) async throws -> SecretBox {
+        if let k = c.auth.secretKey { return try SecretBox(encoded: k) }
+        if c.databaseURL == nil {
+            let path = (c.dataDirectory as NSString).appendingPathComponent("secret.key")
+            if let text = try? String(contentsOfFile: path, encoding: .utf8) { return try SecretBox(encoded: text) }
+            let fresh = SecretBox.generateEncoded()
+            guard FileManager.default.createFile(atPath: path, contents: Data((fresh + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ConfigurationError("cannot write the secret key file \(path)")
+            }
+            return try SecretBox(encoded: fresh)
+        }
+        logger.warning("BASALT_SECRET_KEY is not set: signing keys and TOTP secrets are sealed with a key kept in the same database")
+        return try SecretBox(encoded: try await SettingsRepository(store: store).value("secret_key") { SecretBox.generateEncoded() })
+    }
+
+    /// `basalt keys rotate`: a new signing key; the old ones stay published until their tokens expire.
+    public func rotateSigningKeys() async throws -> String {
+        let box = try await Self.secretBox(configuration, store: store, logger: logger)
+        let repo = SigningKeyStore(store: store, box: box)
+        let kid = try await repo.rotate(keep: configuration.auth.accessTokenLifetime * 2 + .seconds(3600))
+        await auth.tokens.install(try await repo.load())
+        return kid
     }
 
     /// Opens the configured store, runs `body`, then closes the store.
@@ -64,12 +111,14 @@ public final class BasaltRuntime: Sendable {
         let settings = configuration.http
         let router = Router(context: BasaltRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(settings: settings, logger: logger))
-        router.add(middleware: AuthMiddleware(apiKeys: apiKeys, settings: settings))
+        router.add(middleware: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: settings))
         router.add(middleware: RateLimitMiddleware(settings: settings))
         let store = self.store
         MetaRoutes(schemas: schemas, settings: settings, isReady: { await store.ping() }).register(on: router)
-        AdminRoutes(schemas: schemas, apiKeys: apiKeys, settings: settings).register(on: router)
-        RecordRoutes(records: records, idempotency: idempotency, settings: settings).register(on: router)
+        let recordRoutes = RecordRoutes(records: records, idempotency: idempotency, settings: settings)
+        AuthRoutes(auth: auth, settings: settings).register(on: router)
+        AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).register(on: router)
+        recordRoutes.register(on: router)
         return router
     }
 
@@ -81,7 +130,7 @@ public final class BasaltRuntime: Sendable {
             // with the group's graceful-shutdown limit, how long it can delay a stop).
             server: .http1(configuration: .init(idleTimeout: .seconds(30))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [HousekeepingService(runtime: self)],
+            services: [HousekeepingService(runtime: self), MailDeliveryService(runtime: self)],
             onServerRunning: onServerRunning,
             logger: logger)
     }
@@ -107,6 +156,10 @@ struct HousekeepingService: Service {
             JSONLogHandler.flush()
             await attempt("housekeeping") { try await runtime.store.housekeep() }
             await attempt("schema reload") { try await runtime.schemas.reloadIfChanged() }
+            if tick % 5 == 0 {
+                // Keys rotated by another process or replica (`basalt keys rotate`).
+                await attempt("signing key reload") { try await runtime.auth.reloadSigningKeys() }
+            }
             if tick % 60 == 0 {
                 await attempt("idempotency purge") { try await runtime.idempotency.purge() }
             }
@@ -119,5 +172,39 @@ struct HousekeepingService: Service {
         } catch {
             runtime.logger.warning("\(what) failed", metadata: ["error": "\(error)"])
         }
+    }
+}
+
+/// Sends queued mail (verification, reset, email change) about once a second, apart from
+/// housekeeping so a slow mail server never delays WAL checkpoints.
+struct MailDeliveryService: Service {
+    let runtime: BasaltRuntime
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                do {
+                    try await runtime.auth.mail.deliverDue()
+                } catch {
+                    runtime.logger.warning("mail delivery failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
+}
+
+/// Mail over SMTP (BasaltSMTP).
+struct SMTPMailTransport: MailTransport {
+    let client: SMTPClient
+    let from: String
+
+    init(configuration: SMTPConfiguration, from: String, logger: Logger) {
+        client = SMTPClient(configuration: configuration, logger: logger)
+        self.from = from
+    }
+
+    func send(_ mail: OutgoingMail) async throws {
+        try await client.send(MailMessage(from: from, to: [mail.to], subject: mail.subject, textBody: mail.body, messageID: nil))
     }
 }

@@ -15,7 +15,7 @@ struct BasaltCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "basalt",
         abstract: "A self-hosted backend: your collections as a standards-exact REST API.",
-        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, OpenAPICommand.self])
+        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, OpenAPICommand.self])
 }
 
 func makeLogger(_ label: String = "basalt", level: Logger.Level = .info) -> Logger {
@@ -52,7 +52,20 @@ func printPlan(_ plan: MigrationPlan) {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the API (default 127.0.0.1:8080, SQLite in ./basalt-data).")
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the API (default 127.0.0.1:8080, SQLite in ./basalt-data).",
+        discussion: """
+        Identity settings (environment or config file; secrets are never taken as flags):
+          BASALT_SECRET_KEY        master key sealing signing keys and TOTP secrets (64 hex digits or base64 of 32 bytes);
+                                   default: <data>/secret.key, created with mode 0600
+          BASALT_SMTP_URL          smtp://user:pass@host:port, smtp+starttls://… or smtps://…; unset: mails are logged (dev mode)
+          BASALT_MAIL_FROM         sender address (default no-reply@localhost)
+          BASALT_APP_URL           base of links in mails (default the public URL)
+          BASALT_JWT_AUDIENCE      aud of access tokens (default basalt)
+          BASALT_ACCESS_TOKEN_TTL  access-token lifetime in seconds (default 900)
+          BASALT_SESSION_TTL       refresh-session lifetime in seconds (default 2592000)
+          BASALT_RATE_LIMIT_AUTH   requests per minute per address on /v1/auth/* (default 60)
+        """)
     @OptionGroup var store: StoreOptions
     @Option(help: "Listen address HOST:PORT. Env: BASALT_HTTP") var http: String?
     @Option(help: "Apply this schema file at start-up; a destructive plan prints and exits non-zero instead.") var schema: String?
@@ -61,6 +74,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Comma-separated proxy addresses whose X-Forwarded-For is trusted. Env: BASALT_TRUSTED_PROXIES") var trustedProxies: String?
     @Option(help: "Anonymous requests per minute per address, 0 for no limit (default 600). Env: BASALT_RATE_LIMIT_ANONYMOUS") var rateLimitAnonymous: String?
     @Option(help: "Requests per minute per subject, 0 for no limit (default 3000). Env: BASALT_RATE_LIMIT_SUBJECT") var rateLimitSubject: String?
+    @Option(help: "Requests per minute per address on /v1/auth/*, 0 for no limit (default 60). Env: BASALT_RATE_LIMIT_AUTH") var rateLimitAuth: String?
 
     func run() async throws {
         var flags: [String: String] = [:]
@@ -70,6 +84,7 @@ struct Serve: AsyncParsableCommand {
         flags["trusted_proxies"] = trustedProxies
         flags["rate_limit_anonymous"] = rateLimitAnonymous
         flags["rate_limit_subject"] = rateLimitSubject
+        flags["rate_limit_auth"] = rateLimitAuth
         let config = try await store.configuration(flags: flags)
         let wanted = try schema.map(readSchemaFile)
         let logger = makeLogger()
@@ -200,6 +215,21 @@ struct Admin: AsyncParsableCommand {
                 }
                 print(key)
             }
+        }
+    }
+}
+
+struct Keys: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Access-token signing keys.", subcommands: [Rotate.self])
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a new Ed25519 signing key; new tokens use it, old keys stay in the JWKS until their tokens expire.",
+            discussion: "Running servers pick the new key up within a minute (or at once when they see a token signed with it). Prints the new key id.")
+        @OptionGroup var store: StoreOptions
+        func run() async throws {
+            let config = try await store.configuration()
+            let kid = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in try await rt.rotateSigningKeys() }
+            print(kid)
         }
     }
 }

@@ -23,7 +23,7 @@ struct StoreOptions: ParsableArguments {
         var all = flags
         if let data { all["data"] = data }
         if let database { all["database_url"] = database }
-        for (k, v) in all { values[AbsoluteConfigKey(["basalt", k])] = ConfigValue(.string(v), isSecret: k.contains("url")) }
+        for (k, v) in all { values[AbsoluteConfigKey(["basalt", k])] = ConfigValue(.string(v), isSecret: k.contains("url") || k.contains("secret")) }
         var providers: [any ConfigProvider] = [InMemoryProvider(name: "flags", values: values), EnvironmentVariablesProvider()]
         if let config {
             guard FileManager.default.fileExists(atPath: config) else { throw ValidationError("config file \(config) does not exist") }
@@ -78,6 +78,24 @@ struct StoreOptions: ParsableArguments {
             c.http.bodyLimitBytes = n
         }
         if let v = r.string(forKey: "request_logs") { c.http.requestLogs = !["false", "0", "off"].contains(v.lowercased()) }
+        if let v = r.string(forKey: "rate_limit_auth") {
+            guard let n = Int(v), n >= 0 else { throw ValidationError("rate_limit_auth must be a number ≥ 0") }
+            c.http.authPerMinute = n
+        }
+        // Identity (API.md §8). Secrets come from the environment or the file, never logged.
+        c.auth.secretKey = r.string(forKey: "secret_key", isSecret: true)
+        if let v = r.string(forKey: "jwt_audience") { c.auth.audience = v }
+        if let v = r.string(forKey: "access_token_ttl") {
+            guard let n = Int(v), (60...86_400).contains(n) else { throw ValidationError("access_token_ttl is seconds from 60 to 86400") }
+            c.auth.accessTokenLifetime = .seconds(n)
+        }
+        if let v = r.string(forKey: "session_ttl") {
+            guard let n = Int(v), n >= 3600 else { throw ValidationError("session_ttl is seconds, at least 3600") }
+            c.auth.sessionLifetime = .seconds(n)
+        }
+        c.auth.smtpURL = r.string(forKey: "smtp_url", isSecret: true)
+        if let v = r.string(forKey: "mail_from") { c.auth.mailFrom = v }
+        c.auth.appURL = r.string(forKey: "app_url")
         if let v = r.string(forKey: "sqlite_synchronous") {
             guard let s = SQLiteStore.Synchronous(rawValue: v.uppercased()) else { throw ValidationError("sqlite_synchronous is normal or full") }
             c.sqliteSynchronous = s

@@ -76,15 +76,28 @@ public enum FieldValidator {
 
     /// A pragmatic addr-spec check: local@domain, no whitespace, a dotted domain.
     public static func isEmail(_ s: String) -> Bool {
-        guard s.utf8.count <= 254, !s.contains(where: { $0.isWhitespace || $0.isNewline }) else { return false }
+        // RFC 5321 dot-atom local part (ASCII atext) and a host name of LDH labels whose last
+        // label starts with a letter — exactly the pattern the OpenAPI document publishes, which
+        // is why the local part's 64-octet limit is not enforced (a pattern cannot say it without
+        // look-ahead). Internationalized addresses (SMTPUTF8, U-labels) are not accepted yet: IDN
+        // domains can be given in punycode (xn--…).
+        guard s.utf8.count <= 254 else { return false }
         let parts = s.split(separator: "@", omittingEmptySubsequences: false)
-        guard parts.count == 2, !parts[0].isEmpty, parts[0].utf8.count <= 64 else { return false }
-        let domain = parts[1]
-        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
-        guard labels.count >= 2, labels.allSatisfy({ !$0.isEmpty && !$0.hasPrefix("-") && !$0.hasSuffix("-") }) else {
-            return false
-        }
+        guard parts.count == 2, !parts[0].isEmpty else { return false }
+        let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+/=?^_`{|}~-".utf8)
+        let atoms = parts[0].utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard atoms.allSatisfy({ !$0.isEmpty && $0.allSatisfy(atext.contains) }) else { return false }
+        let labels = parts[1].utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard labels.count >= 2, labels.allSatisfy(isHostLabel), let tld = labels.last?.first, isASCIILetter(tld) else { return false }
         return true
+    }
+
+    static func isASCIILetter(_ c: UInt8) -> Bool { (0x41...0x5A).contains(c) || (0x61...0x7A).contains(c) }
+
+    /// 1–63 letters, digits and hyphens, not starting or ending with a hyphen.
+    static func isHostLabel(_ l: Substring.UTF8View.SubSequence) -> Bool {
+        guard (1...63).contains(l.count), l.first != UInt8(ascii: "-"), l.last != UInt8(ascii: "-") else { return false }
+        return l.allSatisfy { isASCIILetter($0) || (0x30...0x39).contains($0) || $0 == UInt8(ascii: "-") }
     }
 
     /// `scheme://host[...]` with an RFC 3986 scheme and no whitespace.

@@ -10,13 +10,19 @@ import NIOCore
 public struct AdminRoutes: Sendable {
     let schemas: SchemaService
     let apiKeys: ApiKeyService
+    let auth: AuthService
+    let recordRoutes: RecordRoutes
     let settings: HTTPSettings
 
-    public init(schemas: SchemaService, apiKeys: ApiKeyService, settings: HTTPSettings) {
+    public init(schemas: SchemaService, apiKeys: ApiKeyService, auth: AuthService, recordRoutes: RecordRoutes, settings: HTTPSettings) {
         self.schemas = schemas
         self.apiKeys = apiKeys
+        self.auth = auth
+        self.recordRoutes = recordRoutes
         self.settings = settings
     }
+
+    var audit: AuditLog { AuditLog(store: schemas.store) }
 
     static func requireAdmin(_ ctx: BasaltRequestContext) throws(BasaltError) {
         if ctx.principal.isAdmin { return }
@@ -38,7 +44,7 @@ public struct AdminRoutes: Sendable {
             try Self.requireAdmin(ctx)
             let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
             let wanted = try Schema.decode(body)
-            return try await apply(wanted, req, status: .ok)
+            return try await apply(wanted, req, ctx, status: .ok)
         }
         MethodGuard.allow(["GET", "HEAD", "PUT"], path: "/v1/admin/schema")
 
@@ -60,7 +66,7 @@ public struct AdminRoutes: Sendable {
                                   fieldErrors: [FieldError(field: "/name", code: .unique, message: "\(name) exists")])
             }
             current.collections.append(try Self.decodeCollection(name, .object(o)))
-            var r = try await apply(current, req, status: .created)
+            var r = try await apply(current, req, ctx, status: .created)
             r.headers[.location] = "/v1/admin/collections/\(name)"
             return r
         }
@@ -85,15 +91,18 @@ public struct AdminRoutes: Sendable {
             var merged = RecordService.mergePatch(current.collections[i].encodeBody(), patch)
             if case .object(var mo) = merged { mo["name"] = nil; merged = .object(mo) }
             current.collections[i] = try Self.decodeCollection(name, merged)
-            return try await apply(current, req, status: .ok)
+            return try await apply(current, req, ctx, status: .ok)
         }
         router.delete("/v1/admin/collections/:name") { req, ctx in
             try Self.requireAdmin(ctx)
             let name = try ctx.parameters.require("name")
             var current = schemas.current.schema
             guard current.collection(name) != nil else { throw BasaltError.notFound("There is no collection named \(name)") }
+            if name == BuiltinCollections.usersName {
+                throw BasaltError.validation([FieldError(field: "/name", code: .invalid, message: "users is built in and cannot be dropped")])
+            }
             current.collections.removeAll { $0.name == name }
-            return try await apply(current, req, status: .ok)
+            return try await apply(current, req, ctx, status: .ok)
         }
         MethodGuard.allow(["GET", "HEAD", "PATCH", "DELETE"], path: "/v1/admin/collections/:name")
 
@@ -139,15 +148,54 @@ public struct AdminRoutes: Sendable {
             if !errors.isEmpty { throw BasaltError.validation(errors) }
             let created = try await apiKeys.create(name: o["name"]?.stringValue ?? "", admin: o["admin"]?.boolValue ?? false, roles: roles, expiresAt: expires)
             let id = created.record["id"]?.stringValue ?? ""
+            try await audit.record(AuditLog.entry(ctx.principal, "api_key.create", recordID: id))
             return HTTPSupport.json(.created, created.record, headers: [.cacheControl: "no-store", .location: "/v1/admin/api-keys/\(id)"])
         }
         MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/api-keys")
         router.delete("/v1/admin/api-keys/:id") { _, ctx in
             try Self.requireAdmin(ctx)
-            try await apiKeys.revoke(id: try ctx.parameters.require("id"))
+            let id = try ctx.parameters.require("id")
+            try await apiKeys.revoke(id: id)
+            try await audit.record(AuditLog.entry(ctx.principal, "api_key.revoke", recordID: id))
             return Response(status: .noContent)
         }
         MethodGuard.allow(["DELETE"], path: "/v1/admin/api-keys/:id")
+
+        // Users (API.md §12): the list is the records list of `users`, as in §3.
+        router.get("/v1/admin/users") { req, ctx in
+            try Self.requireAdmin(ctx)
+            return try await recordRoutes.list(req, ctx, collection: BuiltinCollections.usersName)
+        }
+        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/users")
+        router.patch("/v1/admin/users/:id") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: true)
+            let user = try await auth.adminUpdate(ctx.principal, id: try ctx.parameters.require("id"), body)
+            return HTTPSupport.json(.ok, user, headers: [.cacheControl: "no-store"])
+        }
+        MethodGuard.allow(["PATCH"], path: "/v1/admin/users/:id")
+        router.post("/v1/admin/users/:id/revoke-sessions") { _, ctx in
+            try Self.requireAdmin(ctx)
+            try await auth.adminRevokeSessions(ctx.principal, id: try ctx.parameters.require("id"))
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+        MethodGuard.allow(["POST"], path: "/v1/admin/users/:id/revoke-sessions")
+
+        // The audit log, newest first; `actor`, `action`, `collection` narrow it, `cursor` pages.
+        router.get("/v1/admin/audit") { req, ctx in
+            try Self.requireAdmin(ctx)
+            let q = try QueryParameters(req.uri.query)
+            var limit = 50
+            if let l = q.get("limit") {
+                guard let n = Int(l), (1...200).contains(n) else { throw BasaltError.badRequest("limit must be an integer from 1 to 200") }
+                limit = n
+            }
+            let page = try await audit.list(limit: limit, before: q.get("cursor"), actor: q.get("actor"), action: q.get("action"), collection: q.get("collection"))
+            var h: HTTPFields = [.cacheControl: "no-store"]
+            if let next = page.next { h[BasaltHeader.link] = "<\(RecordRoutes.nextLink(req, cursor: next))>; rel=\"next\"" }
+            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(page.items)), ("next_cursor", page.next.map(JSONValue.string) ?? .null)])), headers: h)
+        }
+        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/audit")
     }
 
     static func decodeCollection(_ name: String, _ json: JSONValue) throws(BasaltError) -> CollectionSchema {
@@ -158,11 +206,14 @@ public struct AdminRoutes: Sendable {
         return c
     }
 
-    func apply(_ wanted: Schema, _ req: Request, status: HTTPResponse.Status) async throws -> Response {
+    func apply(_ wanted: Schema, _ req: Request, _ ctx: BasaltRequestContext, status: HTTPResponse.Status) async throws -> Response {
         let q = try QueryParameters(req.uri.query)
         let dry = q.get("dry_run") == "true"
         let allow = q.get("allow_destructive") == "true"
         let result = try await schemas.apply(wanted, allowDestructive: allow, dryRun: dry, source: "api")
+        if result.applied {
+            try await audit.record(AuditLog.entry(ctx.principal, "schema.apply", detail: .object(JSONObject([("version", .int(result.version))]))))
+        }
         var o = JSONObject([("plan", result.plan.json), ("applied", .bool(result.applied)), ("version", .int(result.version))])
         if !dry, let c = req.uri.path.split(separator: "/").last.map(String.init), let col = schemas.current.schema.collection(c) {
             o.append("collection", col.encodeWithName())

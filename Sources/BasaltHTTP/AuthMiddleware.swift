@@ -9,10 +9,12 @@ public import Hummingbird
 public struct AuthMiddleware: RouterMiddleware {
     public typealias Context = BasaltRequestContext
     let apiKeys: ApiKeyService
+    let auth: AuthService
     let settings: HTTPSettings
 
-    public init(apiKeys: ApiKeyService, settings: HTTPSettings) {
+    public init(apiKeys: ApiKeyService, auth: AuthService, settings: HTTPSettings) {
         self.apiKeys = apiKeys
+        self.auth = auth
         self.settings = settings
     }
 
@@ -31,10 +33,17 @@ public struct AuthMiddleware: RouterMiddleware {
                 throw invalid("The Authorization header must be a Bearer token")
             }
             let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
-            guard token.hasPrefix("bsk_"), var p = try await apiKeys.authenticate(token) else {
-                throw invalid("The token is invalid, expired or revoked")
+            var p: Principal
+            if token.hasPrefix("bsk_") {
+                guard let k = try await apiKeys.authenticate(token) else { throw invalid("The token is invalid, expired or revoked") }
+                p = k
+                p.roles = self.auth.schemas.current.effectiveRoles(p.roles)
+            } else {
+                // Anything else must be one of our access JWTs; `authenticate` throws the 401.
+                p = try await self.auth.authenticate(accessToken: token, address: address)
             }
             p.clientAddress = address
+            p.requestID = context.requestID
             context.principal = p
         }
         return try await next(request, context)

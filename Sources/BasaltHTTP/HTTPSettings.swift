@@ -7,6 +7,8 @@ public struct HTTPSettings: Sendable {
     /// Requests per minute; 0 disables the limiter.
     public var anonymousPerMinute: Int = 600
     public var subjectPerMinute: Int = 3000
+    /// Requests per minute per client address on `/v1/auth/*` (stricter than the rest).
+    public var authPerMinute: Int = 60
     /// Proxies whose `X-Forwarded-For` is believed (exact addresses).
     public var trustedProxies: Set<String> = []
     /// Issuer and absolute links, e.g. `http://127.0.0.1:8080`.

@@ -26,9 +26,12 @@ public struct RateLimitMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let p = context.principal
-        let quota = p.isAnonymous ? settings.anonymousPerMinute : settings.subjectPerMinute
+        // Sign-in and the other auth endpoints have their own, stricter quota per address.
+        let isAuth = request.uri.path.hasPrefix("/v1/auth/")
+        let quota = isAuth ? settings.authPerMinute : p.isAnonymous ? settings.anonymousPerMinute : settings.subjectPerMinute
         if quota <= 0 || p.isAdmin || request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
-        let key = p.isAnonymous ? "a:" + p.clientAddress : "s:" + (p.id ?? "")
+        let name = isAuth ? "auth" : "default"
+        let key = isAuth ? "auth:" + p.clientAddress : p.isAnonymous ? "a:" + p.clientAddress : "s:" + (p.id ?? "")
         let now = clock()
         let (count, reset) = windows.withLock { w -> (Int, Int64) in
             if w.count > 100_000 { w = w.filter { now - $0.value.start < 60 } }  // bound memory
@@ -38,14 +41,14 @@ public struct RateLimitMiddleware: RouterMiddleware {
             w[key] = e
             return (e.count, 60 - (now - e.start))
         }
-        let policy = "\"default\";q=\(quota);w=60"
+        let policy = "\"\(name)\";q=\(quota);w=60"
         if count > quota {
             throw BasaltError(.rateLimited, "Too many requests; retry after \(reset) seconds",
-                              headers: [("Retry-After", "\(reset)"), ("RateLimit-Policy", policy), ("RateLimit", "\"default\";r=0;t=\(reset)")])
+                              headers: [("Retry-After", "\(reset)"), ("RateLimit-Policy", policy), ("RateLimit", "\"\(name)\";r=0;t=\(reset)")])
         }
         var response = try await next(request, context)
         response.headers[BasaltHeader.rateLimitPolicy] = policy
-        response.headers[BasaltHeader.rateLimit] = "\"default\";r=\(quota - count);t=\(reset)"
+        response.headers[BasaltHeader.rateLimit] = "\"\(name)\";r=\(quota - count);t=\(reset)"
         return response
     }
 }

@@ -46,9 +46,9 @@ public struct RecordRoutes: Sendable {
         h[.vary] = "Authorization, Accept"
     }
 
-    func list(_ req: Request, _ ctx: BasaltRequestContext) async throws -> Response {
+    func list(_ req: Request, _ ctx: BasaltRequestContext, collection: String? = nil) async throws -> Response {
         try HTTPSupport.requireJSONAccept(req)
-        let c = try ctx.parameters.require("collection")
+        let c = try collection ?? ctx.parameters.require("collection")
         let q = try QueryParameters(req.uri.query)
         let totalParam = q.get("total")
         if let t = totalParam, t != "true", t != "false" { throw BasaltError.badRequest("total must be true or false") }

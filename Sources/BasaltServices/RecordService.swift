@@ -2,6 +2,7 @@ import Foundation
 public import BasaltCore
 public import BasaltStorage
 import Logging
+import Synchronization
 
 /// The outcome of a record command: what the edge turns into a response.
 public struct RecordOutcome: Sendable {
@@ -63,12 +64,18 @@ public final class RecordService: Sendable {
     let schemas: SchemaService
     let cursors: CursorCodec
     let logger: Logger
+    let audit: AuditLog
+    /// Signed-in users' records by id, read on every authenticated request: kept 2 s, and
+    /// dropped at once when this process changes the user.
+    let userCache = Mutex<[String: (JSONObject, Int64)]>([:])
+    static let userCacheMillis: Int64 = 2_000
 
     public init(store: any Store, schemas: SchemaService, cursors: CursorCodec, logger: Logger) {
         self.store = store
         self.schemas = schemas
         self.cursors = cursors
         self.logger = logger
+        self.audit = AuditLog(store: store)
     }
 
     // MARK: - Access
@@ -89,7 +96,40 @@ public final class RecordService: Sendable {
     }
 
     func authValues(_ p: Principal) -> [String: FilterLiteral] {
-        ["id": p.id.flatMap(RecordID.normalize).map { .uuid($0) } ?? .null]
+        var v: [String: FilterLiteral] = ["id": p.id.flatMap(RecordID.normalize).map { .uuid($0) } ?? .null]
+        if let user = p.user, let users = schemas.current.schema.collection(BuiltinCollections.usersName) {
+            for f in users.fields { v[f.name] = Self.literal(user[f.name] ?? .null, f.type) }
+        }
+        return v
+    }
+
+    /// A stored JSON value as a filter literal of the field's type (`@auth.<field>`).
+    static func literal(_ v: JSONValue, _ type: FieldType) -> FilterLiteral {
+        switch v {
+        case .null: return .null
+        case .bool(let b): return .bool(b)
+        case .int(let i): return .int(i)
+        case .double(let d): return .double(d)
+        case .string(let s):
+            switch type {
+            case .datetime: return Timestamp(rfc3339: s).map(FilterLiteral.timestamp) ?? .string(s)
+            case .relation: return .uuid(s)
+            default: return .string(s)
+            }
+        default: return .string(v.serialized())
+        }
+    }
+
+    /// Non-admin writes to `users` may not set the fields the auth flows own (API.md §9).
+    /// Registration (`.system`) supplies the email.
+    static func isManaged(_ field: String, _ c: CollectionSchema, _ p: Principal) -> Bool {
+        guard c.name == BuiltinCollections.usersName, !p.isAdmin, BuiltinCollections.managedUserFields.contains(field) else { return false }
+        return !(p.kind == .system && field == "email")
+    }
+
+    static func normalizeUser(_ values: inout JSONObject, _ c: CollectionSchema) {
+        guard c.name == BuiltinCollections.usersName, let e = values["email"]?.stringValue else { return }
+        values["email"] = .string(BuiltinCollections.normalizeEmail(e))
     }
 
     func compiler(_ cs: CompiledSchema, _ p: Principal) -> FilterCompiler {
@@ -156,7 +196,15 @@ public final class RecordService: Sendable {
     }
 
     public func get(_ collection: String, id rawID: String, principal p: Principal) async throws -> RecordOutcome {
-        try await withCurrentSchema(collection) { try await getNow(collection, id: rawID, principal: p) }
+        let out = try await withCurrentSchema(collection) { try await getNow(collection, id: rawID, principal: p) }
+        try await auditRead(p, "record.view", collection, rawID)
+        return out
+    }
+
+    /// Admin reads bypass the grants: each one is logged after it succeeded.
+    func auditRead(_ p: Principal, _ action: String, _ collection: String, _ id: String?) async throws {
+        guard p.isAdmin else { return }
+        try await audit.record(AuditLog.entry(p, action, collection: collection, recordID: id))
     }
 
     func getNow(_ collection: String, id rawID: String, principal p: Principal) async throws -> RecordOutcome {
@@ -176,7 +224,9 @@ public final class RecordService: Sendable {
     }
 
     public func list(_ collection: String, query: ListQuery, principal p: Principal) async throws -> ListPage {
-        try await withCurrentSchema(collection) { try await listNow(collection, query: query, principal: p) }
+        let page = try await withCurrentSchema(collection) { try await listNow(collection, query: query, principal: p) }
+        try await auditRead(p, "record.list", collection, nil)
+        return page
     }
 
     func listNow(_ collection: String, query: ListQuery, principal p: Principal) async throws -> ListPage {
@@ -449,7 +499,33 @@ public final class RecordService: Sendable {
         }
     }
 
+    /// The current record of user `id` (nil when there is none); `fresh` skips the cache.
+    public func currentUser(_ id: String, fresh: Bool = false) async throws -> JSONObject? {
+        guard let nid = RecordID.normalize(id) else { return nil }
+        let now = Timestamp.now().millisecondsSinceEpoch
+        if !fresh, let hit = userCache.withLock({ $0[nid] }), now - hit.1 < Self.userCacheMillis { return hit.0 }
+        guard let table = schemas.current.tables[BuiltinCollections.usersName],
+            let row = try await store.fetchOne(table.selectByID(nid), types: table.types)
+        else {
+            forgetUser(nid)
+            return nil
+        }
+        let user = render(row, table)
+        userCache.withLock {
+            if $0.count > 50_000 { $0 = [:] }
+            $0[nid] = (user, now)
+        }
+        return user
+    }
+
+    public func forgetUser(_ id: String) {
+        _ = userCache.withLock { $0.removeValue(forKey: id) }
+    }
+
     func noteWrites(_ pending: PendingWrite) {
+        for k in pending.overlay.keys where k.hasPrefix(BuiltinCollections.usersName + "/") {
+            forgetUser(String(k.dropFirst(BuiltinCollections.usersName.count + 1)))
+        }
         guard let tracking = store as? any StatisticsTracking else { return }
         for (table, n) in pending.touched { tracking.noteWrites(table: table, count: n) }
     }
@@ -503,12 +579,28 @@ public final class RecordService: Sendable {
     }
 
     func prepare(_ command: Command, cs: CompiledSchema, p: Principal, pending: inout PendingWrite) async throws -> RecordOutcome {
+        let outcome: RecordOutcome
+        let action: String
+        var id: String?
         switch command {
-        case .create(let c, let body): return try await prepareCreate(c, body, cs, p, &pending)
-        case .replace(let c, let id, let body, let ifMatch): return try await prepareUpdate(c, id, body, ifMatch, merge: false, cs, p, &pending)
-        case .patch(let c, let id, let body, let ifMatch): return try await prepareUpdate(c, id, body, ifMatch, merge: true, cs, p, &pending)
-        case .delete(let c, let id, let ifMatch): return try await prepareDelete(c, id, ifMatch, cs, p, &pending)
+        case .create(let c, let body):
+            outcome = try await prepareCreate(c, body, cs, p, &pending)
+            action = "record.create"
+            id = outcome.location.map { String($0.split(separator: "/").last ?? "") }
+        case .replace(let c, let i, let body, let ifMatch):
+            outcome = try await prepareUpdate(c, i, body, ifMatch, merge: false, cs, p, &pending)
+            (action, id) = ("record.replace", i)
+        case .patch(let c, let i, let body, let ifMatch):
+            outcome = try await prepareUpdate(c, i, body, ifMatch, merge: true, cs, p, &pending)
+            (action, id) = ("record.update", i)
+        case .delete(let c, let i, let ifMatch):
+            outcome = try await prepareDelete(c, i, ifMatch, cs, p, &pending)
+            (action, id) = ("record.delete", i)
         }
+        if p.isAdmin {
+            pending.statements.append(audit.statement(AuditLog.entry(p, action, collection: command.collection, recordID: id)))
+        }
+        return outcome
     }
 
     func prepareCreate(_ c: String, _ body: JSONValue, _ cs: CompiledSchema, _ p: Principal, _ pending: inout PendingWrite) async throws -> RecordOutcome {
@@ -531,13 +623,15 @@ public final class RecordService: Sendable {
                 }
             } else if SystemField(rawValue: k) != nil {
                 errors.append(FieldError(field: FieldError.pointer(k), code: .readOnly, message: "\(k) is set by the server"))
+            } else if Self.isManaged(k, c, p) {
+                errors.append(FieldError(field: FieldError.pointer(k), code: .readOnly, message: "\(k) is managed by the auth flows and admins"))
             } else if c.field(k) == nil {
                 errors.append(FieldError(field: FieldError.pointer(k), code: .unknownField, message: "\(k) is not a field of \(c.name)"))
             }
         }
         var values = JSONObject(minimumCapacity: c.fields.count)
         for f in c.fields {
-            let v = obj[f.name] ?? f.defaultValue ?? .null
+            let v = (Self.isManaged(f.name, c, p) ? nil : obj[f.name]) ?? f.defaultValue ?? .null
             switch FieldValidator.check(v, field: f, pointer: FieldError.pointer(f.name)) {
             case .success(let nv): values.append(f.name, nv)
             case .failure(let e): errors.append(e)
@@ -545,6 +639,7 @@ public final class RecordService: Sendable {
         }
         if errors.isEmpty { errors += try await checkRelations(c, values, cs, pending) }
         if !errors.isEmpty { throw BasaltError.validation(errors) }
+        Self.normalizeUser(&values, c)
         let now = Timestamp.now()
         var record = JSONObject(minimumCapacity: c.fields.count + 4)
         record.append("id", .string(id))
@@ -595,11 +690,9 @@ public final class RecordService: Sendable {
         let table = try cs.requireTable(c)
         let col = table.collection
         let updateAccess = cs.access(.update, on: c, for: p)
-        if case .denied = updateAccess {
-            // You cannot change what you cannot see: without view, 404 rather than 401/403.
-            if case .denied = cs.access(.view, on: c, for: p) { throw BasaltError.notFound("The record does not exist") }
-            throw deny(p)
-        }
+        // No grant's `who` matches: 401/403 (API.md §9). A matching `who` on a record the caller
+        // cannot view is the 404 below (you cannot change what you cannot see).
+        if case .denied = updateAccess { throw deny(p) }
         guard let id = RecordID.normalize(rawID), let row = try await load(table, id, pending),
             try await canView(row, table, cs, p, pending)
         else { throw BasaltError.notFound("The record does not exist") }
@@ -613,6 +706,11 @@ public final class RecordService: Sendable {
                 // A GET-modify-PUT round trip may repeat system fields unchanged.
                 if !Self.sameSystemValue(k, v, current[k] ?? .null) {
                     errors.append(FieldError(field: FieldError.pointer(k), code: .readOnly, message: "\(k) is read-only"))
+                }
+            } else if Self.isManaged(k, col, p) {
+                // A GET-modify-PUT round trip may repeat them unchanged.
+                if v != (current[k] ?? .null) {
+                    errors.append(FieldError(field: FieldError.pointer(k), code: .readOnly, message: "\(k) is managed by the auth flows and admins"))
                 }
             } else if col.field(k) == nil {
                 errors.append(FieldError(field: FieldError.pointer(k), code: .unknownField, message: "\(k) is not a field of \(c)"))
@@ -629,6 +727,8 @@ public final class RecordService: Sendable {
                     continue
                 }
                 candidate = f.type == .json ? Self.mergePatch(current[f.name] ?? .null, given) : given
+            } else if Self.isManaged(f.name, col, p) {
+                candidate = current[f.name] ?? .null
             } else {
                 candidate = given ?? f.defaultValue ?? .null
             }
@@ -641,6 +741,7 @@ public final class RecordService: Sendable {
         }
         if errors.isEmpty { errors += try await checkRelations(col, values, cs, pending) }
         if !errors.isEmpty { throw BasaltError.validation(errors) }
+        Self.normalizeUser(&values, col)
         let now = Timestamp.now()
         var record = JSONObject(minimumCapacity: col.fields.count + 4)
         record.append("id", .string(id))
@@ -687,10 +788,7 @@ public final class RecordService: Sendable {
     func prepareDelete(_ c: String, _ rawID: String, _ ifMatch: String?, _ cs: CompiledSchema, _ p: Principal, _ pending: inout PendingWrite) async throws -> RecordOutcome {
         let table = try cs.requireTable(c)
         let deleteAccess = cs.access(.delete, on: c, for: p)
-        if case .denied = deleteAccess {
-            if case .denied = cs.access(.view, on: c, for: p) { throw BasaltError.notFound("The record does not exist") }
-            throw deny(p)
-        }
+        if case .denied = deleteAccess { throw deny(p) }
         guard let id = RecordID.normalize(rawID), let row = try await load(table, id, pending),
             try await canView(row, table, cs, p, pending)
         else { throw BasaltError.notFound("The record does not exist") }
@@ -717,6 +815,9 @@ public final class RecordService: Sendable {
             }
         }
         pending.statements.append(SQLStatement(table.delete(id: id, expectedVersion: version), returning: [.uuid], expect: .one, tag: pending.tag))
+        if c == BuiltinCollections.usersName {
+            pending.statements += IdentityTables.forgetUser(id, dialect: store.dialect).map { SQLStatement($0, tag: pending.tag) }
+        }
         pending.overlay[key(c, id)] = .some(nil)
         pending.touched[c, default: 0] += 1
         return RecordOutcome(status: 204, body: nil)

@@ -17,6 +17,10 @@ public final class SchemaService: Sendable {
         self.logger = logger
         let stored = try await SchemaRepository(store: store).load()
         state = Mutex(try CompiledSchema(schema: stored.schema, version: stored.version, dialect: store.dialect))
+        // A new database (or one from before the built-in collections) gets them now.
+        if try stored.schema.withBuiltins() != stored.schema {
+            _ = try await apply(stored.schema, allowDestructive: false, source: "builtin")
+        }
     }
 
     public var current: CompiledSchema { state.withLock { $0 } }
@@ -30,7 +34,8 @@ public final class SchemaService: Sendable {
     /// Plans `wanted` against the live schema; applies it unless `dryRun`. A destructive plan
     /// without `allowDestructive` is refused with `409` before anything changes.
     public func apply(_ wanted: Schema, allowDestructive: Bool, dryRun: Bool = false, source: String) async throws -> Result {
-        try await changing.withLock {
+        let wanted = try wanted.withBuiltins()
+        return try await changing.withLock {
             let repo = SchemaRepository(store: store)
             let stored = try await repo.load()
             // Validate and compile first: bad references or rules are a 422 before any DDL runs.

@@ -19,7 +19,63 @@ public enum InternalTables {
                 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT lower(t COLLATE "und-x-icu") $$
                 """
             ]
-        )
+        ),
+        Migration(name: "0002_identity", sqlite: identity, postgres: identity),
+    ]
+
+    /// Identity (API.md §8): credentials and MFA apart from the `users` collection (so the
+    /// records API can never read them), sessions as refresh-token families, single-use mail
+    /// tokens, the durable mail queue, signing keys (sealed) and the audit log. User ids are
+    /// stored as text here; only `users` itself is a collection table.
+    static let identity: [String] = [
+        """
+        CREATE TABLE "_basalt_credentials" ("user_id" TEXT PRIMARY KEY NOT NULL, "password_hash" TEXT,
+          "totp_secret" TEXT, "totp_enabled" BIGINT NOT NULL DEFAULT 0, "totp_last_step" BIGINT, "updated_at" BIGINT NOT NULL)
+        """,
+        """
+        CREATE TABLE "_basalt_recovery_codes" ("user_id" TEXT NOT NULL, "code_hash" TEXT NOT NULL, "used_at" BIGINT,
+          PRIMARY KEY ("user_id", "code_hash"))
+        """,
+        """
+        CREATE TABLE "_basalt_sessions" ("id" TEXT PRIMARY KEY NOT NULL, "user_id" TEXT NOT NULL, "created_at" BIGINT NOT NULL,
+          "last_used_at" BIGINT NOT NULL, "expires_at" BIGINT NOT NULL, "revoked_at" BIGINT, "user_agent" TEXT, "client_address" TEXT)
+        """,
+        """
+        CREATE INDEX "_basalt_sessions_user" ON "_basalt_sessions" ("user_id")
+        """,
+        """
+        CREATE TABLE "_basalt_refresh_tokens" ("token_hash" TEXT PRIMARY KEY NOT NULL, "session_id" TEXT NOT NULL,
+          "created_at" BIGINT NOT NULL, "used_at" BIGINT)
+        """,
+        """
+        CREATE INDEX "_basalt_refresh_tokens_session" ON "_basalt_refresh_tokens" ("session_id")
+        """,
+        """
+        CREATE TABLE "_basalt_mail_tokens" ("token_hash" TEXT PRIMARY KEY NOT NULL, "user_id" TEXT NOT NULL,
+          "purpose" TEXT NOT NULL, "payload" TEXT, "created_at" BIGINT NOT NULL, "expires_at" BIGINT NOT NULL, "used_at" BIGINT)
+        """,
+        """
+        CREATE INDEX "_basalt_mail_tokens_user" ON "_basalt_mail_tokens" ("user_id")
+        """,
+        """
+        CREATE TABLE "_basalt_mail_queue" ("id" TEXT PRIMARY KEY NOT NULL, "recipient" TEXT NOT NULL, "subject" TEXT NOT NULL,
+          "body" TEXT NOT NULL, "created_at" BIGINT NOT NULL, "attempts" BIGINT NOT NULL DEFAULT 0,
+          "next_attempt_at" BIGINT NOT NULL, "sent_at" BIGINT, "last_error" TEXT)
+        """,
+        """
+        CREATE INDEX "_basalt_mail_queue_due" ON "_basalt_mail_queue" ("sent_at", "next_attempt_at")
+        """,
+        """
+        CREATE TABLE "_basalt_signing_keys" ("kid" TEXT PRIMARY KEY NOT NULL, "private_key" TEXT NOT NULL,
+          "created_at" BIGINT NOT NULL, "retired_at" BIGINT)
+        """,
+        """
+        CREATE TABLE "_basalt_audit" ("id" TEXT PRIMARY KEY NOT NULL, "at" BIGINT NOT NULL, "actor" TEXT NOT NULL,
+          "action" TEXT NOT NULL, "collection" TEXT, "record_id" TEXT, "request_id" TEXT, "detail" TEXT)
+        """,
+        """
+        CREATE INDEX "_basalt_audit_at" ON "_basalt_audit" ("at")
+        """,
     ]
 
     static let common: [String] = [

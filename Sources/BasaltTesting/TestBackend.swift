@@ -1,5 +1,6 @@
 public import Basalt
 import BasaltHTTP
+import BasaltAuth
 public import HTTPTypes
 public import BasaltCore
 import BasaltPostgres
@@ -29,6 +30,10 @@ public enum TestBackend: String, Sendable, CustomStringConvertible, CaseIterable
         c.http.requestLogs = false
         c.http.anonymousPerMinute = 0
         c.http.subjectPerMinute = 0
+        c.http.authPerMinute = 0
+        // Cheap hashing and no lockouts by default; the tests of those set them back.
+        c.auth.passwordParameters = .fastForTests
+        c.auth.throttle = .init(attemptsPerMinutePerEmail: 0, attemptsPerMinutePerAddress: 0, freeFailuresPerEmail: 1_000, freeFailuresPerAddress: 1_000)
         switch self {
         case .sqlite:
             c.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-test-\(UUID().uuidString)").path
@@ -93,6 +98,12 @@ public struct APIClient: Sendable {
     public let adminKey: String
     public let runtime: BasaltRuntime
 
+    public init(client: any TestClientProtocol, adminKey: String, runtime: BasaltRuntime) {
+        self.client = client
+        self.adminKey = adminKey
+        self.runtime = runtime
+    }
+
     public struct Reply: Sendable {
         public let status: HTTPResponse.Status
         public let headers: HTTPFields
@@ -148,5 +159,33 @@ public struct APIClient: Sendable {
         let r = try await post("/v1/\(collection)", json)
         guard r.status == .created else { throw TestSetupError("create \(collection) failed: \(r.status) \(r.text)") }
         return r.json
+    }
+}
+
+/// Auth helpers: a signed-in user in two calls.
+extension APIClient {
+    public struct SignedIn: Sendable {
+        public var id: String
+        public var email: String
+        public var accessToken: String
+        public var refreshToken: String
+        public var auth: Auth { .bearer(accessToken) }
+    }
+
+    /// Registers `email` (with `profile` members) and signs in.
+    public func signUp(_ email: String, password: String = "correct horse battery", profile: String = "") async throws -> SignedIn {
+        let extra = profile.isEmpty ? "" : ", " + profile
+        let reg = try await post("/v1/auth/register", #"{"email":"\#(email)","password":"\#(password)"\#(extra)}"#, auth: .none)
+        guard reg.status == .created else { throw TestSetupError("register \(email) failed: \(reg.status) \(reg.text)") }
+        return try await signIn(email, password: password)
+    }
+
+    public func signIn(_ email: String, password: String = "correct horse battery", otp: String? = nil) async throws -> SignedIn {
+        let o = otp.map { #", "otp":"\#($0)""# } ?? ""
+        let r = try await post("/v1/auth/login", #"{"email":"\#(email)","password":"\#(password)"\#(o)}"#, auth: .none)
+        guard r.status == .ok, let access = r["access_token"]?.stringValue, let refresh = r["refresh_token"]?.stringValue,
+            let id = r["user"]?["id"]?.stringValue
+        else { throw TestSetupError("login \(email) failed: \(r.status) \(r.text)") }
+        return SignedIn(id: id, email: email, accessToken: access, refreshToken: refresh)
     }
 }

@@ -9,7 +9,7 @@ import OpenAPIKit
 import Testing
 
 /// A schema with every field type and a spread of grants: `posts` is partly public, `users` is
-/// for signed-in callers, `secrets` has no grant (admin only).
+/// for signed-in callers (each may edit their own record), `secrets` has no grant (admin only).
 enum Fixture {
     static let schema = Schema(
         collections: [
@@ -61,6 +61,7 @@ enum Fixture {
                 access: {
                     var a = AccessRules()
                     a.view = [Grant(who: .authenticated)]
+                    a.update = [Grant(who: .authenticated, rule: "id = @auth.id")]
                     return a
                 }()
             ),
@@ -69,8 +70,9 @@ enum Fixture {
         roles: [RoleDefinition(name: "editor")]
     )
 
+    /// With the built-in fields of `users` merged in, as `SchemaService` serves every schema.
     static func compiled() throws -> CompiledSchema {
-        try CompiledSchema(schema: schema, version: 1, dialect: SQLiteDialect())
+        try CompiledSchema(schema: try schema.withBuiltins(), version: 1, dialect: SQLiteDialect())
     }
 
     /// Collection names that collide with generated names unless the generator avoids it.
@@ -150,7 +152,8 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
             ((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any]
         )
         let security = try #require(list["security"] as? [[String: Any]])
-        #expect(security.count == 2 && security[0].isEmpty && security[1]["bearerAuth"] != nil)
+        #expect(security.count == 3 && security[0].isEmpty && security[1]["bearerAuth"] != nil)
+        #expect(security.count == 3 && security[2]["apiKey"] != nil)
     }
 
     @Test func signedInCallerSeesGrantedOperations() throws {
@@ -346,6 +349,265 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         let doc = OpenAPIGenerator.document(schema: empty, principal: Fixture.anonymous, serverURL: "/")
         #expect(doc.paths["/health/ready"] != nil)
         #expect(doc.paths["/v1/batch"] == nil)
+    }
+}
+
+// MARK: - Identity (API.md §8, §9, §12)
+
+/// Lookups into a wire document.
+enum Wire {
+    static func operation(_ doc: [String: Any], _ method: String, _ path: String) -> [String: Any]? {
+        ((doc["paths"] as? [String: Any])?[path] as? [String: Any])?[method.lowercased()] as? [String: Any]
+    }
+
+    static func component(_ doc: [String: Any], _ name: String) -> [String: Any]? {
+        ((doc["components"] as? [String: Any])?["schemas"] as? [String: Any])?[name] as? [String: Any]
+    }
+
+    /// The schema of a JSON `content` map, following one `$ref` into the components.
+    static func schema(_ doc: [String: Any], content: Any?) -> [String: Any]? {
+        let json = (content as? [String: Any])?["application/json"] as? [String: Any]
+        guard let s = json?["schema"] as? [String: Any] else { return nil }
+        guard let ref = s["$ref"] as? String else { return s }
+        return component(doc, String(ref.dropFirst("#/components/schemas/".count)))
+    }
+
+    static func requestSchema(_ doc: [String: Any], _ op: [String: Any]) -> [String: Any]? {
+        schema(doc, content: (op["requestBody"] as? [String: Any])?["content"])
+    }
+
+    static func response(_ op: [String: Any], _ status: Int) -> [String: Any]? {
+        (op["responses"] as? [String: Any])?[String(status)] as? [String: Any]
+    }
+
+    static func security(_ op: [String: Any]) -> [[String: [String]]]? {
+        op["security"] as? [[String: [String]]]
+    }
+
+    /// The allowed values of a schema: `enum`, or `const` (how a single value is written).
+    static func allowed(_ schema: Any?) -> [String]? {
+        let s = schema as? [String: Any]
+        if let c = s?["const"] as? String { return [c] }
+        return s?["enum"] as? [String]
+    }
+
+    static func required(_ schema: [String: Any]?) -> Set<String> { Set(schema?["required"] as? [String] ?? []) }
+    static func properties(_ schema: [String: Any]?) -> [String: Any] { schema?["properties"] as? [String: Any] ?? [:] }
+}
+
+@Suite struct OpenAPIIdentityTests {
+    /// Every §8 operation: method, path, required body members (nil: no body), success status.
+    static let endpoints: [(String, String, Set<String>?, Int)] = [
+        ("POST", "/v1/auth/register", ["email", "password"], 201),
+        ("POST", "/v1/auth/login", ["email", "password"], 200),
+        ("POST", "/v1/auth/refresh", ["refresh_token"], 200),
+        ("POST", "/v1/auth/logout", ["refresh_token"], 204),
+        ("GET", "/v1/auth/me", nil, 200),
+        ("GET", "/v1/auth/sessions", nil, 200),
+        ("DELETE", "/v1/auth/sessions/{id}", nil, 204),
+        ("POST", "/v1/auth/verify/request", nil, 202),
+        ("POST", "/v1/auth/verify", ["token"], 204),
+        ("POST", "/v1/auth/password/forgot", ["email"], 202),
+        ("POST", "/v1/auth/password/reset", ["token", "password"], 204),
+        ("POST", "/v1/auth/email/change", ["new_email", "password"], 202),
+        ("POST", "/v1/auth/email/confirm", ["token"], 204),
+        ("POST", "/v1/auth/mfa/totp", nil, 200),
+        ("POST", "/v1/auth/mfa/totp/confirm", ["otp"], 200),
+        ("DELETE", "/v1/auth/mfa/totp", ["otp"], 204),
+        ("GET", "/.well-known/jwks.json", nil, 200),
+    ]
+
+    /// The operations that act on the signed-in user: an access token, never an API key.
+    static let userOnly: Set<String> = [
+        "GET /v1/auth/me", "GET /v1/auth/sessions", "DELETE /v1/auth/sessions/{id}", "POST /v1/auth/verify/request",
+        "POST /v1/auth/email/change", "POST /v1/auth/mfa/totp", "POST /v1/auth/mfa/totp/confirm",
+        "DELETE /v1/auth/mfa/totp",
+    ]
+
+    static let adminIdentity = [
+        "GET /v1/admin/users", "PATCH /v1/admin/users/{id}", "POST /v1/admin/users/{id}/revoke-sessions",
+        "GET /v1/admin/audit",
+    ]
+
+    @Test func securitySchemesArePresent() throws {
+        let doc = try Fixture.wire(Fixture.reader)
+        let schemes = try #require((doc["components"] as? [String: Any])?["securitySchemes"] as? [String: Any])
+        let bearer = try #require(schemes["bearerAuth"] as? [String: Any])
+        #expect(bearer["type"] as? String == "http" && bearer["scheme"] as? String == "bearer")
+        #expect(bearer["bearerFormat"] as? String == "JWT")
+        #expect((bearer["description"] as? String)?.contains("EdDSA") == true)
+        let apiKey = try #require(schemes["apiKey"] as? [String: Any])
+        #expect(apiKey["type"] as? String == "http" && apiKey["scheme"] as? String == "bearer")
+        #expect((apiKey["bearerFormat"] as? String)?.hasPrefix("bsk_") == true)
+
+        let either: [[String: [String]]] = [["bearerAuth": []], ["apiKey": []]]
+        #expect(doc["security"] as? [[String: [String]]] == either, "the default: a token or a key")
+        let create = try #require(Wire.operation(doc, "POST", "/v1/posts"))
+        #expect(Wire.security(create) == either)
+        for s in ["401", "403"] { #expect((create["responses"] as? [String: Any])?[s] != nil, "\(s)") }
+        let list = try #require(Wire.operation(doc, "GET", "/v1/posts"))
+        #expect(Wire.security(list) == [[:]] + either, "a public grant: anonymous or either credential")
+
+        for (method, path, _, _) in Self.endpoints {
+            let op = try #require(Wire.operation(doc, method, path), "\(method) \(path)")
+            let security = try #require(Wire.security(op), "\(method) \(path)")
+            if Self.userOnly.contains("\(method) \(path)") {
+                #expect(security == [["bearerAuth": []]], "\(method) \(path)")
+            } else if path.hasPrefix("/.well-known/") {
+                #expect(security.isEmpty, "credentials are ignored")
+            } else {
+                #expect(security == [[:]] + either, "\(method) \(path): no token needed")
+            }
+        }
+
+        let admin = try Fixture.wire(Fixture.admin)
+        var adminOps = 0
+        for op in operations(admin) where op.contains(" /v1/admin/") {
+            let parts = op.split(separator: " ").map(String.init)
+            let o = try #require(Wire.operation(admin, parts[0], parts[1]))
+            #expect(Wire.security(o) == [["apiKey": []]], "\(op): admins are API keys")
+            adminOps += 1
+        }
+        #expect(adminOps >= 14)
+    }
+
+    @Test(arguments: ["anonymous", "reader", "admin"])
+    func everyIdentityEndpointIsDocumented(_ who: String) throws {
+        let principals = ["anonymous": Fixture.anonymous, "reader": Fixture.reader, "admin": Fixture.admin]
+        let doc = try Fixture.wire(try #require(principals[who]))
+        let ops = operations(doc)
+        for (method, path, members, success) in Self.endpoints {
+            let name = "\(method) \(path)"
+            #expect(ops.contains(name), "\(name)")
+            let op = try #require(Wire.operation(doc, method, path), "\(name)")
+            #expect(Wire.response(op, success) != nil, "\(name) answers \(success)")
+            let body = Wire.requestSchema(doc, op)
+            if let members {
+                #expect(Wire.required(body).isSuperset(of: members), "\(name): \(Wire.required(body))")
+                #expect(Set(Wire.properties(body).keys).isSuperset(of: members), "\(name)")
+                // Problem responses come from the shared helpers: `application/problem+json` `Problem`.
+                for status in [400, 422, 429] {
+                    let content = Wire.response(op, status)?["content"] as? [String: Any]
+                    let problem = (content?["application/problem+json"] as? [String: Any])?["schema"] as? [String: Any]
+                    #expect(problem?["$ref"] as? String == "#/components/schemas/Problem", "\(name) \(status)")
+                }
+            } else {
+                #expect(op["requestBody"] == nil, "\(name) takes no body")
+            }
+            if path.hasPrefix("/v1/auth/") {
+                let tooMany = try #require(Wire.response(op, 429), "\(name)")
+                #expect((tooMany["headers"] as? [String: Any])?["Retry-After"] != nil, "\(name)")
+            }
+            if Self.userOnly.contains(name) {
+                #expect(Wire.response(op, 401) != nil && Wire.response(op, 403) != nil, "\(name)")
+            }
+        }
+        // Registration takes the profile fields of `users`, but never the managed ones.
+        let register = try #require(Wire.component(doc, "RegisterRequest"))
+        let fields = Set(Wire.properties(register).keys)
+        #expect(fields == ["email", "password", "name"], "\(fields)")
+        #expect(register["additionalProperties"] as? Bool == false)
+        let password = try #require(Wire.properties(register)["password"] as? [String: Any])
+        #expect(password["minLength"] as? Int == 8 && password["format"] as? String == "password")
+        let registerOp = try #require(Wire.operation(doc, "POST", "/v1/auth/register"))
+        let registered = try #require(Wire.response(registerOp, 201))
+        #expect(Wire.schema(doc, content: registered["content"])?["title"] as? String == "User")
+        #expect((registered["headers"] as? [String: Any])?["Location"] != nil)
+
+        let login = try #require(Wire.operation(doc, "POST", "/v1/auth/login"))
+        #expect(Wire.required(Wire.requestSchema(doc, login)) == ["email", "password"], "otp is optional")
+        #expect(Wire.properties(Wire.requestSchema(doc, login))["otp"] != nil)
+        let unauthenticated = try #require(Wire.response(login, 401)?["description"] as? String)
+        #expect(unauthenticated.contains("mfa-required"))
+        let change = try #require(Wire.operation(doc, "POST", "/v1/auth/email/change"))
+        #expect(Wire.response(change, 403) != nil)
+    }
+
+    @Test func tokenResponseSchema() throws {
+        let doc = try Fixture.wire(Fixture.anonymous)
+        let token = try #require(Wire.component(doc, "TokenResponse"))
+        let members: Set<String> = ["access_token", "token_type", "expires_in", "refresh_token", "user"]
+        #expect(Wire.required(token) == members)
+        let props = Wire.properties(token)
+        #expect(Wire.allowed(props["token_type"]) == ["Bearer"])
+        #expect((props["expires_in"] as? [String: Any])?["type"] as? String == "integer")
+        #expect((props["access_token"] as? [String: Any])?["type"] as? String == "string")
+        #expect((props["user"] as? [String: Any])?["$ref"] as? String == "#/components/schemas/User")
+        for path in ["/v1/auth/login", "/v1/auth/refresh"] {
+            let op = try #require(Wire.operation(doc, "POST", path))
+            let ok = try #require(Wire.response(op, 200))
+            let ref =
+                (((ok["content"] as? [String: Any])?["application/json"] as? [String: Any])?["schema"]
+                as? [String: Any])?["$ref"] as? String
+            #expect(ref == "#/components/schemas/TokenResponse", "\(path)")
+            #expect((ok["headers"] as? [String: Any])?["Cache-Control"] != nil, "\(path): no-store")
+        }
+        // The user as the auth endpoints answer it, even to a caller who may not read `users`.
+        let user = try #require(Wire.component(doc, "User"))
+        #expect(Wire.properties(user)["password"] == nil)
+        #expect(Wire.required(user).isSuperset(of: ["id", "email", "verified", "roles", "disabled", "name"]))
+        #expect((Wire.properties(user)["email"] as? [String: Any])?["readOnly"] as? Bool == true)
+        let keys = try #require(Wire.properties(Wire.component(doc, "JWKS"))["keys"] as? [String: Any])
+        let key = Wire.properties(keys["items"] as? [String: Any])
+        #expect(Wire.allowed(key["alg"]) == ["EdDSA"])
+        #expect(Wire.allowed(key["crv"]) == ["Ed25519"])
+        #expect(key["kid"] != nil && key["x"] != nil)
+    }
+
+    @Test func adminUserEndpointsAreForAdminsOnly() throws {
+        let admin = try Fixture.wire(Fixture.admin)
+        let ops = operations(admin)
+        for op in Self.adminIdentity { #expect(ops.contains(op), "\(op)") }
+        for p in [Fixture.anonymous, Fixture.reader, Fixture.editor] {
+            let doc = try Fixture.wire(p)
+            for op in Self.adminIdentity { #expect(!operations(doc).contains(op), "\(op) for \(p.kind)") }
+            #expect(Wire.component(doc, "AdminUserPatch") == nil && Wire.component(doc, "AuditEntry") == nil)
+        }
+        let patch = try #require(Wire.component(admin, "AdminUserPatch"))
+        #expect(Set(Wire.properties(patch).keys) == ["roles", "disabled", "verified"])
+        #expect(patch["additionalProperties"] as? Bool == false)
+        let roles = try #require(Wire.properties(patch)["roles"] as? [String: Any])
+        #expect(Wire.allowed(roles["items"]) == ["editor"], "the schema's roles")
+        let update = try #require(Wire.operation(admin, "PATCH", "/v1/admin/users/{id}"))
+        let content = try #require((update["requestBody"] as? [String: Any])?["content"] as? [String: Any])
+        #expect(content["application/merge-patch+json"] != nil)
+        let list = try #require(Wire.operation(admin, "GET", "/v1/admin/users"))
+        let query = (list["parameters"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+        #expect(Set(query).isSuperset(of: ["filter", "sort", "limit", "cursor"]))
+        let audit = try #require(Wire.operation(admin, "GET", "/v1/admin/audit"))
+        let auditQuery = Set((audit["parameters"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String })
+        #expect(auditQuery == ["limit", "cursor", "actor", "action", "collection"])
+    }
+
+    @Test func usersWriteSchemasProtectManagedFields() throws {
+        let managed = ["email", "verified", "roles", "disabled"]
+        // A signed-in user may update their own record: the write schemas exist, managed fields read-only.
+        let reader = try Fixture.wire(Fixture.reader)
+        #expect(operations(reader).contains("PATCH /v1/users/{id}"))
+        for name in ["users", "users_replace", "users_patch"] {
+            let schema = try #require(Wire.component(reader, name), "\(name)")
+            #expect(Wire.properties(schema)["password"] == nil, "\(name)")
+            for f in managed {
+                let p = try #require(Wire.properties(schema)[f] as? [String: Any], "\(name).\(f)")
+                #expect(p["readOnly"] as? Bool == true, "\(name).\(f)")
+            }
+            #expect((Wire.properties(schema)["name"] as? [String: Any])?["readOnly"] == nil, "\(name).name is writable")
+        }
+        #expect(!Wire.required(Wire.component(reader, "users_replace")).contains("email"), "a replace may omit it")
+        #expect(
+            (schemaProperty(reader, "users_patch", "roles")?["description"] as? String)?.contains("Managed") == true
+        )
+
+        // Admins write them.
+        let admin = try Fixture.wire(Fixture.admin)
+        for name in ["users", "users_create", "users_replace", "users_patch"] {
+            let schema = try #require(Wire.component(admin, name), "\(name)")
+            #expect(Wire.properties(schema)["password"] == nil, "\(name)")
+            for f in managed {
+                #expect((Wire.properties(schema)[f] as? [String: Any])?["readOnly"] == nil, "\(name).\(f)")
+            }
+        }
+        #expect(Wire.required(Wire.component(admin, "users_create")).contains("email"))
     }
 }
 

@@ -25,7 +25,7 @@ private func jsonObject(_ s: String) -> [String: Any]? {
 struct CLITests {
     static let helpCommands: [[String]] = [
         [], ["serve"], ["schema"], ["schema", "export"], ["schema", "apply"], ["migrate"], ["migrate", "plan"],
-        ["migrate", "history"], ["admin"], ["admin", "key"], ["admin", "key", "create"], ["openapi"],
+        ["migrate", "history"], ["admin"], ["admin", "key"], ["admin", "key", "create"], ["openapi"], ["keys"], ["keys", "rotate"],
     ]
 
     @Test("--help works on every command", arguments: helpCommands)
@@ -140,11 +140,12 @@ struct CLITests {
         #expect(adminSchema.status == 200)
         #expect(await server.stop()?.isSuccess == true)
 
-        // migrate history: two versions so far, newest first.
+        // migrate history: the built-in users collection, then two versions, newest first.
         let history = try await basalt(["migrate", "history", "--data", data], in: dir)
         #expect(history.succeeded, "migrate history: \(history)")
         let versions = history.stdout.split(separator: "\n").compactMap { Int($0.split(separator: "\t").first ?? "") }
-        #expect(versions.count == 2, "expected 2 history entries: \(history.stdout)")
+        #expect(versions.count == 3, "expected 3 history entries: \(history.stdout)")
+        #expect(history.stdout.split(separator: "\n").last?.contains("builtin") == true, "the first entry is the built-in users: \(history.stdout)")
         #expect(versions == versions.sorted(by: >), "history should be newest first: \(versions)")
 
         // With --allow-destructive it applies; the field is gone, and history grows.
@@ -155,7 +156,7 @@ struct CLITests {
         let history2 = try await basalt(["migrate", "history", "--json", "--data", data], in: dir)
         #expect(history2.succeeded, "migrate history --json: \(history2)")
         let items = (try? JSONSerialization.jsonObject(with: Data(history2.stdout.utf8))) as? [Any]
-        #expect(items?.count == 3, "expected 3 history entries: \(history2.stdout.prefix(2000))")
+        #expect(items?.count == 4, "expected 4 history entries: \(history2.stdout.prefix(2000))")
         let planAgain = try await basalt(["migrate", "plan", dropNote, "--json", "--data", data], in: dir)
         #expect(jsonObject(planAgain.stdout)?["destructive"] as? Bool == false, "\(planAgain)")
     }
@@ -274,6 +275,40 @@ struct CLITests {
         }
         defer { fromFile.forceKill() }
         #expect(await fromFile.stop()?.isSuccess == true)
+    }
+
+    @Test("keys rotate in another process: the running server publishes the new key, old tokens stay valid; secret.key is 0600")
+    func keysRotate() async throws {
+        let dir = try TempDir("basalt-keys")
+        defer { dir.remove() }
+        let data = dir.path("data")
+        let server = try await Server.start(data: data, in: dir)
+        defer { server.forceKill() }
+        let attrs = try FileManager.default.attributesOfItem(atPath: data + "/secret.key")
+        #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o600)
+        let reg = try await server.request("POST", "/v1/auth/register", json: ["email": "ada@example.com", "password": "correct horse battery"])
+        #expect(reg.status == 201, "\(reg.status) \(reg.text)")
+        let login = try await server.request("POST", "/v1/auth/login", json: ["email": "ada@example.com", "password": "correct horse battery"])
+        let token = try #require(login.jsonObject?["access_token"] as? String)
+        let before = try #require(try await server.request("GET", "/.well-known/jwks.json").jsonObject?["keys"] as? [[String: Any]])
+        #expect(before.count == 1)
+        let r = try await basalt(["keys", "rotate", "--data", data], in: dir)
+        #expect(r.succeeded, "\(r)")
+        let kid = r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!kid.isEmpty && !before.contains { $0["kid"] as? String == kid })
+        var published = false
+        for _ in 0..<100 where !published {
+            let keys = try await server.request("GET", "/.well-known/jwks.json").jsonObject?["keys"] as? [[String: Any]] ?? []
+            published = keys.count == 2 && keys.contains { $0["kid"] as? String == kid }
+            if !published { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(published, "the server did not publish the rotated key within 10 s")
+        #expect(try await server.request("GET", "/v1/auth/me", key: token).status == 200)
+        let fresh = try await server.request("POST", "/v1/auth/login", json: ["email": "ada@example.com", "password": "correct horse battery"])
+        let freshToken = try #require(fresh.jsonObject?["access_token"] as? String)
+        let header = try #require(Data(base64Encoded: String(freshToken.split(separator: ".")[0]).padding(toLength: ((String(freshToken.split(separator: ".")[0]).count + 3) / 4) * 4, withPad: "=", startingAt: 0)))
+        #expect(String(decoding: header, as: UTF8.self).contains(kid))
+        #expect(await server.stop()?.isSuccess == true)
     }
 
     @Test("admin key create prints only a bsk_ key, which authenticates as admin (also while a server runs)")

@@ -1,5 +1,5 @@
 -- Workload "get": GET one record by id, rotating over known ids.
--- usage: wrk -s bench/lua/get.lua http://HOST:PORT -- RECORD_PATH_PREFIX IDS_FILE
+-- usage: wrk -s bench/lua/get.lua http://HOST:PORT -- RECORD_PATH_PREFIX IDS_FILE [BEARER_TOKEN]
 --   Basalt:     -- /v1/posts/                        ids.txt
 --   PocketBase: -- /api/collections/posts/records/   ids.txt
 local here = debug.getinfo(1, "S").source:match("^@(.*/)") or "./"
@@ -13,6 +13,7 @@ function init(args)
   ids = common.read_ids(args[2])
   i = (thread_index or 0) * math.floor(#ids / 2)
   wrk.headers["Accept"] = "application/json"
+  if args[3] then wrk.headers["Authorization"] = "Bearer " .. args[3] end
 end
 
 function request()

@@ -1,3 +1,4 @@
+import BasaltAuth
 import BasaltCore
 public import BasaltServices
 import Foundation
@@ -28,7 +29,7 @@ public enum OpenAPIGenerator {
             paths: builder.paths,
             components: OpenAPI.Components(
                 schemas: builder.schemas,
-                securitySchemes: [Names.bearer: .b(Self.bearerScheme)]
+                securitySchemes: [Names.bearer: .b(Self.bearerScheme), Names.apiKeyAuth: .b(Self.apiKeyScheme)]
             ),
             security: Security.required,
             tags: builder.tags.isEmpty ? nil : builder.tags
@@ -52,14 +53,30 @@ public enum OpenAPIGenerator {
         }
     }
 
+    /// A user's access token. Both schemes are HTTP bearer: the server tells them apart by the
+    /// `bsk_` prefix of API keys.
     static let bearerScheme = OpenAPI.SecurityScheme.http(
         scheme: "bearer",
+        bearerFormat: "JWT",
         description: """
-            `Authorization: Bearer <credential>`, where the credential is either an API key \
-            (`bsk_…`, created by an admin and shown once; it carries roles or admin power) or a JWT \
-            access token (EdDSA, from `POST /v1/auth/login` or `/v1/auth/refresh`; 15 minutes by \
-            default). A missing credential makes the caller anonymous; an invalid, expired or revoked \
-            one is always `401`, also on public endpoints.
+            `Authorization: Bearer <access token>`: a signed-in user's JWT access token (`alg: EdDSA`, \
+            Ed25519, with a `kid` whose public key is at `/.well-known/jwks.json`), from \
+            `POST /v1/auth/login` or `POST /v1/auth/refresh`; 15 minutes by default. A missing credential \
+            makes the caller anonymous; an invalid, expired or revoked one, or one of a disabled user, is \
+            always `401`, also on public endpoints.
+            """
+    )
+
+    /// An API key, sent the same way as an access token.
+    static let apiKeyScheme = OpenAPI.SecurityScheme.http(
+        scheme: "bearer",
+        bearerFormat: "bsk_… API key",
+        description: """
+            `Authorization: Bearer bsk_…`: an API key, created by an admin and shown once, stored hashed. \
+            It carries roles (and acts with their grants) or admin power, may expire and can be revoked. \
+            Admin endpoints accept only admin API keys; the endpoints about the signed-in user (`/v1/auth/me`, \
+            sessions, MFA, email change) accept only access tokens. An invalid, expired or revoked key is \
+            always `401`.
             """
     )
 }
@@ -71,6 +88,7 @@ extension OpenAPIGenerator {
 
     enum Names {
         static let bearer: OpenAPI.ComponentKey = "bearerAuth"
+        static let apiKeyAuth: OpenAPI.ComponentKey = "apiKey"
         static let problem = "Problem"
         static let fieldErrorCodes = [
             "required", "type", "min", "max", "pattern", "enum", "format", "unique", "unknown_field", "read_only",
@@ -89,15 +107,30 @@ extension OpenAPIGenerator {
         static let apiKey = "ApiKey"
         static let apiKeyCreate = "ApiKey_create"
         static let apiKeyCreated = "ApiKey_created"
+        // Upper-case first letters: collection names are lower case, so these never collide.
+        static let user = "User"
+        static let register = "RegisterRequest"
+        static let login = "LoginRequest"
+        static let tokenResponse = "TokenResponse"
+        static let session = "Session"
+        static let accepted = "Accepted"
+        static let jwks = "JWKS"
+        static let adminUserPatch = "AdminUserPatch"
+        static let auditEntry = "AuditEntry"
     }
 
     enum Security {
         static let bearer: OpenAPI.SecurityRequirement = [JSONReference.component(named: "bearerAuth"): []]
-        /// A credential is needed.
-        static let required: [OpenAPI.SecurityRequirement] = [bearer]
+        static let apiKey: OpenAPI.SecurityRequirement = [JSONReference.component(named: "apiKey"): []]
+        /// A credential is needed: a user's access token or an API key.
+        static let required: [OpenAPI.SecurityRequirement] = [bearer, apiKey]
         /// Anonymous callers are served; a credential, when sent, must be valid.
-        static let optional: [OpenAPI.SecurityRequirement] = [[:], bearer]
-        /// Credentials are ignored (health).
+        static let optional: [OpenAPI.SecurityRequirement] = [[:], bearer, apiKey]
+        /// A signed-in user's access token (API keys are `403`).
+        static let user: [OpenAPI.SecurityRequirement] = [bearer]
+        /// An admin API key (admins are API keys).
+        static let admin: [OpenAPI.SecurityRequirement] = [apiKey]
+        /// Credentials are ignored (health, discovery).
         static let none: [OpenAPI.SecurityRequirement] = []
     }
 
@@ -134,6 +167,9 @@ extension OpenAPIGenerator {
             `Vary: Authorization, Accept`; rate-limited routes send `RateLimit-Policy` and `RateLimit` \
             headers and answer `429` with `Retry-After` when over the limit. Record timestamps are RFC 3339 \
             in UTC with milliseconds; ids are lowercase UUIDs (UUIDv7 when the server makes them).
+
+            Credentials go in `Authorization: Bearer …`: a signed-in user's access token (`bearerAuth`, from \
+            `POST /v1/auth/login`) or an API key (`apiKey`, `bsk_…`). Without one the caller is anonymous.
             """
     }
 
@@ -184,6 +220,8 @@ extension OpenAPIGenerator {
                 addCollection(c, actions: Set(actions), documented: documented)
             }
             if anyWrite { addBatch() }
+            // The auth endpoints are public API: every caller sees them (API.md §13).
+            addAuth()
             addMeta()
             if principal.isAdmin { addAdmin() }
         }
@@ -191,7 +229,7 @@ extension OpenAPIGenerator {
         // MARK: Collections
 
         mutating func addCollection(_ c: CollectionSchema, actions: Set<AccessAction>, documented: Set<String>) {
-            let f = SchemaFactory(schema: schema, documented: documented)
+            let f = SchemaFactory(schema: schema, documented: documented, managedReadOnly: !principal.isAdmin)
             addSchema(c.name, f.record(c))
             if actions.contains(.list) { addSchema(derived(c, "list"), f.list(c)) }
             if actions.contains(.create) { addSchema(derived(c, "create"), f.create(c)) }
@@ -457,15 +495,489 @@ extension OpenAPIGenerator {
             )
         }
 
+        // MARK: Auth
+
+        /// `/v1/auth/*` and `/.well-known/jwks.json` (API.md §8): public API, the same for every caller.
+        mutating func addAuth() {
+            let users =
+                schema.collection(BuiltinCollections.usersName)
+                ?? CollectionSchema(name: BuiltinCollections.usersName, fields: BuiltinCollections.userFields)
+            let factory = SchemaFactory(schema: schema, documented: [])
+            for (name, s) in factory.authSchemas(users) { addSchema(name, s) }
+            tags.append(
+                OpenAPI.Tag(
+                    name: "auth",
+                    description: """
+                        Accounts and sign-in: registration, access and refresh tokens, sessions, email \
+                        verification, password reset, email change and two-factor sign-in (TOTP). Answers carry \
+                        `Cache-Control: no-store`. These routes have a stricter rate limit per client address.
+                        """
+                )
+            )
+            let tag = ["auth"]
+            /// Anonymous callers are served; a credential, when sent, must still be valid.
+            let open = Security.optional
+            let user = Security.user
+            // Statuses every JSON body may produce.
+            let body = [400, 413, 415, 422, 429]
+            let signedIn = [401, 403, 429]
+            let notes: [Int: String] = [
+                400: "`bad-request`: the body is not valid JSON, or not a JSON object",
+                401: "`unauthenticated`: an invalid, expired or revoked credential was sent (none is needed here)",
+                429:
+                    "`rate-limited`: over the `/v1/auth/*` quota for this client address; retry after `Retry-After` seconds",
+            ]
+            let userNotes = notes.merging([
+                401: "`unauthenticated`: no access token, or an invalid, expired or revoked one",
+                403: "`forbidden`: the credential is an API key; this needs a signed-in user's access token",
+            ]) { $1 }
+            let tokenNote =
+                "`validation-failed`: `token` is missing, or invalid, expired or already used (`/token` `invalid`)"
+            let noStore: OpenAPI.Header.Map = ["Cache-Control": Headers.noStore]
+            let accepted = Responses.ok(
+                "Accepted: the mail is on its way (when there is one to send)",
+                Media.body(Names.accepted),
+                headers: noStore
+            )
+            let done = Responses.ok("Done", headers: noStore)
+            let tokens = Responses.ok(
+                "Signed in: the token response",
+                Media.body(Names.tokenResponse),
+                headers: noStore
+            )
+            func request(_ properties: OrderedDictionary<String, JSONSchema>) -> OpenAPI.Request {
+                Media.request(Media.json(.object(properties: properties)))
+            }
+            func operation(
+                _ id: String,
+                _ summary: String,
+                _ description: String,
+                body: OpenAPI.Request? = nil,
+                _ success: [(OpenAPI.Response.StatusCode, Responses.R)],
+                errors: [Int],
+                notes: [Int: String],
+                security: [OpenAPI.SecurityRequirement]
+            ) -> OpenAPI.Operation {
+                OpenAPI.Operation(
+                    tags: tag,
+                    summary: summary,
+                    description: description,
+                    operationId: id,
+                    requestBody: body,
+                    responses: Responses.merge(success, errors: Array(Set(errors)), notes: notes),
+                    security: security
+                )
+            }
+            let refreshToken: OrderedDictionary<String, JSONSchema> = [
+                "refresh_token": .string(description: "The `refresh_token` of a token response", minLength: 1)
+            ]
+            let mailToken: OrderedDictionary<String, JSONSchema> = [
+                "token": .string(description: "The token from the mail (single use)", minLength: 1)
+            ]
+            let otp: OrderedDictionary<String, JSONSchema> = [
+                "otp": .string(description: "The current 6-digit code of the authenticator app")
+            ]
+
+            paths["/v1/auth/register"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_register",
+                        "Create an account",
+                        """
+                        Creates a `users` record with a password. The body is the email, the password and the \
+                        profile fields of `users`; `verified`, `roles` and `disabled` cannot be set here. \
+                        The answer is the new user, never the password; sign in with `POST /v1/auth/login`.
+                        """,
+                        body: Media.request(Media.body(Names.register)),
+                        [
+                            (
+                                201,
+                                Responses.ok(
+                                    "Created: the new user",
+                                    Media.body(Names.user),
+                                    headers: ["Location": Headers.location, "Cache-Control": Headers.noStore]
+                                )
+                            )
+                        ],
+                        errors: body + [401, 409],
+                        notes: notes.merging([
+                            409: "`conflict`: another account uses this email",
+                            422: """
+                            `validation-failed`: a missing or malformed email; a password that is too short or \
+                            long, too common or the email itself; an invalid, unknown or managed profile field
+                            """,
+                        ]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            paths["/v1/auth/login"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_login",
+                        "Sign in",
+                        """
+                        Checks the email and password (and, with two-factor sign-in on, `otp`) and opens a \
+                        session: the answer holds a short-lived access token and a refresh token. Attempts are \
+                        throttled per email (whether or not the account exists) and per client address.
+                        """,
+                        body: Media.request(Media.body(Names.login)),
+                        [(200, tokens)],
+                        errors: body + [401],
+                        notes: notes.merging([
+                            401: """
+                            `unauthenticated`: the email or password is wrong, or the account is disabled (one \
+                            answer, in the same time, for all three), or an invalid credential was sent. \
+                            `mfa-required` (also `401`): two-factor sign-in is on and `otp` is missing, wrong or \
+                            already used.
+                            """,
+                            422: "`validation-failed`: `email` or `password` is missing",
+                            429:
+                                "`rate-limited`: too many attempts for this email or from this address; retry after `Retry-After` seconds",
+                        ]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            paths["/v1/auth/refresh"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_refresh",
+                        "Refresh the access token",
+                        """
+                        Trades a refresh token for a new token response. Refresh tokens are single use: each \
+                        refresh answers a new one, and presenting a used one revokes its whole session.
+                        """,
+                        body: request(refreshToken),
+                        [(200, tokens)],
+                        errors: body + [401],
+                        notes: notes.merging([
+                            401: """
+                            `unauthenticated`: the refresh token is unknown, expired, revoked or already used, or \
+                            the user is disabled; or an invalid credential was sent
+                            """,
+                            422: "`validation-failed`: `refresh_token` is missing",
+                        ]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            paths["/v1/auth/logout"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_logout",
+                        "Sign out",
+                        """
+                        Revokes the session of the refresh token (its whole family). No access token is needed; \
+                        an unknown token is not an error. Access tokens already issued stay valid until they expire.
+                        """,
+                        body: request(refreshToken),
+                        [(204, done)],
+                        errors: body + [401],
+                        notes: notes.merging([422: "`validation-failed`: `refresh_token` is missing"]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            paths["/v1/auth/me"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: operation(
+                        "auth_me",
+                        "The signed-in user",
+                        "The caller's `users` record.",
+                        [(200, Responses.ok("The caller", Media.body(Names.user), headers: noStore))],
+                        errors: signedIn,
+                        notes: userNotes,
+                        security: user
+                    )
+                )
+            )
+            paths["/v1/auth/sessions"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: operation(
+                        "auth_list_sessions",
+                        "The caller's sessions",
+                        "The caller's live sessions (refresh-token families), most recently used first; at most 200.",
+                        [
+                            (
+                                200,
+                                Responses.ok(
+                                    "The sessions",
+                                    Media.json(
+                                        .object(properties: ["items": .array(items: SchemaFactory.ref(Names.session))])
+                                    ),
+                                    headers: noStore
+                                )
+                            )
+                        ],
+                        errors: signedIn,
+                        notes: userNotes,
+                        security: user
+                    )
+                )
+            )
+            paths["/v1/auth/sessions/{id}"] = .pathItem(
+                OpenAPI.PathItem(
+                    parameters: [
+                        .parameter(
+                            .path(name: "id", schema: .string(format: .uuid), description: "A session id of the caller")
+                        )
+                    ],
+                    delete: operation(
+                        "auth_revoke_session",
+                        "Revoke a session",
+                        "Signs that session out: its refresh token stops working.",
+                        [(204, done)],
+                        errors: signedIn + [404],
+                        notes: userNotes.merging([404: "`not-found`: the caller has no live session with this id"]) {
+                            $1
+                        },
+                        security: user
+                    )
+                )
+            )
+            paths["/v1/auth/verify/request"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_request_verification",
+                        "Send a verification mail",
+                        """
+                        Mails the caller a single-use verification token, valid 24 hours. Nothing is sent when the \
+                        address is already verified. No request body.
+                        """,
+                        [(202, accepted)],
+                        errors: signedIn,
+                        notes: userNotes,
+                        security: user
+                    )
+                )
+            )
+            paths["/v1/auth/verify"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_verify",
+                        "Verify the email address",
+                        "Marks the token's user as verified. No access token is needed: the token is the proof.",
+                        body: request(mailToken),
+                        [(204, done)],
+                        errors: body + [401],
+                        notes: notes.merging([422: tokenNote]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            paths["/v1/auth/password/forgot"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_forgot_password",
+                        "Request a password reset",
+                        """
+                        Mails a single-use reset token, valid 1 hour, when the address has an enabled account. The \
+                        answer is `202` either way, so it does not tell whether an account exists.
+                        """,
+                        body: request(["email": .string(format: .email, minLength: 1)]),
+                        [(202, accepted)],
+                        errors: body + [401],
+                        notes: notes.merging([
+                            422: "`validation-failed`: `email` is missing",
+                            429:
+                                "`rate-limited`: too many requests for this email or from this address; retry after `Retry-After` seconds",
+                        ]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            paths["/v1/auth/password/reset"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_reset_password",
+                        "Set a new password",
+                        "Sets the password with the token from the reset mail and signs the user out everywhere.",
+                        body: request(["token": mailToken["token"]!, "password": SchemaFactory.password]),
+                        [(204, done)],
+                        errors: body + [401],
+                        notes: notes.merging([
+                            422: """
+                            `validation-failed`: `token` is missing, invalid, expired or already used, or the \
+                            password is too short, too long or too common
+                            """
+                        ]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            paths["/v1/auth/email/change"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_change_email",
+                        "Request an email change",
+                        """
+                        Needs the current password. Mails a single-use confirmation token to the new address; the \
+                        address changes (and counts as verified) when the token is posted to `/v1/auth/email/confirm`.
+                        """,
+                        body: request([
+                            "new_email": .string(
+                                format: .email,
+                                maxLength: 254,
+                                pattern: SchemaFactory.defaultPattern(.email)
+                            ),
+                            "password": .string(format: .password, description: "The current password"),
+                        ]),
+                        [(202, accepted)],
+                        errors: body + signedIn + [409],
+                        notes: userNotes.merging([
+                            403: "`forbidden`: the password is wrong, or the credential is an API key",
+                            409: "`conflict`: another account uses this email",
+                            422:
+                                "`validation-failed`: `new_email` or `password` is missing, or `new_email` is not an email address",
+                        ]) { $1 },
+                        security: user
+                    )
+                )
+            )
+            paths["/v1/auth/email/confirm"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_confirm_email",
+                        "Confirm an email change",
+                        "Sets the new address of the token's user. No access token is needed: the token is the proof.",
+                        body: request(mailToken),
+                        [(204, done)],
+                        errors: body + [401, 409],
+                        notes: notes.merging([
+                            409: "`conflict`: another account took this email meanwhile",
+                            422: tokenNote,
+                        ]) { $1 },
+                        security: open
+                    )
+                )
+            )
+            let enrolment = JSONSchema.object(properties: [
+                "secret": .string(description: "The shared key in base32, for apps that cannot read the URI"),
+                "otpauth_uri": .string(
+                    format: .uri,
+                    description: "An `otpauth://totp/…` URI, usually shown as a QR code"
+                ),
+            ])
+            paths["/v1/auth/mfa/totp"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_begin_totp",
+                        "Start two-factor enrolment",
+                        """
+                        Creates a new TOTP key for the caller. It is not active until confirmed with a code at \
+                        `POST /v1/auth/mfa/totp/confirm`. No request body.
+                        """,
+                        [(200, Responses.ok("The new key", Media.json(enrolment), headers: noStore))],
+                        errors: signedIn + [409],
+                        notes: userNotes.merging([
+                            409: "`conflict`: two-factor sign-in is already on; turn it off first"
+                        ]) {
+                            $1
+                        },
+                        security: user
+                    ),
+                    delete: operation(
+                        "auth_disable_totp",
+                        "Turn two-factor sign-in off",
+                        "Needs a current code or an unused recovery code; removes the key and the recovery codes.",
+                        body: request([
+                            "otp": .string(
+                                description: "A current 6-digit code or an unused recovery code (`xxxxx-xxxxx`)"
+                            )
+                        ]),
+                        [(204, done)],
+                        errors: body + signedIn + [404],
+                        notes: userNotes.merging([
+                            404: "`not-found`: two-factor sign-in is not on",
+                            422: "`validation-failed`: `otp` is missing, wrong or already used",
+                        ]) { $1 },
+                        security: user
+                    )
+                )
+            )
+            paths["/v1/auth/mfa/totp/confirm"] = .pathItem(
+                OpenAPI.PathItem(
+                    post: operation(
+                        "auth_confirm_totp",
+                        "Confirm two-factor enrolment",
+                        """
+                        Turns two-factor sign-in on with a current code from the app. The answer holds 10 recovery \
+                        codes, shown only here; each can stand in for `otp` once.
+                        """,
+                        body: request(otp),
+                        [
+                            (
+                                200,
+                                Responses.ok(
+                                    "Two-factor sign-in is on",
+                                    Media.json(
+                                        .object(properties: [
+                                            "recovery_codes": .array(
+                                                description: "Single-use codes (`xxxxx-xxxxx`)",
+                                                minItems: 10,
+                                                maxItems: 10,
+                                                items: .string
+                                            )
+                                        ])
+                                    ),
+                                    headers: noStore
+                                )
+                            )
+                        ],
+                        errors: body + signedIn + [409],
+                        notes: userNotes.merging([
+                            409: "`conflict`: no enrolment was started, or two-factor sign-in is already on",
+                            422: "`validation-failed`: `otp` is missing or does not match (check the device's clock)",
+                        ]) { $1 },
+                        security: user
+                    )
+                )
+            )
+            paths["/.well-known/jwks.json"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: operation(
+                        "jwks",
+                        "Token signing keys",
+                        """
+                        The public keys (JWK Set, RFC 7517) that verify access tokens: pick the key by the token's \
+                        `kid`. After a key rotation the old key stays listed until its tokens have expired. \
+                        Credentials are ignored.
+                        """,
+                        [
+                            (
+                                200,
+                                Responses.ok(
+                                    "The key set",
+                                    Media.body(Names.jwks),
+                                    headers: [
+                                        "Cache-Control": .header(
+                                            OpenAPI.Header(schema: .string, description: "`public, max-age=300`")
+                                        )
+                                    ]
+                                )
+                            )
+                        ],
+                        errors: [429],
+                        notes: [:],
+                        security: Security.none
+                    )
+                )
+            )
+        }
+
         // MARK: Admin
 
         mutating func addAdmin() {
             for (name, s) in SchemaFactory.adminSchemas { addSchema(name, s) }
             tags.append(
-                OpenAPI.Tag(name: "admin", description: "Schema, migrations and API keys. Admin credential only.")
+                OpenAPI.Tag(
+                    name: "admin",
+                    description: "Schema, migrations, API keys, users and the audit log. Admin API keys only."
+                )
             )
             let tag = ["admin"]
-            let admin = Security.required
+            let admin = Security.admin
             func items(_ description: String, _ name: String) -> Responses.R {
                 Responses.ok(
                     description,
@@ -699,12 +1211,168 @@ extension OpenAPIGenerator {
                     )
                 )
             )
+            addAdminIdentity(tag: tag)
+        }
+
+        /// `/v1/admin/users…` and `/v1/admin/audit` (API.md §12).
+        mutating func addAdminIdentity(tag: [String]) {
+            for (name, s) in SchemaFactory(schema: schema, documented: []).adminIdentitySchemas() { addSchema(name, s) }
+            let admin = Security.admin
+            let noStore: OpenAPI.Header.Map = ["Cache-Control": Headers.noStore]
+            let userID = OpenAPI.Parameter.path(name: "id", schema: .string(format: .uuid), description: "A user id")
+            // The user list is the records list of `users`; its schemas exist whenever the collection does.
+            if let users = schema.collection(BuiltinCollections.usersName) {
+                paths["/v1/admin/users"] = .pathItem(
+                    OpenAPI.PathItem(
+                        get: OpenAPI.Operation(
+                            tags: tag,
+                            summary: "List users",
+                            description: """
+                                Every `users` record, filtered, sorted and paginated as any list (`filter`, `sort`, \
+                                `fields`, `cursor`, …).
+                                """,
+                            operationId: "admin_list_users",
+                            parameters: Parameters.list(users, schema: schema) + [.parameter(Parameters.ifNoneMatch)],
+                            responses: Responses.merge(
+                                [
+                                    (
+                                        200,
+                                        Responses.ok(
+                                            "One page of users",
+                                            Media.body(derived(users, "list")),
+                                            headers: [
+                                                "ETag": Headers.weakETag, "Link": Headers.link,
+                                                "Cache-Control": Headers.cacheControl, "Vary": Headers.vary,
+                                            ]
+                                        )
+                                    ),
+                                    (304, Responses.notModified(Headers.weakETag)),
+                                ],
+                                errors: [400, 401, 403, 406, 429]
+                            ),
+                            security: admin
+                        )
+                    )
+                )
+                let patch = OpenAPI.Content(schemaReference: .component(named: Names.adminUserPatch))
+                paths["/v1/admin/users/{id}"] = .pathItem(
+                    OpenAPI.PathItem(
+                        parameters: [.parameter(userID)],
+                        patch: OpenAPI.Operation(
+                            tags: tag,
+                            summary: "Change a user's roles, status or verification",
+                            description: """
+                                Sets `roles`, `disabled` and `verified`, the fields users cannot write themselves. \
+                                Disabling revokes every session of the user in the same transaction. Audit-logged.
+                                """,
+                            operationId: "admin_update_user",
+                            requestBody: Media.request([
+                                Media.mergePatch: .content(patch), Media.jsonType: .content(patch),
+                            ]),
+                            responses: Responses.merge(
+                                [
+                                    (
+                                        200,
+                                        Responses.ok(
+                                            "The user after the change",
+                                            Media.body(users.name),
+                                            headers: noStore
+                                        )
+                                    )
+                                ],
+                                errors: [400, 401, 403, 404, 413, 415, 422, 429]
+                            ),
+                            security: admin
+                        )
+                    )
+                )
+                paths["/v1/admin/users/{id}/revoke-sessions"] = .pathItem(
+                    OpenAPI.PathItem(
+                        parameters: [.parameter(userID)],
+                        post: OpenAPI.Operation(
+                            tags: tag,
+                            summary: "Sign a user out everywhere",
+                            description: """
+                                Revokes every session of the user: their refresh tokens stop working. Access tokens \
+                                already issued stay valid until they expire. Audit-logged.
+                                """,
+                            operationId: "admin_revoke_user_sessions",
+                            responses: Responses.merge(
+                                [(204, Responses.ok("Revoked", headers: noStore))],
+                                errors: [401, 403, 404, 429]
+                            ),
+                            security: admin
+                        )
+                    )
+                )
+            }
+            let auditFilters: [(String, String)] = [
+                ("actor", "Only this actor (`admin:<key id>`, `sub:<id>`, …)"),
+                ("action", "Only this action, e.g. `schema.apply`"),
+                ("collection", "Only entries about this collection"),
+            ]
+            var auditParameters: OpenAPI.Parameter.Array = [
+                Parameters.limit(default: 50),
+                Parameters.cursor,
+            ]
+            for (name, description) in auditFilters {
+                auditParameters.append(.parameter(.query(name: name, schema: .string, description: description)))
+            }
+            paths["/v1/admin/audit"] = .pathItem(
+                OpenAPI.PathItem(
+                    get: OpenAPI.Operation(
+                        tags: tag,
+                        summary: "The audit log",
+                        description: "Admin bypasses of the grants and identity administration, newest first.",
+                        operationId: "admin_list_audit",
+                        parameters: auditParameters,
+                        responses: Responses.merge(
+                            [
+                                (
+                                    200,
+                                    Responses.ok(
+                                        "One page of entries",
+                                        Media.json(
+                                            .object(properties: [
+                                                "items": .array(items: SchemaFactory.ref(Names.auditEntry)),
+                                                "next_cursor": .string(
+                                                    nullable: true,
+                                                    description:
+                                                        "Pass as `cursor` for the next page; null on the last page"
+                                                ),
+                                            ])
+                                        ),
+                                        headers: ["Link": Headers.link, "Cache-Control": Headers.noStore]
+                                    )
+                                )
+                            ],
+                            errors: [400, 401, 403, 429]
+                        ),
+                        security: admin
+                    )
+                )
+            )
         }
     }
 
     // MARK: - Parameters, headers, responses
 
     enum Parameters {
+        /// `limit` of a keyset-paginated list (1–200).
+        static func limit(default n: Int) -> OpenAPI.Parameter.Array.Element {
+            .parameter(
+                .query(
+                    name: "limit",
+                    schema: .integer(maximum: (200, exclusive: false), minimum: (1, exclusive: false), defaultValue: .init(integerLiteral: n)),
+                    description: "Page size, 1–200 (default \(n))."
+                )
+            )
+        }
+
+        static let cursor: OpenAPI.Parameter.Array.Element = .parameter(
+            .query(name: "cursor", schema: .string, description: "The `next_cursor` of the previous page.")
+        )
+
         static let recordID = OpenAPI.Parameter.path(
             name: "id",
             schema: .string(format: .uuid),
@@ -770,20 +1438,8 @@ extension OpenAPIGenerator {
                             "Comma-separated fields, `-` for descending (default `-created_at`); `id` breaks ties."
                     )
                 ),
-                .parameter(
-                    .query(
-                        name: "limit",
-                        schema: .integer(
-                            maximum: (200, exclusive: false),
-                            minimum: (1, exclusive: false),
-                            defaultValue: 20
-                        ),
-                        description: "Page size, 1–200 (default 20)."
-                    )
-                ),
-                .parameter(
-                    .query(name: "cursor", schema: .string, description: "The `next_cursor` of the previous page.")
-                ),
+                Parameters.limit(default: 20),
+                Parameters.cursor,
                 .parameter(
                     .query(
                         name: "fields",
@@ -845,6 +1501,12 @@ extension OpenAPIGenerator {
         static let retryAfter: H = .header(
             OpenAPI.Header(schema: .integer(minimum: (0, exclusive: false)), description: "Seconds to wait")
         )
+        static let noStore: H = .header(
+            OpenAPI.Header(
+                schema: .string(allowedValues: "no-store"),
+                description: "`no-store`: tokens and account data are never cached (RFC 6749 §5.1)"
+            )
+        )
         static let wwwAuthenticate: H = .header(
             OpenAPI.Header(schema: .string, description: "`Bearer`, with `error=\"invalid_token\"` when one was sent")
         )
@@ -886,18 +1548,25 @@ extension OpenAPIGenerator {
             ok("Not modified: the `If-None-Match` ETag still matches", headers: ["ETag": etag])
         }
 
-        /// Success responses, then the problem responses for `errors`, in status order.
-        static func merge(_ success: [(OpenAPI.Response.StatusCode, R)], errors: [Int]) -> OpenAPI.Response.Map {
+        /// Success responses, then the problem responses for `errors`, in status order. `notes`
+        /// replaces the generic description of a status where an operation says more (`mfa-required`).
+        static func merge(
+            _ success: [(OpenAPI.Response.StatusCode, R)],
+            errors: [Int],
+            notes: [Int: String] = [:]
+        ) -> OpenAPI.Response.Map {
             var map: OpenAPI.Response.Map = [:]
             for (status, r) in success { map[status] = r }
             for status in errors.sorted() {
-                map[OpenAPI.Response.StatusCode(integerLiteral: status)] = .response(problem(status))
+                map[OpenAPI.Response.StatusCode(integerLiteral: status)] = .response(
+                    problem(status, description: notes[status])
+                )
             }
             return map
         }
 
         /// An error response: RFC 9457 problem details.
-        static func problem(_ status: Int) -> OpenAPI.Response {
+        static func problem(_ status: Int, description: String? = nil) -> OpenAPI.Response {
             var headers: OpenAPI.Header.Map? = nil
             switch status {
             case 401: headers = ["WWW-Authenticate": Headers.wwwAuthenticate]
@@ -905,7 +1574,7 @@ extension OpenAPIGenerator {
             default: break
             }
             return OpenAPI.Response(
-                description: problemDescription(status),
+                description: description ?? problemDescription(status),
                 headers: headers,
                 content: [Media.problem: .content(OpenAPI.Content(schemaReference: .component(named: Names.problem)))]
             )
@@ -939,8 +1608,25 @@ extension OpenAPIGenerator {
         let schema: Schema
         /// Collections with a record schema in this document.
         let documented: Set<String>
+        /// Whether the managed fields of `users` (`email`, `verified`, `roles`, `disabled`) are
+        /// read-only: for every caller but admins (API.md §9).
+        var managedReadOnly = true
 
         enum Use { case record, create, replace, patch }
+
+        /// A collection's fields as the document shows them. `users` never shows the names the
+        /// auth flows reserve (`password`, …): the schema refuses them, and this keeps them out
+        /// of the document even for a schema that skipped that check.
+        func fields(_ c: CollectionSchema) -> [FieldSchema] {
+            guard c.name == BuiltinCollections.usersName else { return c.fields }
+            return c.fields.filter { !BuiltinCollections.reservedUserFields.contains($0.name) }
+        }
+
+        /// Whether `f` of `c` is a managed field of `users` that this caller may not write.
+        func isManaged(_ f: FieldSchema, _ c: CollectionSchema) -> Bool {
+            managedReadOnly && c.name == BuiltinCollections.usersName
+                && BuiltinCollections.managedUserFields.contains(f.name)
+        }
 
         /// `posts_create`, `posts_list`, …; with a `.` instead when a collection already has that name
         /// (collection names cannot contain dots, so the result never collides).
@@ -995,16 +1681,26 @@ extension OpenAPIGenerator {
             record(c, narrowable: true)
         }
 
-        func record(_ c: CollectionSchema, narrowable: Bool = false) -> JSONSchema {
+        /// A record. `title` and `description` name it otherwise (the auth endpoints' `User`);
+        /// `expandable: false` leaves out `expand` (answers that never inline relations).
+        func record(
+            _ c: CollectionSchema,
+            narrowable: Bool = false,
+            expandable: Bool = true,
+            title: String? = nil,
+            description: String? = nil
+        ) -> JSONSchema {
             var props = OrderedDictionary<String, JSONSchema>()
             let system = systemProperties(.record)
             props["id"] = system["id"]
-            for f in c.fields { props[f.name] = field(f, required: true, nullable: !f.required, use: .record) }
+            for f in fields(c) {
+                props[f.name] = field(f, required: true, nullable: !f.required, use: .record, managed: isManaged(f, c))
+            }
             props["created_at"] = system["created_at"]
             props["updated_at"] = system["updated_at"]
             props["version"] = system["version"]
-            let relations = c.fields.filter { $0.type == .relation }
-            if !relations.isEmpty {
+            let relations = fields(c).filter { $0.type == .relation }
+            if expandable && !relations.isEmpty {
                 var ex = OrderedDictionary<String, JSONSchema>()
                 for f in relations {
                     if let t = f.target, documented.contains(t) {
@@ -1024,9 +1720,9 @@ extension OpenAPIGenerator {
                 for (k, v) in props where k != "id" { props[k] = v.optionalSchemaObject() }
             }
             return .object(
-                title: c.name,
-                description:
-                    "A `\(c.name)` record. Every field is present (null when it has no value) unless `fields` narrows the response.",
+                title: title ?? c.name,
+                description: description
+                    ?? "A `\(c.name)` record. Every field is present (null when it has no value) unless `fields` narrows the response.",
                 properties: props
             )
         }
@@ -1038,12 +1734,14 @@ extension OpenAPIGenerator {
                 required: false,
                 description: "Optional client-chosen id; a duplicate is `409`"
             )
-            for f in c.fields {
+            for f in fields(c) {
+                let managed = isManaged(f, c)
                 props[f.name] = field(
                     f,
-                    required: f.required && f.defaultValue == nil,
+                    required: f.required && f.defaultValue == nil && !managed,
                     nullable: !f.required,
-                    use: .create
+                    use: .create,
+                    managed: managed
                 )
             }
             return .object(
@@ -1056,12 +1754,14 @@ extension OpenAPIGenerator {
 
         func replace(_ c: CollectionSchema) -> JSONSchema {
             var props = systemProperties(.replace)
-            for f in c.fields {
+            for f in fields(c) {
+                let managed = isManaged(f, c)
                 props[f.name] = field(
                     f,
-                    required: f.required && f.defaultValue == nil,
+                    required: f.required && f.defaultValue == nil && !managed,
                     nullable: !f.required,
-                    use: .replace
+                    use: .replace,
+                    managed: managed
                 )
             }
             return .object(
@@ -1075,7 +1775,9 @@ extension OpenAPIGenerator {
 
         func patch(_ c: CollectionSchema) -> JSONSchema {
             var props = systemProperties(.patch)
-            for f in c.fields { props[f.name] = field(f, required: false, nullable: !f.required, use: .patch) }
+            for f in fields(c) {
+                props[f.name] = field(f, required: false, nullable: !f.required, use: .patch, managed: isManaged(f, c))
+            }
             return .object(
                 title: derived(c, "patch"),
                 description: "A JSON Merge Patch of a `\(c.name)` record: members present are set, `null` clears.",
@@ -1103,9 +1805,19 @@ extension OpenAPIGenerator {
             )
         }
 
-        /// One field's schema. `required` puts it in the object's `required` list; `nullable` adds `null`.
-        func field(_ f: FieldSchema, required: Bool, nullable: Bool, use: Use) -> JSONSchema {
+        /// One field's schema. `required` puts it in the object's `required` list; `nullable` adds `null`;
+        /// `managed` makes it read-only, as the system fields are.
+        func field(_ f: FieldSchema, required: Bool, nullable: Bool, use: Use, managed: Bool = false) -> JSONSchema {
             var notes: [String] = []
+            let permissions: JSONSchema.Permissions? = managed ? .readOnly : nil
+            if managed {
+                switch use {
+                case .record: notes.append("Managed by the auth flows and admins; read-only to users.")
+                case .create: notes.append("Managed by the auth flows and admins: sending it is `422` `read_only`.")
+                case .replace, .patch:
+                    notes.append("Managed by the auth flows and admins: read-only; may repeat the current value.")
+                }
+            }
             if f.unique { notes.append("Unique.") }
             let defaultValue = (use == .create || use == .replace) ? f.defaultValue.map(Self.anyCodable) : nil
             switch f.type {
@@ -1119,6 +1831,7 @@ extension OpenAPIGenerator {
                     format: format,
                     required: required,
                     nullable: nullable,
+                    permissions: permissions,
                     description: Self.join(notes),
                     minLength: f.min.flatMap { Self.bound($0, up: true) }.map { Swift.max(0, $0) },
                     maxLength: f.max.flatMap { Self.bound($0, up: false) }.map { Swift.max(0, $0) },
@@ -1132,6 +1845,7 @@ extension OpenAPIGenerator {
                     format: .int64,
                     required: required,
                     nullable: nullable,
+                    permissions: permissions,
                     description: Self.join(notes),
                     maximum: f.max.flatMap { Self.bound($0, up: false) }.map { ($0, exclusive: false) },
                     minimum: f.min.flatMap { Self.bound($0, up: true) }.map { ($0, exclusive: false) },
@@ -1141,6 +1855,7 @@ extension OpenAPIGenerator {
                 return .number(
                     required: required,
                     nullable: nullable,
+                    permissions: permissions,
                     description: Self.join(notes),
                     maximum: f.max.map { ($0, exclusive: false) },
                     minimum: f.min.map { ($0, exclusive: false) },
@@ -1150,6 +1865,7 @@ extension OpenAPIGenerator {
                 return .boolean(
                     required: required,
                     nullable: nullable,
+                    permissions: permissions,
                     description: Self.join(notes),
                     defaultValue: defaultValue
                 )
@@ -1159,6 +1875,7 @@ extension OpenAPIGenerator {
                     format: .dateTime,
                     required: required,
                     nullable: nullable,
+                    permissions: permissions,
                     description: Self.join(notes),
                     defaultValue: defaultValue
                 )
@@ -1169,6 +1886,7 @@ extension OpenAPIGenerator {
                 return .string(
                     required: required,
                     nullable: nullable,
+                    permissions: permissions,
                     description: Self.join(notes),
                     allowedValues: values,
                     defaultValue: defaultValue
@@ -1176,23 +1894,36 @@ extension OpenAPIGenerator {
             case .json:
                 notes.append("Any JSON value, up to 1 MiB, without U+0000 in its strings or member names.")
                 if use == .patch { notes.append("Objects merge recursively (RFC 7396).") }
-                return .fragment(required: required, description: Self.join(notes), defaultValue: defaultValue)
+                return .fragment(
+                    required: required,
+                    permissions: permissions,
+                    description: Self.join(notes),
+                    defaultValue: defaultValue
+                )
             case .relation:
                 let target = f.target ?? "?"
                 notes.insert("The id of a `\(target)` record (relation; on delete: \(f.onDelete.rawValue)).", at: 0)
                 if use != .record { notes.append("A missing target is `422` `not_found`.") }
-                return .string(format: .uuid, required: required, nullable: nullable, description: Self.join(notes))
+                return .string(
+                    format: .uuid,
+                    required: required,
+                    nullable: nullable,
+                    permissions: permissions,
+                    description: Self.join(notes)
+                )
             }
         }
 
         /// The syntax the server checks, as a pattern (JSON Schema's `format` alone is looser: it
         /// accepts `a@b` and `x:`). No U+0000 anywhere: PostgreSQL cannot store it.
         static func defaultPattern(_ type: FieldType) -> String {
-            let c = #"[^.@\s\u0000-]"#          // a label's first/last character
-            let m = #"[^.@\s\u0000]"#           // a label's inner character
-            let label = "\(c)(\(m)*\(c))?"
+            // FieldValidator.isEmail, exactly: dot-atom local part, LDH host labels, a last label
+            // that starts with a letter.
+            let atom = #"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"#
+            let label = #"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"#
+            let tld = #"[A-Za-z]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"#
             switch type {
-            case .email: return #"^[^@\s\u0000]{1,64}@"# + label + #"(\."# + label + ")+$"
+            case .email: return "^" + atom + #"(\."# + atom + ")*@(" + label + #"\.)+"# + tld + "$"
             case .url: return #"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#\s\u0000][^\s\u0000]*$"#
             default: return #"^[^\u0000]*$"#
             }
@@ -1281,6 +2012,194 @@ extension OpenAPIGenerator {
                 )
             ]
         )
+
+        // MARK: Identity
+
+        /// A new password, as the password policy checks it (lengths in code points).
+        static var password: JSONSchema {
+            let policy = PasswordPolicy()
+            return .string(
+                format: .password,
+                description: "Not a common password and not the email address.",
+                minLength: policy.minimumLength,
+                maxLength: policy.maximumLength
+            )
+        }
+
+        /// The schemas of the auth endpoints, from the `users` collection of the schema.
+        func authSchemas(_ users: CollectionSchema) -> [(String, JSONSchema)] {
+            var own = self
+            own.managedReadOnly = true
+            let user = own.record(
+                users,
+                expandable: false,
+                title: Names.user,
+                description: """
+                    A user: the `users` record as the auth endpoints answer it, never with a password. \
+                    `email`, `verified`, `roles` and `disabled` change only through the auth flows and admins.
+                    """
+            )
+            var register = OrderedDictionary<String, JSONSchema>()
+            let email =
+                users.field("email")
+                ?? FieldSchema(name: "email", type: .email, required: true, unique: true, max: 254)
+            register["email"] = field(email, required: true, nullable: false, use: .create)
+            register["password"] = Self.password
+            for f in fields(users) where !BuiltinCollections.managedUserFields.contains(f.name) {
+                register[f.name] = field(
+                    f,
+                    required: f.required && f.defaultValue == nil,
+                    nullable: !f.required,
+                    use: .create
+                )
+            }
+            return [
+                (Names.user, user),
+                (
+                    Names.register,
+                    .object(
+                        title: Names.register,
+                        description: "The email, the password and the profile fields of `users`.",
+                        properties: register,
+                        additionalProperties: .a(false)
+                    )
+                ),
+                (
+                    Names.login,
+                    .object(
+                        title: Names.login,
+                        properties: [
+                            "email": .string(format: .email, description: "Compared trimmed and lower-cased"),
+                            "password": .string(format: .password),
+                            "otp": .string(
+                                required: false,
+                                description: """
+                                    With two-factor sign-in on: the current 6-digit code of the authenticator app, \
+                                    or an unused recovery code (`xxxxx-xxxxx`)
+                                    """
+                            ),
+                        ]
+                    )
+                ),
+                (
+                    Names.tokenResponse,
+                    .object(
+                        title: Names.tokenResponse,
+                        description: "The answer to a sign-in or a refresh, sent with `Cache-Control: no-store`.",
+                        properties: [
+                            "access_token": .string(
+                                description: """
+                                    A JWT (`alg: EdDSA`, `typ: JWT`, `kid`) with `iss`, `sub` (the user id), `aud`, \
+                                    `exp`, `iat`, `nbf`, `jti`, `roles` (inherited ones included) and `scope`; send \
+                                    it as `Authorization: Bearer …`
+                                    """
+                            ),
+                            "token_type": .string(allowedValues: "Bearer"),
+                            "expires_in": .integer(
+                                description: "Seconds until the access token expires",
+                                minimum: (1, exclusive: false)
+                            ),
+                            "refresh_token": .string(
+                                description: """
+                                    `bsr_…`, for `POST /v1/auth/refresh`. Single use: each refresh answers a new one, \
+                                    and presenting a used one revokes its whole session.
+                                    """
+                            ),
+                            "user": Self.ref(Names.user),
+                        ]
+                    )
+                ),
+                (
+                    Names.session,
+                    .object(
+                        title: Names.session,
+                        description: "A session: the refresh-token family of one sign-in.",
+                        properties: [
+                            "id": .string(format: .uuid),
+                            "created_at": .string(format: .dateTime),
+                            "last_used_at": .string(format: .dateTime, description: "The sign-in or the last refresh"),
+                            "expires_at": .string(format: .dateTime),
+                            "user_agent": .string(nullable: true),
+                            "client_address": .string(nullable: true),
+                        ]
+                    )
+                ),
+                (
+                    Names.accepted,
+                    .object(title: Names.accepted, properties: ["status": .string(allowedValues: "accepted")])
+                ),
+                (
+                    Names.jwks,
+                    .object(
+                        title: Names.jwks,
+                        description: "A JWK Set (RFC 7517) of Ed25519 public keys (RFC 8037), newest first.",
+                        properties: [
+                            "keys": .array(
+                                items: .object(properties: [
+                                    "kty": .string(allowedValues: "OKP"),
+                                    "crv": .string(allowedValues: "Ed25519"),
+                                    "use": .string(allowedValues: "sig"),
+                                    "alg": .string(allowedValues: "EdDSA"),
+                                    "kid": .string(description: "Matches the `kid` in a token's header"),
+                                    "x": .string(description: "The public key, base64url without padding"),
+                                ])
+                            )
+                        ]
+                    )
+                ),
+            ]
+        }
+
+        /// The admin API's identity schemas: the user patch (with the schema's roles) and the audit log.
+        func adminIdentitySchemas() -> [(String, JSONSchema)] {
+            let roles = schema.roles.map(\.name)
+            let roleList: JSONSchema =
+                roles.isEmpty
+                ? .array(required: false, description: "The schema declares no roles", maxItems: 0, items: .string)
+                : .array(
+                    required: false,
+                    description: "Replaces the user's roles; each must be a role of the schema",
+                    items: .string(allowedValues: roles.map { AnyCodable($0) })
+                )
+            return [
+                (
+                    Names.adminUserPatch,
+                    .object(
+                        title: Names.adminUserPatch,
+                        description:
+                            "A JSON Merge Patch of a user's managed fields; any other member is `422` `read_only`.",
+                        properties: [
+                            "roles": roleList,
+                            "disabled": .boolean(
+                                required: false,
+                                description: "`true` revokes every session of the user and refuses their access tokens"
+                            ),
+                            "verified": .boolean(required: false),
+                        ],
+                        additionalProperties: .a(false)
+                    )
+                ),
+                (
+                    Names.auditEntry,
+                    .object(
+                        title: Names.auditEntry,
+                        description: "One audited action: an admin bypassing the grants, or identity administration.",
+                        properties: [
+                            "id": .string(format: .uuid),
+                            "at": .string(format: .dateTime),
+                            "actor": .string(description: "Who: `admin:<key id>`, `sub:<id>`, …"),
+                            "action": .string(
+                                description: "What, e.g. `schema.apply`, `api_key.create`, `user.revoke_sessions`"
+                            ),
+                            "collection": .string(nullable: true),
+                            "record_id": .string(nullable: true),
+                            "request_id": .string(nullable: true, description: "The request's `X-Request-Id`"),
+                            "detail": .fragment(description: "Details of the action, or null"),
+                        ]
+                    )
+                ),
+            ]
+        }
 
         static var adminSchemas: [(String, JSONSchema)] {
             let name = JSONSchema.string(pattern: "^[a-z][a-z0-9_]{0,62}$")

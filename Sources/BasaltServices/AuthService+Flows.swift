@@ -1,0 +1,281 @@
+public import BasaltAuth
+public import BasaltCore
+public import BasaltStorage
+import Foundation
+
+/// The mail flows (verification, password reset, email change) and TOTP.
+extension AuthService {
+    enum Purpose: String {
+        case verify, reset
+        case emailChange = "email_change"
+    }
+
+    /// A new single-use token: the raw value for the mail, the statement that stores its hash.
+    func mailToken(_ purpose: Purpose, userID: String, payload: String? = nil, lifetime: Duration, now: Timestamp) -> (String, SQLStatement) {
+        let raw = Digest.randomToken(bytes: 32)
+        let t = now.millisecondsSinceEpoch
+        return (raw, SQLStatement(q("INSERT INTO \"_basalt_mail_tokens\" (\"token_hash\", \"user_id\", \"purpose\", \"payload\", \"created_at\", \"expires_at\") VALUES (",
+                                    SQLValue.text(Digest.sha256Hex(raw)), ", ", SQLValue.text(userID), ", ", SQLValue.text(purpose.rawValue), ", ",
+                                    payload.map(SQLValue.text) ?? .null, ", ", SQLValue.int(t), ", ", SQLValue.int(t + Int64(lifetime.components.seconds) * 1000), ")")))
+    }
+
+    /// Uses a token up: marks it used and returns (user id, payload). Single use even under
+    /// concurrency (the conditional update is the guard).
+    func consume(_ purpose: Purpose, _ body: JSONValue) async throws -> (String, String?) {
+        guard let raw = body["token"]?.stringValue, !raw.isEmpty else {
+            throw BasaltError.validation([FieldError(field: "/token", code: .required, message: "token is required")])
+        }
+        let invalid = BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The token is invalid, expired or already used")])
+        let hash = Digest.sha256Hex(raw)
+        let t = Timestamp.now().millisecondsSinceEpoch
+        guard let row = try await store.fetchOne(q("SELECT \"user_id\", \"payload\" FROM \"_basalt_mail_tokens\" WHERE \"token_hash\" = ", SQLValue.text(hash),
+                                                   " AND \"purpose\" = ", SQLValue.text(purpose.rawValue), " AND \"used_at\" IS NULL AND \"expires_at\" > ", SQLValue.int(t)),
+                                                 types: [.text, .text]), let userID = row[0].text
+        else { throw invalid }
+        do {
+            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(t), " WHERE \"token_hash\" = ",
+                                                      SQLValue.text(hash), " AND \"used_at\" IS NULL"), expect: .one)])
+        } catch StoreError.expectationFailed {
+            throw invalid
+        }
+        return (userID, row[1].text)
+    }
+
+    func link(_ path: String, _ token: String) -> String {
+        "\(settings.appURL)\(path)?token=\(token)"
+    }
+
+    /// Sets fields of a user row directly (the flows own `verified` and `email`), bumping its version.
+    func updateUser(_ userID: String, _ sets: [(String, SQLValue)], extra: [SQLStatement] = []) async throws {
+        let table = try schemas.current.requireTable(BuiltinCollections.usersName)
+        let now = Timestamp.now()
+        var b = SQLBuilder(dialect)
+        b.append("UPDATE \"users\" SET \"updated_at\" = ")
+        b.bind(.timestamp(now))
+        b.append(", \"version\" = \"version\" + 1")
+        for (k, v) in sets {
+            b.append(", ")
+            b.identifier(k)
+            b.append(" = ")
+            b.bind(v)
+        }
+        b.append(" WHERE \"id\" = ")
+        b.bind(.uuid(userID))
+        _ = table
+        do {
+            _ = try await store.write([SQLStatement(b.query, expect: .one)] + extra)
+        } catch StoreError.uniqueViolation {
+            throw BasaltError(.conflict, "Another account uses this email", fieldErrors: [FieldError(field: "/email", code: .unique, message: "email is taken")])
+        } catch StoreError.expectationFailed {
+            throw BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The account no longer exists")])
+        }
+        records.forgetUser(userID)
+    }
+
+    // MARK: - Verification
+
+    public func requestVerification(_ p: Principal) async throws {
+        let id = try requireUser(p)
+        guard p.user?["verified"]?.boolValue != true, let email = p.user?["email"]?.stringValue else { return }
+        let now = Timestamp.now()
+        let (raw, stmt) = mailToken(.verify, userID: id, lifetime: settings.verifyTokenLifetime, now: now)
+        _ = try await store.write([stmt, mail.enqueue(to: email, subject: "Verify your email for \(settings.productName)", body: """
+            Confirm that \(email) is yours by opening \(link("/verify", raw))
+            or by posting {"token": "\(raw)"} to /v1/auth/verify. The link is valid for 24 hours.
+            """, now: now)])
+    }
+
+    public func verify(_ body: JSONValue) async throws {
+        let (id, _) = try await consume(.verify, body)
+        try await updateUser(id, [("verified", .bool(true))])
+    }
+
+    // MARK: - Password reset
+
+    /// Always accepted, whether or not the address has an account (no enumeration).
+    public func forgotPassword(_ body: JSONValue, client: Client) async throws {
+        guard let raw = body["email"]?.stringValue, !raw.isEmpty else {
+            throw BasaltError.validation([FieldError(field: "/email", code: .required, message: "email is required")])
+        }
+        let email = BuiltinCollections.normalizeEmail(raw)
+        guard FieldValidator.isEmail(email) else {
+            throw BasaltError.validation([FieldError(field: "/email", code: .format, message: "email must be an email address")])
+        }
+        try throttle.begin(email: email, address: client.address)
+        guard let id = try await userID(byEmail: email), let user = try await records.currentUser(id, fresh: true), user["disabled"]?.boolValue != true else { return }
+        let now = Timestamp.now()
+        let (token, stmt) = mailToken(.reset, userID: id, lifetime: settings.resetTokenLifetime, now: now)
+        _ = try await store.write([stmt, mail.enqueue(to: email, subject: "Reset your \(settings.productName) password", body: """
+            Someone asked to reset the password of \(email). If it was you, open \(link("/reset-password", token))
+            or post {"token": "\(token)", "password": "…"} to /v1/auth/password/reset within an hour.
+            If it was not you, ignore this mail.
+            """, now: now)])
+    }
+
+    /// Sets the new password and revokes every session.
+    public func resetPassword(_ body: JSONValue) async throws {
+        guard let password = body["password"]?.stringValue else {
+            throw BasaltError.validation([FieldError(field: "/password", code: .required, message: "password is required")])
+        }
+        let problems = policy.check(password)
+        if !problems.isEmpty { throw BasaltError.validation(problems) }
+        let (id, _) = try await consume(.reset, body)
+        let hash = try await hasher.hash(password)
+        let now = Timestamp.now()
+        _ = try await store.write([
+            SQLStatement(q("DELETE FROM \"_basalt_credentials\" WHERE \"user_id\" = ", SQLValue.text(id), " AND \"password_hash\" IS NULL")),
+            SQLStatement(upsertPassword(id, hash, now)),
+            SQLStatement(IdentityTables.revokeSessions(userID: id, now: now, dialect: dialect)),
+        ])
+    }
+
+    func upsertPassword(_ id: String, _ hash: String, _ now: Timestamp) -> SQLQuery {
+        q("INSERT INTO \"_basalt_credentials\" (\"user_id\", \"password_hash\", \"updated_at\") VALUES (", SQLValue.text(id), ", ", SQLValue.text(hash), ", ",
+          SQLValue.int(now.millisecondsSinceEpoch), ") ON CONFLICT (\"user_id\") DO UPDATE SET \"password_hash\" = excluded.\"password_hash\", \"updated_at\" = excluded.\"updated_at\"")
+    }
+
+    // MARK: - Email change
+
+    /// Needs the current password; mails a confirmation token to the new address.
+    public func requestEmailChange(_ p: Principal, _ body: JSONValue) async throws {
+        let id = try requireUser(p)
+        guard let raw = body["new_email"]?.stringValue, let password = body["password"]?.stringValue else {
+            throw BasaltError.validation([FieldError(field: "/new_email", code: .required, message: "new_email and password are required")])
+        }
+        let newEmail = BuiltinCollections.normalizeEmail(raw)
+        let field = FieldSchema(name: "new_email", type: .email, required: true, max: 254)
+        if case .failure(let e) = FieldValidator.check(.string(newEmail), field: field, pointer: "/new_email") { throw BasaltError.validation([e]) }
+        var stored = try await credentials(id)?.passwordHash
+        if stored == nil { stored = try await decoyHash() }
+        guard try await hasher.verify(password, against: stored ?? "") != .mismatch else {
+            throw BasaltError(.forbidden, "The password is wrong")
+        }
+        if try await userID(byEmail: newEmail) != nil {
+            throw BasaltError(.conflict, "Another account uses this email", fieldErrors: [FieldError(field: "/new_email", code: .unique, message: "email is taken")])
+        }
+        let now = Timestamp.now()
+        let (token, stmt) = mailToken(.emailChange, userID: id, payload: newEmail, lifetime: settings.emailChangeTokenLifetime, now: now)
+        _ = try await store.write([stmt, mail.enqueue(to: newEmail, subject: "Confirm your new email for \(settings.productName)", body: """
+            Confirm \(newEmail) as the new address of your account by opening \(link("/confirm-email", token))
+            or by posting {"token": "\(token)"} to /v1/auth/email/confirm.
+            """, now: now)])
+    }
+
+    public func confirmEmailChange(_ body: JSONValue) async throws {
+        let (id, payload) = try await consume(.emailChange, body)
+        guard let email = payload else { throw BasaltError.badRequest("The token carries no address") }
+        // Owning the new address is proven by the token, so it is verified too.
+        try await updateUser(id, [("email", .text(email)), ("verified", .bool(true))])
+    }
+
+    // MARK: - TOTP
+
+    /// Starts enrolment: a new secret, not active until confirmed with a code.
+    public func beginTOTP(_ p: Principal) async throws -> JSONValue {
+        let id = try requireUser(p)
+        if try await credentials(id)?.totpEnabled == true {
+            throw BasaltError(.conflict, "Two-factor sign-in is already on; turn it off first")
+        }
+        let secret = OneTimePasswords.newSecret()
+        let sealed = try secrets.seal(Array(secret.utf8))
+        let now = Timestamp.now()
+        _ = try await store.write([SQLStatement(q(
+            "INSERT INTO \"_basalt_credentials\" (\"user_id\", \"totp_secret\", \"totp_enabled\", \"updated_at\") VALUES (", SQLValue.text(id), ", ",
+            SQLValue.text(sealed), ", 0, ", SQLValue.int(now.millisecondsSinceEpoch),
+            ") ON CONFLICT (\"user_id\") DO UPDATE SET \"totp_secret\" = excluded.\"totp_secret\", \"totp_enabled\" = 0, \"totp_last_step\" = NULL, \"updated_at\" = excluded.\"updated_at\""))])
+        let label = p.user?["email"]?.stringValue ?? id
+        return .object(JSONObject([
+            ("secret", .string(OneTimePasswords.base32(secret: secret))),
+            ("otpauth_uri", .string(OneTimePasswords.uri(secret: secret, label: label, issuer: settings.productName))),
+        ]))
+    }
+
+    /// Confirms enrolment with a current code; answers the recovery codes, shown once.
+    public func confirmTOTP(_ p: Principal, _ body: JSONValue) async throws -> JSONValue {
+        let id = try requireUser(p)
+        guard let otp = body["otp"]?.stringValue else {
+            throw BasaltError.validation([FieldError(field: "/otp", code: .required, message: "otp is required")])
+        }
+        guard let creds = try await credentials(id), let secret = creds.totpSecret, !creds.totpEnabled else {
+            throw BasaltError(.conflict, "Start enrolment with POST /v1/auth/mfa/totp first")
+        }
+        guard let step = OneTimePasswords.matchingStep(secret: secret, code: otp, at: .now(), after: creds.totpLastStep) else {
+            throw BasaltError.validation([FieldError(field: "/otp", code: .invalid, message: "The code does not match; check the device's clock")])
+        }
+        var codes: [String] = []
+        var statements = [SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 1, \"totp_last_step\" = ", SQLValue.int(step),
+                                         " WHERE \"user_id\" = ", SQLValue.text(id), " AND \"totp_enabled\" = 0"), expect: .one),
+                          SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id)))]
+        let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
+        var rng = SystemRandomNumberGenerator()
+        for _ in 0..<10 {
+            let raw = String((0..<10).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] })
+            codes.append(String(raw.prefix(5)) + "-" + String(raw.suffix(5)))
+            statements.append(SQLStatement(q("INSERT INTO \"_basalt_recovery_codes\" (\"user_id\", \"code_hash\") VALUES (", SQLValue.text(id), ", ",
+                                             SQLValue.text(Digest.sha256Hex(raw)), ")")))
+        }
+        do {
+            _ = try await store.write(statements)
+        } catch StoreError.expectationFailed {
+            throw BasaltError(.conflict, "Two-factor sign-in is already on")
+        }
+        return .object(JSONObject([("recovery_codes", .array(codes.map(JSONValue.string)))]))
+    }
+
+    /// Turns TOTP off; needs a current code or a recovery code.
+    public func disableTOTP(_ p: Principal, _ body: JSONValue) async throws {
+        let id = try requireUser(p)
+        guard let otp = body["otp"]?.stringValue else {
+            throw BasaltError.validation([FieldError(field: "/otp", code: .required, message: "otp is required")])
+        }
+        guard let creds = try await credentials(id), creds.totpEnabled else { throw BasaltError.notFound("Two-factor sign-in is not on") }
+        guard try await consumeSecondFactor(id, creds, otp) else {
+            throw BasaltError.validation([FieldError(field: "/otp", code: .invalid, message: "The code is wrong or was already used")])
+        }
+        _ = try await store.write([
+            SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 0, \"totp_secret\" = NULL, \"totp_last_step\" = NULL WHERE \"user_id\" = ", SQLValue.text(id))),
+            SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id))),
+        ])
+    }
+
+    // MARK: - Administration
+
+    /// `PATCH /v1/admin/users/{id}`: `roles`, `disabled`, `verified` only. Disabling revokes
+    /// every session in the same transaction.
+    public func adminUpdate(_ p: Principal, id rawID: String, _ body: JSONValue) async throws -> JSONValue {
+        guard case .object(let o) = body else { throw BasaltError.badRequest("The body must be a JSON object") }
+        var errors: [FieldError] = []
+        let declared = Set(schemas.current.schema.roles.map(\.name))
+        for (k, v) in o {
+            switch k {
+            case "disabled", "verified":
+                if v.boolValue == nil { errors.append(FieldError(field: "/\(k)", code: .type, message: "\(k) must be a boolean")) }
+            case "roles":
+                guard let a = v.arrayValue, a.allSatisfy({ $0.stringValue != nil }) else {
+                    errors.append(FieldError(field: "/roles", code: .type, message: "roles must be a list of role names"))
+                    continue
+                }
+                for (i, r) in a.enumerated() where !declared.contains(r.stringValue ?? "") {
+                    errors.append(FieldError(field: "/roles/\(i)", code: .enum, message: "\(r.stringValue ?? "") is not a role of the schema"))
+                }
+            default:
+                errors.append(FieldError(field: FieldError.pointer(k), code: .readOnly, message: "Only roles, disabled and verified are set here"))
+            }
+        }
+        if !errors.isEmpty { throw BasaltError.validation(errors) }
+        guard let id = RecordID.normalize(rawID) else { throw BasaltError.notFound("There is no such user") }
+        let disabling = o["disabled"]?.boolValue == true
+        let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, ifMatch: nil), principal: p) { [self] _ in
+            disabling ? [SQLStatement(IdentityTables.revokeSessions(userID: id, now: .now(), dialect: dialect))] : []
+        }
+        return out.body ?? .null
+    }
+
+    public func adminRevokeSessions(_ p: Principal, id rawID: String) async throws {
+        guard let id = RecordID.normalize(rawID), try await records.currentUser(id, fresh: true) != nil else {
+            throw BasaltError.notFound("There is no such user")
+        }
+        _ = try await store.write([SQLStatement(IdentityTables.revokeSessions(userID: id, now: .now(), dialect: dialect)),
+                                   audit.statement(AuditLog.entry(p, "user.revoke_sessions", collection: BuiltinCollections.usersName, recordID: id))])
+    }
+}

@@ -1,0 +1,348 @@
+public import BasaltAuth
+public import BasaltCore
+public import BasaltStorage
+import Foundation
+public import Logging
+import Synchronization
+
+/// Identity use cases (API.md §8): registration, sign-in with optional TOTP, refresh-token
+/// families, sessions, the mail flows, MFA, and turning an access token into a `Principal`.
+public final class AuthService: Sendable {
+    public struct Settings: Sendable {
+        public var sessionLifetime: Duration = .seconds(30 * 86_400)
+        public var verifyTokenLifetime: Duration = .seconds(86_400)
+        public var resetTokenLifetime: Duration = .seconds(3_600)
+        public var emailChangeTokenLifetime: Duration = .seconds(86_400)
+        /// Where links in mails point (a front end that posts the token back); default: the public URL.
+        public var appURL: String
+        /// The name shown in authenticator apps and mail subjects.
+        public var productName: String = "Basalt"
+        public init(appURL: String) { self.appURL = appURL }
+    }
+
+    public let store: any Store
+    public let records: RecordService
+    public let schemas: SchemaService
+    public let tokens: AccessTokens
+    public let hasher: any PasswordHasher
+    public let policy: PasswordPolicy
+    public let throttle: LoginThrottle
+    public let mail: MailOutbox
+    public let secrets: SecretBox
+    public let settings: Settings
+    let audit: AuditLog
+    let logger: Logger
+    /// A hash verified when the email is unknown, so that path costs what a real check costs.
+    let decoy = Mutex<String?>(nil)
+    /// Last time the signing keys were re-read because a token named an unknown key.
+    let lastKeyReload = Mutex<Int64>(0)
+
+    public init(store: any Store, records: RecordService, schemas: SchemaService, tokens: AccessTokens, hasher: any PasswordHasher,
+                policy: PasswordPolicy, throttle: LoginThrottle, mail: MailOutbox, secrets: SecretBox, settings: Settings, logger: Logger) {
+        self.store = store
+        self.records = records
+        self.schemas = schemas
+        self.tokens = tokens
+        self.hasher = hasher
+        self.policy = policy
+        self.throttle = throttle
+        self.mail = mail
+        self.secrets = secrets
+        self.settings = settings
+        self.audit = AuditLog(store: store)
+        self.logger = logger
+    }
+
+    var dialect: any SQLDialect { store.dialect }
+    func q(_ parts: Any...) -> SQLQuery { IdentityTables.build(dialect, parts) }
+
+    public struct Client: Sendable {
+        public var address: String
+        public var userAgent: String?
+        public init(address: String, userAgent: String?) {
+            self.address = address
+            self.userAgent = userAgent
+        }
+    }
+
+    static let wrongCredentials = "The email or password is wrong, or the account is disabled"
+
+    // MARK: - Registration and sign-in
+
+    /// `POST /v1/auth/register`: creates the user (profile fields validated like any record)
+    /// and its credentials in one transaction.
+    public func register(_ body: JSONValue, client: Client) async throws -> JSONValue {
+        guard case .object(var o) = body else { throw BasaltError.badRequest("The body must be a JSON object") }
+        guard case .string(let password)? = o["password"] else {
+            throw BasaltError.validation([FieldError(field: "/password", code: .required, message: "password is required")])
+        }
+        o["password"] = nil
+        // The server picks a user's id (a client-chosen one would let ids be predicted or squatted).
+        if o["id"] != nil {
+            throw BasaltError.validation([FieldError(field: "/id", code: .readOnly, message: "id is set by the server")])
+        }
+        let email = BuiltinCollections.normalizeEmail(o["email"]?.stringValue ?? "")
+        let problems = policy.check(password, email: email)
+        if !problems.isEmpty { throw BasaltError.validation(problems) }
+        if o["email"]?.stringValue != nil { o["email"] = .string(email) }
+        let hash = try await hasher.hash(password)
+        let now = Timestamp.now()
+        let outcome = try await records.execute(.create(collection: BuiltinCollections.usersName, body: .object(o)), principal: .system) { [self] out in
+            let id = out.body?["id"]?.stringValue ?? ""
+            return [SQLStatement(q("INSERT INTO \"_basalt_credentials\" (\"user_id\", \"password_hash\", \"updated_at\") VALUES (",
+                                   SQLValue.text(id), ", ", SQLValue.text(hash), ", ", SQLValue.int(now.millisecondsSinceEpoch), ")"))]
+        }
+        logger.info("user registered", metadata: ["user.id": "\(outcome.body?["id"]?.stringValue ?? "")"])
+        return outcome.body ?? .null
+    }
+
+    struct Credentials {
+        var passwordHash: String?
+        var totpSecret: String?
+        var totpEnabled: Bool
+        var totpLastStep: Int64?
+    }
+
+    func credentials(_ userID: String) async throws -> Credentials? {
+        guard let r = try await store.fetchOne(q("SELECT \"password_hash\", \"totp_secret\", \"totp_enabled\", \"totp_last_step\" FROM \"_basalt_credentials\" WHERE \"user_id\" = ", SQLValue.text(userID)),
+                                               types: [.text, .text, .int, .int]) else { return nil }
+        return Credentials(passwordHash: r[0].text, totpSecret: try r[1].text.map { String(decoding: try secrets.open($0), as: UTF8.self) },
+                           totpEnabled: r[2].int == 1, totpLastStep: r[3].int)
+    }
+
+    func userID(byEmail email: String) async throws -> String? {
+        try await store.fetchOne(q("SELECT \"id\" FROM \"users\" WHERE \"email\" = ", SQLValue.text(email)), types: [.uuid])?[0].text
+    }
+
+    func decoyHash() async throws -> String {
+        if let d = decoy.withLock({ $0 }) { return d }
+        let d = try await hasher.hash(Digest.randomToken(bytes: 16))
+        decoy.withLock { $0 = d }
+        return d
+    }
+
+    /// `POST /v1/auth/login`. Unknown email, wrong password and a disabled account take the same
+    /// path through the password hash and give the same 401.
+    public func login(_ body: JSONValue, client: Client) async throws -> JSONValue {
+        guard case .object(let o) = body, let rawEmail = o["email"]?.stringValue, let password = o["password"]?.stringValue else {
+            throw BasaltError.validation([FieldError(field: "/email", code: .required, message: "email and password are required")])
+        }
+        let email = BuiltinCollections.normalizeEmail(rawEmail)
+        try throttle.begin(email: email, address: client.address)
+        let id = try await userID(byEmail: email)
+        var creds: Credentials?
+        var user: JSONObject?
+        if let id {
+            creds = try await credentials(id)
+            user = try await records.currentUser(id, fresh: true)
+        }
+        var stored = creds?.passwordHash
+        if stored == nil { stored = try await decoyHash() }
+        let check = try await hasher.verify(password, against: stored ?? "")
+        guard check != .mismatch, let id, let creds, creds.passwordHash != nil, let user, user["disabled"]?.boolValue != true else {
+            throttle.failed(email: email, address: client.address)
+            throw BasaltError(.unauthenticated, Self.wrongCredentials)
+        }
+        if creds.totpEnabled {
+            guard let otp = o["otp"]?.stringValue, !otp.isEmpty else {
+                throw BasaltError(.mfaRequired, "A one-time code (otp) from the authenticator app or a recovery code is required")
+            }
+            guard try await consumeSecondFactor(id, creds, otp) else {
+                throttle.failed(email: email, address: client.address)
+                throw BasaltError(.mfaRequired, "The one-time code is wrong or was already used")
+            }
+        }
+        throttle.succeeded(email: email)
+        if check == .matchNeedsRehash {
+            let fresh = try await hasher.hash(password)
+            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"password_hash\" = ", SQLValue.text(fresh),
+                                                      ", \"updated_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch), " WHERE \"user_id\" = ", SQLValue.text(id)))])
+        }
+        return try await startSession(user: user, client: client)
+    }
+
+    /// A TOTP code (not replayed within its window) or an unused recovery code.
+    func consumeSecondFactor(_ userID: String, _ creds: Credentials, _ otp: String) async throws -> Bool {
+        let code = otp.replacingOccurrences(of: " ", with: "")
+        if let secret = creds.totpSecret, let step = OneTimePasswords.matchingStep(secret: secret, code: code, at: .now(), after: creds.totpLastStep) {
+            // Conditional on the last step, so two concurrent logins cannot both use one code.
+            do {
+                _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_last_step\" = ", SQLValue.int(step),
+                                                          " WHERE \"user_id\" = ", SQLValue.text(userID), " AND (\"totp_last_step\" IS NULL OR \"totp_last_step\" < ", SQLValue.int(step), ")"),
+                                                        expect: .one)])
+                return true
+            } catch StoreError.expectationFailed {
+                return false
+            }
+        }
+        let normalized = code.lowercased().replacingOccurrences(of: "-", with: "")
+        guard normalized.count == 10 else { return false }
+        do {
+            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_recovery_codes\" SET \"used_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
+                                                      " WHERE \"user_id\" = ", SQLValue.text(userID), " AND \"code_hash\" = ", SQLValue.text(Digest.sha256Hex(normalized)),
+                                                      " AND \"used_at\" IS NULL"), expect: .one)])
+            return true
+        } catch StoreError.expectationFailed {
+            return false
+        }
+    }
+
+    /// Opens a session (a refresh-token family) and answers with the token response.
+    func startSession(user: JSONObject, client: Client) async throws -> JSONValue {
+        let now = Timestamp.now()
+        let sessionID = RecordID.make(at: now)
+        let refresh = "bsr_" + Digest.randomToken(bytes: 32)
+        let expires = now.millisecondsSinceEpoch + Int64(settings.sessionLifetime.components.seconds) * 1000
+        let userID = user["id"]?.stringValue ?? ""
+        _ = try await store.write([
+            SQLStatement(q("INSERT INTO \"_basalt_sessions\" (\"id\", \"user_id\", \"created_at\", \"last_used_at\", \"expires_at\", \"user_agent\", \"client_address\") VALUES (",
+                           SQLValue.text(sessionID), ", ", SQLValue.text(userID), ", ", SQLValue.int(now.millisecondsSinceEpoch), ", ",
+                           SQLValue.int(now.millisecondsSinceEpoch), ", ", SQLValue.int(expires), ", ",
+                           client.userAgent.map { SQLValue.text(String($0.prefix(300))) } ?? .null, ", ", SQLValue.text(client.address), ")")),
+            SQLStatement(q("INSERT INTO \"_basalt_refresh_tokens\" (\"token_hash\", \"session_id\", \"created_at\") VALUES (",
+                           SQLValue.text(Digest.sha256Hex(refresh)), ", ", SQLValue.text(sessionID), ", ", SQLValue.int(now.millisecondsSinceEpoch), ")")),
+        ])
+        return try await tokenResponse(user: user, refresh: refresh, now: now)
+    }
+
+    func tokenResponse(user: JSONObject, refresh: String, now: Timestamp) async throws -> JSONValue {
+        let roles = schemas.current.effectiveRoles(Set(Self.roles(of: user)))
+        let access = try await tokens.sign(tokens.claims(subject: user["id"]?.stringValue ?? "", roles: Array(roles), scope: "", now: now))
+        return .object(JSONObject([
+            ("access_token", .string(access)), ("token_type", .string("Bearer")),
+            ("expires_in", .int(Int64(tokens.settings.lifetime.components.seconds))),
+            ("refresh_token", .string(refresh)), ("user", .object(user)),
+        ]))
+    }
+
+    static func roles(of user: JSONObject) -> [String] {
+        (user["roles"]?.arrayValue ?? []).compactMap(\.stringValue)
+    }
+
+    /// `POST /v1/auth/refresh`: single use. A token already used revokes its whole family
+    /// (someone else holds a copy).
+    public func refresh(_ body: JSONValue, client: Client) async throws -> JSONValue {
+        guard let token = body["refresh_token"]?.stringValue, !token.isEmpty else {
+            throw BasaltError.validation([FieldError(field: "/refresh_token", code: .required, message: "refresh_token is required")])
+        }
+        let dead = BasaltError(.unauthenticated, "The refresh token is invalid, expired or revoked")
+        let hash = Digest.sha256Hex(token)
+        let now = Timestamp.now()
+        let t = now.millisecondsSinceEpoch
+        guard let row = try await store.fetchOne(q("SELECT t.\"session_id\", t.\"used_at\", s.\"user_id\", s.\"revoked_at\", s.\"expires_at\" FROM \"_basalt_refresh_tokens\" t JOIN \"_basalt_sessions\" s ON s.\"id\" = t.\"session_id\" WHERE t.\"token_hash\" = ", SQLValue.text(hash)),
+                                                 types: [.text, .int, .text, .int, .int]),
+            let sessionID = row[0].text, let userID = row[2].text
+        else { throw dead }
+        if row[1].int != nil {
+            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(t), " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"revoked_at\" IS NULL"))])
+            logger.warning("refresh token reused: session revoked", metadata: ["session.id": "\(sessionID)", "user.id": "\(userID)"])
+            throw dead
+        }
+        guard row[3].int == nil, (row[4].int ?? 0) > t, let user = try await records.currentUser(userID, fresh: true), user["disabled"]?.boolValue != true else { throw dead }
+        let next = "bsr_" + Digest.randomToken(bytes: 32)
+        do {
+            _ = try await store.write([
+                // The single-use guard: of two concurrent refreshes with one token, one wins.
+                SQLStatement(q("UPDATE \"_basalt_refresh_tokens\" SET \"used_at\" = ", SQLValue.int(t), " WHERE \"token_hash\" = ", SQLValue.text(hash), " AND \"used_at\" IS NULL"), expect: .one),
+                SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"last_used_at\" = ", SQLValue.int(t), " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"revoked_at\" IS NULL"), expect: .one),
+                SQLStatement(q("INSERT INTO \"_basalt_refresh_tokens\" (\"token_hash\", \"session_id\", \"created_at\") VALUES (",
+                               SQLValue.text(Digest.sha256Hex(next)), ", ", SQLValue.text(sessionID), ", ", SQLValue.int(t), ")")),
+            ])
+        } catch StoreError.expectationFailed {
+            throw dead
+        }
+        return try await tokenResponse(user: user, refresh: next, now: now)
+    }
+
+    /// `POST /v1/auth/logout`: revokes the token's family. Unknown tokens are not an error.
+    public func logout(_ body: JSONValue) async throws {
+        guard let token = body["refresh_token"]?.stringValue, !token.isEmpty else {
+            throw BasaltError.validation([FieldError(field: "/refresh_token", code: .required, message: "refresh_token is required")])
+        }
+        _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
+                                                  " WHERE \"revoked_at\" IS NULL AND \"id\" IN (SELECT \"session_id\" FROM \"_basalt_refresh_tokens\" WHERE \"token_hash\" = ",
+                                                  SQLValue.text(Digest.sha256Hex(token)), ")"))])
+    }
+
+    // MARK: - The caller
+
+    public func requireUser(_ p: Principal) throws(BasaltError) -> String {
+        guard let u = p.user, let id = u["id"]?.stringValue else {
+            if p.isAnonymous { throw BasaltError(.unauthenticated, "Sign in first: this needs a user's access token") }
+            throw BasaltError(.forbidden, "Only a signed-in user has this; API keys do not")
+        }
+        return id
+    }
+
+    public func me(_ p: Principal) throws(BasaltError) -> JSONValue {
+        _ = try requireUser(p)
+        return .object(p.user ?? JSONObject())
+    }
+
+    public func sessions(_ p: Principal) async throws -> [JSONValue] {
+        let id = try requireUser(p)
+        let rows = try await store.fetch(q("SELECT \"id\", \"created_at\", \"last_used_at\", \"expires_at\", \"user_agent\", \"client_address\" FROM \"_basalt_sessions\" WHERE \"user_id\" = ",
+                                           SQLValue.text(id), " AND \"revoked_at\" IS NULL AND \"expires_at\" > ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
+                                           " ORDER BY \"last_used_at\" DESC LIMIT 200"), types: [.text, .int, .int, .int, .text, .text])
+        return rows.map { r in
+            .object(JSONObject([
+                ("id", .string(r[0].text ?? "")), ("created_at", .string(Timestamp(millisecondsSinceEpoch: r[1].int ?? 0).rfc3339)),
+                ("last_used_at", .string(Timestamp(millisecondsSinceEpoch: r[2].int ?? 0).rfc3339)),
+                ("expires_at", .string(Timestamp(millisecondsSinceEpoch: r[3].int ?? 0).rfc3339)),
+                ("user_agent", r[4].text.map(JSONValue.string) ?? .null), ("client_address", r[5].text.map(JSONValue.string) ?? .null),
+            ]))
+        }
+    }
+
+    public func revokeSession(_ p: Principal, id sessionID: String) async throws {
+        let id = try requireUser(p)
+        do {
+            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
+                                                      " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"user_id\" = ", SQLValue.text(id), " AND \"revoked_at\" IS NULL"), expect: .one)])
+        } catch StoreError.expectationFailed {
+            throw BasaltError.notFound("There is no such session")
+        }
+    }
+
+    /// The principal of a bearer access token; `401` for any defect (the reason is logged).
+    public func authenticate(accessToken: String, address: String) async throws -> Principal {
+        let now = Timestamp.now()
+        var result = await tokens.verify(accessToken, now: now)
+        if case .failure(.unknownKey) = result, try await reloadKeysIfStale(now) {
+            result = await tokens.verify(accessToken, now: now)
+        }
+        let claims: AccessClaims
+        switch result {
+        case .success(let c): claims = c
+        case .failure(let why):
+            logger.debug("access token refused", metadata: ["auth.reason": "\(why)"])
+            throw BasaltError(.unauthenticated, "The access token is invalid or expired", headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
+        }
+        guard let user = try await records.currentUser(claims.sub), user["disabled"]?.boolValue != true else {
+            throw BasaltError(.unauthenticated, "The access token is invalid or expired", headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
+        }
+        var p = Principal(kind: .subject, id: claims.sub, roles: schemas.current.effectiveRoles(Set(Self.roles(of: user))), clientAddress: address)
+        p.user = user
+        return p
+    }
+
+    /// Another replica may have rotated the keys: re-read them, at most once a second.
+    func reloadKeysIfStale(_ now: Timestamp) async throws -> Bool {
+        let go = lastKeyReload.withLock { last in
+            guard now.millisecondsSinceEpoch - last > 1000 else { return false }
+            last = now.millisecondsSinceEpoch
+            return true
+        }
+        guard go else { return false }
+        try await reloadSigningKeys()
+        return true
+    }
+
+    /// Re-reads the signing keys; installs them only when the set changed.
+    public func reloadSigningKeys() async throws {
+        let keys = try await SigningKeyStore(store: store, box: secrets).load()
+        let known = tokens.keys.map { "\($0.kid)/\($0.retiredAt?.millisecondsSinceEpoch ?? 0)" }
+        guard keys.map({ "\($0.kid)/\($0.retiredAt?.millisecondsSinceEpoch ?? 0)" }) != known else { return }
+        await tokens.install(keys)
+    }
+}

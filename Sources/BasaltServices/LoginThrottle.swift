@@ -1,0 +1,95 @@
+public import BasaltCore
+import Synchronization
+
+/// Sign-in throttling (API.md §8/§11), per submitted email — whether or not an account has it,
+/// so the answer reveals nothing — and per client address. Two mechanisms:
+/// - a quota of attempts per minute (default 10 per email, 60 per address);
+/// - after `freeFailures` consecutive failures, a lockout that doubles with each further
+///   failure (1 s, 2 s, 4 s … at most 15 min). A success clears the email's failures.
+/// In-memory per process, like the rate limiter; state older than 15 minutes is forgotten.
+public final class LoginThrottle: Sendable {
+    public struct Settings: Sendable {
+        public var attemptsPerMinutePerEmail: Int
+        public var attemptsPerMinutePerAddress: Int
+        public var freeFailuresPerEmail: Int
+        public var freeFailuresPerAddress: Int
+        public var maximumLockout: Duration
+        public init(attemptsPerMinutePerEmail: Int = 10, attemptsPerMinutePerAddress: Int = 60,
+                    freeFailuresPerEmail: Int = 5, freeFailuresPerAddress: Int = 20, maximumLockout: Duration = .seconds(900)) {
+            self.attemptsPerMinutePerEmail = attemptsPerMinutePerEmail
+            self.attemptsPerMinutePerAddress = attemptsPerMinutePerAddress
+            self.freeFailuresPerEmail = freeFailuresPerEmail
+            self.freeFailuresPerAddress = freeFailuresPerAddress
+            self.maximumLockout = maximumLockout
+        }
+    }
+
+    struct Entry {
+        var windowStart: Int64 = 0
+        var attempts = 0
+        var failures = 0
+        var lockedUntil: Int64 = 0
+        var touched: Int64 = 0
+    }
+
+    public let settings: Settings
+    let entries = Mutex<[String: Entry]>([:])
+
+    public init(settings: Settings = Settings()) { self.settings = settings }
+
+    /// Counts an attempt for `email` from `address`; throws `429` with `Retry-After` when either
+    /// is over its quota or locked out.
+    public func begin(email: String, address: String, now: Timestamp = .now()) throws(BasaltError) {
+        let t = now.millisecondsSinceEpoch
+        let keys = [("e:" + email, settings.attemptsPerMinutePerEmail), ("a:" + address, settings.attemptsPerMinutePerAddress)]
+        let wait: Int64 = entries.withLock { map in
+            if map.count > 100_000 { map = map.filter { t - $0.value.touched < 900_000 } }
+            var wait: Int64 = 0
+            for (key, quota) in keys {
+                var e = map[key] ?? Entry()
+                if t - e.touched > 900_000 { e = Entry() }
+                if t - e.windowStart >= 60_000 {
+                    e.windowStart = t
+                    e.attempts = 0
+                }
+                e.attempts += 1
+                e.touched = t
+                if quota > 0, e.attempts > quota { wait = max(wait, e.windowStart + 60_000 - t) }
+                if e.lockedUntil > t { wait = max(wait, e.lockedUntil - t) }
+                map[key] = e
+            }
+            return wait
+        }
+        if wait > 0 {
+            let seconds = (wait + 999) / 1000
+            throw BasaltError(.rateLimited, "Too many sign-in attempts; retry in \(seconds) s", headers: [("Retry-After", "\(seconds)")])
+        }
+    }
+
+    public func failed(email: String, address: String, now: Timestamp = .now()) {
+        let t = now.millisecondsSinceEpoch
+        let maxMs = Int64(settings.maximumLockout.components.seconds) * 1000
+        entries.withLock { map in
+            for (key, free) in [("e:" + email, settings.freeFailuresPerEmail), ("a:" + address, settings.freeFailuresPerAddress)] {
+                var e = map[key] ?? Entry()
+                e.failures += 1
+                e.touched = t
+                if e.failures >= free {
+                    let exponent = min(e.failures - free, 20)
+                    e.lockedUntil = t + min(Int64(1000) << exponent, maxMs)
+                }
+                map[key] = e
+            }
+        }
+    }
+
+    public func succeeded(email: String) {
+        entries.withLock { map in
+            if var e = map["e:" + email] {
+                e.failures = 0
+                e.lockedUntil = 0
+                map["e:" + email] = e
+            }
+        }
+    }
+}

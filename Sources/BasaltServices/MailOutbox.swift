@@ -1,0 +1,100 @@
+public import BasaltCore
+public import BasaltStorage
+public import Logging
+
+/// One mail to send.
+public struct OutgoingMail: Sendable, Equatable {
+    public var id: String
+    public var to: String
+    public var subject: String
+    public var body: String
+    public init(id: String, to: String, subject: String, body: String) {
+        self.id = id
+        self.to = to
+        self.subject = subject
+        self.body = body
+    }
+}
+
+/// Delivers a mail (SMTP, or the log in development). Throwing means "try again later".
+public protocol MailTransport: Sendable {
+    func send(_ mail: OutgoingMail) async throws
+}
+
+/// Development transport: writes each mail to the log instead of sending it.
+public struct LogMailTransport: MailTransport {
+    let logger: Logger
+    public init(logger: Logger) { self.logger = logger }
+    public func send(_ mail: OutgoingMail) async throws {
+        logger.notice("mail (dev mode: not sent)", metadata: ["mail.to": "\(mail.to)", "mail.subject": "\(mail.subject)", "mail.body": "\(mail.body)"])
+    }
+}
+
+/// The durable mail queue (`_basalt_mail_queue`). A flow enqueues its mail in the same
+/// transaction as the token it carries, so a committed token always has its mail and a mail
+/// survives a restart. `deliverDue` sends what is due, retrying with exponential backoff
+/// (2 s, 4 s … at most 1 h, 12 attempts). On PostgreSQL several replicas may run it: a mail is
+/// claimed by moving its next attempt forward before sending, so only one replica sends it.
+public struct MailOutbox: Sendable {
+    public let store: any Store
+    public let transport: any MailTransport
+    let logger: Logger
+    public static let maximumAttempts: Int64 = 12
+
+    public init(store: any Store, transport: any MailTransport, logger: Logger) {
+        self.store = store
+        self.transport = transport
+        self.logger = logger
+    }
+
+    public func enqueue(to: String, subject: String, body: String, now: Timestamp = .now()) -> SQLStatement {
+        SQLStatement(IdentityTables.build(store.dialect, [
+            "INSERT INTO \"_basalt_mail_queue\" (\"id\", \"recipient\", \"subject\", \"body\", \"created_at\", \"attempts\", \"next_attempt_at\") VALUES (",
+            SQLValue.text(RecordID.make(at: now)), ", ", SQLValue.text(to), ", ", SQLValue.text(subject), ", ", SQLValue.text(body), ", ",
+            SQLValue.int(now.millisecondsSinceEpoch), ", 0, ", SQLValue.int(now.millisecondsSinceEpoch), ")",
+        ]))
+    }
+
+    /// Sends up to `limit` due mails; returns how many were sent.
+    @discardableResult
+    public func deliverDue(limit: Int = 20, now: Timestamp = .now()) async throws -> Int {
+        let t = now.millisecondsSinceEpoch
+        let due = try await store.fetch(IdentityTables.build(store.dialect, [
+            "SELECT \"id\", \"recipient\", \"subject\", \"body\", \"attempts\", \"next_attempt_at\" FROM \"_basalt_mail_queue\" WHERE \"sent_at\" IS NULL AND \"next_attempt_at\" <= ",
+            SQLValue.int(t), " AND \"attempts\" < ", SQLValue.int(Self.maximumAttempts), " ORDER BY \"next_attempt_at\" LIMIT ", SQLValue.int(Int64(limit)),
+        ]), types: [.text, .text, .text, .text, .int, .int])
+        var sent = 0
+        for r in due {
+            guard let id = r[0].text, let attempts = r[4].int, let next = r[5].int else { continue }
+            // Claim: whoever moves next_attempt_at first sends; a crash mid-send retries after the lease.
+            let lease = t + 60_000
+            do {
+                _ = try await store.write([SQLStatement(IdentityTables.build(store.dialect, [
+                    "UPDATE \"_basalt_mail_queue\" SET \"next_attempt_at\" = ", SQLValue.int(lease), " WHERE \"id\" = ", SQLValue.text(id),
+                    " AND \"next_attempt_at\" = ", SQLValue.int(next), " AND \"sent_at\" IS NULL",
+                ]), expect: .one)])
+            } catch StoreError.expectationFailed {
+                continue
+            }
+            let mail = OutgoingMail(id: id, to: r[1].text ?? "", subject: r[2].text ?? "", body: r[3].text ?? "")
+            do {
+                try await transport.send(mail)
+                _ = try await store.write([SQLStatement(IdentityTables.build(store.dialect, [
+                    "UPDATE \"_basalt_mail_queue\" SET \"sent_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
+                    ", \"attempts\" = ", SQLValue.int(attempts + 1), ", \"last_error\" = NULL WHERE \"id\" = ", SQLValue.text(id),
+                ]))])
+                sent += 1
+                logger.info("mail sent", metadata: ["mail.id": "\(id)"])
+            } catch {
+                let delay = min(Int64(2_000) << min(attempts, 20), 3_600_000)
+                _ = try await store.write([SQLStatement(IdentityTables.build(store.dialect, [
+                    "UPDATE \"_basalt_mail_queue\" SET \"attempts\" = ", SQLValue.int(attempts + 1), ", \"next_attempt_at\" = ",
+                    SQLValue.int(Timestamp.now().millisecondsSinceEpoch + delay), ", \"last_error\" = ", SQLValue.text(String(describing: error).prefix(500).description),
+                    " WHERE \"id\" = ", SQLValue.text(id),
+                ]))])
+                logger.warning("mail delivery failed; will retry", metadata: ["mail.id": "\(id)", "mail.attempts": "\(attempts + 1)", "error": "\(error)"])
+            }
+        }
+        return sent
+    }
+}

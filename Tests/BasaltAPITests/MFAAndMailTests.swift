@@ -1,0 +1,151 @@
+import Basalt
+import BasaltAuth
+import BasaltCore
+import BasaltStorage
+import BasaltTesting
+import Foundation
+import HTTPTypes
+import Testing
+
+/// Decodes base32 (RFC 4648, no padding) — what an authenticator app does with the secret.
+func base32Decode(_ s: String) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    var bytes: [UInt8] = []
+    var buffer = 0, bits = 0
+    for c in s {
+        guard let v = alphabet.firstIndex(of: c) else { continue }
+        buffer = (buffer << 5) | v
+        bits += 5
+        if bits >= 8 {
+            bytes.append(UInt8((buffer >> (bits - 8)) & 0xFF))
+            bits -= 8
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+extension APIClient {
+    /// The token of the newest queued mail to `to` — read from the durable mail queue itself.
+    func mailedToken(to: String) async throws -> String {
+        let store = runtime.store
+        var b = SQLBuilder(store.dialect)
+        b.append("SELECT \"body\" FROM \"_basalt_mail_queue\" WHERE \"recipient\" = ")
+        b.bind(.text(to))
+        b.append(" ORDER BY \"id\" DESC LIMIT 1")
+        let body = try #require(try await store.fetchOne(b.query, types: [.text])?[0].text)
+        let range = try #require(body.range(of: #"{"token": ""#))
+        return String(body[range.upperBound...].prefix { $0 != "\"" })
+    }
+
+    func mailCount(to: String) async throws -> Int64 {
+        var b = SQLBuilder(runtime.store.dialect)
+        b.append("SELECT COUNT(*) FROM \"_basalt_mail_queue\" WHERE \"recipient\" = ")
+        b.bind(.text(to))
+        return try await runtime.store.fetchOne(b.query, types: [.int])?[0].int ?? -1
+    }
+}
+
+@Suite("MFA (TOTP + recovery codes) and the mail flows")
+struct MFAAndMailTests {
+    @Test(arguments: TestBackend.all)
+    func totpEnrolmentAndSignIn(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema) { api in
+            let ada = try await api.signUp("ada@example.com")
+            let begin = try await api.post("/v1/auth/mfa/totp", "{}", auth: ada.auth)
+            #expect(begin.status == .ok && begin.header("Cache-Control") == "no-store")
+            let secret32 = try #require(begin["secret"]?.stringValue)
+            let uri = try #require(begin["otpauth_uri"]?.stringValue)
+            #expect(uri.hasPrefix("otpauth://totp/") && uri.contains("secret=\(secret32)"))
+            let secret = base32Decode(secret32)
+            // Not on until confirmed: sign-in still needs no code.
+            _ = try await api.signIn("ada@example.com")
+            #expect(try await api.post("/v1/auth/mfa/totp/confirm", #"{"otp":"000000"}"#, auth: ada.auth).status == .unprocessableContent)
+            let code = OneTimePasswords.code(secret: secret, at: .now())
+            let confirm = try await api.post("/v1/auth/mfa/totp/confirm", #"{"otp":"\#(code)"}"#, auth: ada.auth)
+            #expect(confirm.status == .ok)
+            let recovery = (confirm["recovery_codes"]?.arrayValue ?? []).compactMap(\.stringValue)
+            #expect(recovery.count == 10 && Set(recovery).count == 10)
+            // Recovery codes are stored hashed.
+            let rows = try await api.runtime.store.fetch(SQLQuery(sql: "SELECT \"code_hash\" FROM \"_basalt_recovery_codes\""), types: [.text])
+            #expect(rows.count == 10 && !rows.contains { r in recovery.contains { r[0].text?.contains($0.replacingOccurrences(of: "-", with: "")) == true } })
+
+            let noOTP = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none)
+            #expect(noOTP.status == .unauthorized && noOTP.problem == "mfa-required")
+            let wrongOTP = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"123456"}"#, auth: .none)
+            #expect(wrongOTP.status == .unauthorized && wrongOTP.problem == "mfa-required")
+            // The code used to confirm cannot be replayed; the next step's code works once.
+            let replay = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(code)"}"#, auth: .none)
+            #expect(replay.status == .unauthorized)
+            let next = OneTimePasswords.code(secret: secret, at: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 30_000))
+            _ = try await api.signIn("ada@example.com", otp: next)
+            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(next)"}"#, auth: .none).status == .unauthorized)
+            // A recovery code works exactly once; a wrong password with a good code is still 401.
+            let wrongPassword = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"nope nope nope","otp":"\#(recovery[0])"}"#, auth: .none)
+            #expect(wrongPassword.status == .unauthorized && wrongPassword.problem == "unauthenticated")
+            let viaRecovery = try await api.signIn("ada@example.com", otp: recovery[0])
+            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(recovery[0])"}"#, auth: .none).status == .unauthorized)
+            // Turning it off needs a code.
+            #expect(try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"999999"}"#, auth: viaRecovery.auth).status == .unprocessableContent)
+            #expect(try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"\#(recovery[1])"}"#, auth: viaRecovery.auth).status == .noContent)
+            _ = try await api.signIn("ada@example.com")
+        }
+    }
+
+    @Test(arguments: TestBackend.all)
+    func verificationResetAndEmailChange(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema) { api in
+            let ada = try await api.signUp("ada@example.com")
+            // Verification: a mail with a single-use token, stored hashed.
+            #expect(try await api.post("/v1/auth/verify/request", "{}", auth: ada.auth).status == .accepted)
+            let vtoken = try await api.mailedToken(to: "ada@example.com")
+            let stored = try await api.runtime.store.fetch(SQLQuery(sql: "SELECT \"token_hash\" FROM \"_basalt_mail_tokens\""), types: [.text])
+            #expect(stored.count == 1 && stored[0][0].text != vtoken && stored[0][0].text == Digest.sha256Hex(vtoken))
+            #expect(try await api.post("/v1/auth/verify", #"{"token":"\#(vtoken)"}"#, auth: .none).status == .noContent)
+            #expect(try await api.get("/v1/auth/me", auth: ada.auth)["verified"] == .bool(true))
+            let again = try await api.post("/v1/auth/verify", #"{"token":"\#(vtoken)"}"#, auth: .none)
+            #expect(again.status == .unprocessableContent && again.fieldErrors.first?.0 == "/token")
+
+            // Forgot: always 202, a mail only for a real account.
+            #expect(try await api.post("/v1/auth/password/forgot", #"{"email":"ghost@example.com"}"#, auth: .none).status == .accepted)
+            #expect(try await api.mailCount(to: "ghost@example.com") == 0)
+            let other = try await api.signIn("ada@example.com")
+            #expect(try await api.post("/v1/auth/password/forgot", #"{"email":"ADA@example.com"}"#, auth: .none).status == .accepted)
+            let rtoken = try await api.mailedToken(to: "ada@example.com")
+            #expect(rtoken != vtoken)
+            // A verification token is no reset token.
+            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(vtoken)","password":"brand new passphrase"}"#, auth: .none).status == .unprocessableContent)
+            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"short"}"#, auth: .none).status == .unprocessableContent)
+            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"brand new passphrase"}"#, auth: .none).status == .noContent)
+            // Reset-token reuse fails; every session was revoked; only the new password works.
+            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"another new passphrase"}"#, auth: .none).status == .unprocessableContent)
+            #expect(try await api.post("/v1/auth/refresh", #"{"refresh_token":"\#(other.refreshToken)"}"#, auth: .none).status == .unauthorized)
+            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
+            let fresh = try await api.signIn("ada@example.com", password: "brand new passphrase")
+
+            // Email change: needs the password; confirmed by a token mailed to the new address.
+            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"ada@new.example","password":"wrong wrong wrong"}"#, auth: fresh.auth).status == .forbidden)
+            _ = try await api.signUp("taken@example.com")
+            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"taken@example.com","password":"brand new passphrase"}"#, auth: fresh.auth).status == .conflict)
+            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"Ada@New.example","password":"brand new passphrase"}"#, auth: fresh.auth).status == .accepted)
+            let ctoken = try await api.mailedToken(to: "ada@new.example")
+            #expect(try await api.get("/v1/auth/me", auth: fresh.auth)["email"] == .string("ada@example.com"))
+            #expect(try await api.post("/v1/auth/email/confirm", #"{"token":"\#(ctoken)"}"#, auth: .none).status == .noContent)
+            #expect(try await api.get("/v1/auth/me", auth: fresh.auth)["email"] == .string("ada@new.example"))
+            _ = try await api.signIn("ada@new.example", password: "brand new passphrase")
+            #expect(try await api.post("/v1/auth/email/confirm", #"{"token":"\#(ctoken)"}"#, auth: .none).status == .unprocessableContent)
+        }
+    }
+
+    @Test(arguments: TestBackend.all)
+    func expiredMailTokensAreRefused(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema) { api in
+            let ada = try await api.signUp("ada@example.com")
+            #expect(try await api.post("/v1/auth/verify/request", "{}", auth: ada.auth).status == .accepted)
+            let token = try await api.mailedToken(to: "ada@example.com")
+            // Age the token past its 24 h (the wall clock is the one thing faked here).
+            _ = try await api.runtime.store.write([SQLStatement(SQLQuery(sql: "UPDATE \"_basalt_mail_tokens\" SET \"expires_at\" = \"created_at\" - 1"))])
+            #expect(try await api.post("/v1/auth/verify", #"{"token":"\#(token)"}"#, auth: .none).status == .unprocessableContent)
+            #expect(try await api.get("/v1/auth/me", auth: ada.auth)["verified"] == .bool(false))
+        }
+    }
+}
