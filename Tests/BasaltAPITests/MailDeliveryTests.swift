@@ -11,6 +11,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -154,5 +155,77 @@ struct MailDeliveryTests {
             }
             if let pg = rt.store as? PostgresStore { try await pg.dropSchema() }
         }
+    }
+}
+
+@Suite("Password hashes follow the configured parameters")
+struct RehashTests {
+    static func storedHash(_ rt: BasaltRuntime) async throws -> String {
+        try #require(try await rt.store.fetchOne(SQLQuery(sql: "SELECT \"password_hash\" FROM \"_basalt_credentials\""), types: [.text])?[0].text)
+    }
+
+    @Test(arguments: TestBackend.all)
+    func signInRehashesWithRaisedParameters(_ backend: TestBackend) async throws {
+        var config = try backend.configuration()
+        config.auth.passwordParameters = .fastForTests
+        let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+        defer { if backend == .sqlite { try? FileManager.default.removeItem(atPath: config.dataDirectory) } }
+        try await BasaltRuntime.withRuntime(config, logger: logger) { rt in
+            _ = try await rt.auth.register(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
+                                           client: .init(address: "127.0.0.1", userAgent: nil))
+            #expect(try await Self.storedHash(rt).hasPrefix("$scrypt$ln=10,"))
+        }
+        config.auth.passwordParameters = .init(logN: 11, r: 8, p: 1)
+        try await BasaltRuntime.withRuntime(config, logger: logger) { rt in
+            let client = AuthService.Client(address: "127.0.0.1", userAgent: nil)
+            // A wrong password changes nothing; the right one signs in and stores a stronger hash.
+            await #expect(throws: BasaltError.self) {
+                try await rt.auth.login(.object(JSONObject([("email", "ada@example.com"), ("password", "wrong horse battery")])), client: client)
+            }
+            #expect(try await Self.storedHash(rt).hasPrefix("$scrypt$ln=10,"))
+            let tokens = try await rt.auth.login(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])), client: client)
+            #expect(tokens["access_token"]?.stringValue != nil)
+            #expect(try await Self.storedHash(rt).hasPrefix("$scrypt$ln=11,"))
+            _ = try await rt.auth.login(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])), client: client)
+            if let pg = rt.store as? PostgresStore { try await pg.dropSchema() }
+        }
+    }
+
+    @Test func devModeWritesMailsToTheLog() async throws {
+        let lines = LogCapture()
+        var config = try TestBackend.sqlite.configuration()
+        config.auth.passwordParameters = .fastForTests
+        defer { try? FileManager.default.removeItem(atPath: config.dataDirectory) }
+        let logger = Logger(label: "test", factory: { _ in lines })
+        try await BasaltRuntime.withRuntime(config, logger: logger) { rt in
+            _ = try await rt.auth.register(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
+                                           client: .init(address: "127.0.0.1", userAgent: nil))
+            try await rt.auth.forgotPassword(.object(JSONObject([("email", "ada@example.com")])), client: .init(address: "127.0.0.1", userAgent: nil))
+            #expect(try await rt.auth.mail.deliverDue() == 1)
+            let logged = lines.lines.withLock { $0 }
+            #expect(logged.contains { $0.contains("dev mode") && $0.contains("ada@example.com") && $0.contains("/v1/auth/password/reset") })
+            #expect(try await rt.auth.mail.deliverDue() == 0)  // sent means sent
+        }
+    }
+}
+
+/// Collects log lines (message + metadata) in memory.
+final class LogCapture: LogHandler, Sendable {
+    let lines = Mutex<[String]>([])
+    var logLevel: Logger.Level {
+        get { .trace }
+        set {}
+    }
+    var metadata: Logger.Metadata {
+        get { [:] }
+        set {}
+    }
+    subscript(metadataKey _: String) -> Logger.Metadata.Value? {
+        get { nil }
+        set {}
+    }
+    func log(event: LogEvent) {
+        let text = "\(event.message) \(event.metadata ?? [:])"
+        lines.withLock { $0.append(text) }
     }
 }
