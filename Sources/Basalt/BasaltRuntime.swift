@@ -162,6 +162,7 @@ struct HousekeepingService: Service {
             }
             if tick % 60 == 0 {
                 await attempt("idempotency purge") { try await runtime.idempotency.purge() }
+                await attempt("identity purge") { try await runtime.auth.purgeExpired() }
             }
         }
     }

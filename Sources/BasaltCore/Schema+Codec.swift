@@ -82,7 +82,8 @@ extension Schema {
         }
         for c in collections {
             for f in c.fields where f.type == .relation {
-                if let t = f.target, collection(t) == nil {
+                // Built-in collections (users) exist in every schema, declared or not.
+                if let t = f.target, collection(t) == nil, t != BuiltinCollections.usersName {
                     errors.append(FieldError(field: "/collections/\(c.name)/fields/\(f.name)/collection", code: .notFound,
                                              message: "unknown collection \(t)"))
                 }

@@ -123,7 +123,6 @@ extension AuthService {
         let hash = try await hasher.hash(password)
         let now = Timestamp.now()
         _ = try await store.write([
-            SQLStatement(q("DELETE FROM \"_basalt_credentials\" WHERE \"user_id\" = ", SQLValue.text(id), " AND \"password_hash\" IS NULL")),
             SQLStatement(upsertPassword(id, hash, now)),
             SQLStatement(IdentityTables.revokeSessions(userID: id, now: now, dialect: dialect)),
         ])
@@ -235,6 +234,25 @@ extension AuthService {
         _ = try await store.write([
             SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 0, \"totp_secret\" = NULL, \"totp_last_step\" = NULL WHERE \"user_id\" = ", SQLValue.text(id))),
             SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id))),
+        ])
+    }
+
+    // MARK: - Upkeep
+
+    /// Forgets what can no longer be used: sessions (with their refresh tokens) a day after they
+    /// expired or were revoked, mail tokens a day after they expired, mails a week after they
+    /// were sent or given up on. Reuse detection only needs a family while it could still be
+    /// presented, so nothing a client holds is judged by a deleted row. The audit log is kept.
+    public func purgeExpired(now: Timestamp = .now()) async throws {
+        let day: Int64 = 86_400_000
+        let t = now.millisecondsSinceEpoch
+        _ = try await store.write([
+            SQLStatement(q("DELETE FROM \"_basalt_refresh_tokens\" WHERE \"session_id\" IN (SELECT \"id\" FROM \"_basalt_sessions\" WHERE \"expires_at\" < ",
+                           SQLValue.int(t - day), " OR \"revoked_at\" < ", SQLValue.int(t - day), ")")),
+            SQLStatement(q("DELETE FROM \"_basalt_sessions\" WHERE \"expires_at\" < ", SQLValue.int(t - day), " OR \"revoked_at\" < ", SQLValue.int(t - day))),
+            SQLStatement(q("DELETE FROM \"_basalt_mail_tokens\" WHERE \"expires_at\" < ", SQLValue.int(t - day))),
+            SQLStatement(q("DELETE FROM \"_basalt_mail_queue\" WHERE \"sent_at\" < ", SQLValue.int(t - 7 * day),
+                           " OR (\"sent_at\" IS NULL AND \"attempts\" >= ", SQLValue.int(MailOutbox.maximumAttempts), " AND \"created_at\" < ", SQLValue.int(t - 7 * day), ")")),
         ])
     }
 

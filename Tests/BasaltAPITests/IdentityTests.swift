@@ -281,3 +281,60 @@ struct InteropTests {
         }
     }
 }
+
+@Suite("Identity upkeep and the built-in users collection")
+struct IdentityUpkeepTests {
+    @Test(arguments: TestBackend.all)
+    func relationsToUsersNeedNoDeclaration(_ backend: TestBackend) async throws {
+        let schema = """
+        collections:
+          todos:
+            fields:
+              title: {type: text, required: true}
+              owner: {type: relation, collection: users, on_delete: cascade}
+            access:
+              list: [{who: authenticated, where: "owner = @auth.id"}]
+              create: [{who: authenticated, where: "@new.owner = @auth.id"}]
+        """
+        try await backend.withApp(schema: schema) { api in
+            let ada = try await api.signUp("ada@example.com")
+            #expect(try await api.post("/v1/todos", #"{"title":"t","owner":"\#(ada.id)"}"#, auth: ada.auth).status == .created)
+            #expect(try await api.get("/v1/todos?total=true", auth: ada.auth)["total"] == .int(1))
+            // Deleting the user cascades to their records and forgets their credentials and sessions.
+            #expect(try await api.delete("/v1/users/\(ada.id)").status == .noContent)
+            #expect(try await api.get("/v1/todos?total=true")["total"] == .int(0))
+            for table in ["_basalt_credentials", "_basalt_sessions"] {
+                let n = try await api.runtime.store.fetchOne(SQLQuery(sql: "SELECT COUNT(*) FROM \"\(table)\""), types: [.int])?[0].int
+                #expect(n == 0, "\(table)")
+            }
+            #expect(try await api.get("/v1/auth/me", auth: ada.auth).status == .unauthorized)
+            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
+        }
+    }
+
+    @Test(arguments: TestBackend.all)
+    func purgeForgetsDeadSessionsAndTokensOnly(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema) { api in
+            let live = try await api.signUp("ada@example.com")
+            let gone = try await api.signIn("ada@example.com")
+            #expect(try await api.post("/v1/auth/logout", #"{"refresh_token":"\#(gone.refreshToken)"}"#, auth: .none).status == .noContent)
+            #expect(try await api.post("/v1/auth/verify/request", "{}", auth: live.auth).status == .accepted)
+            func count(_ table: String) async throws -> Int64 {
+                try await api.runtime.store.fetchOne(SQLQuery(sql: "SELECT COUNT(*) FROM \"\(table)\""), types: [.int])?[0].int ?? -1
+            }
+            #expect(try await count("_basalt_sessions") == 2)
+            // Now: nothing is old enough.
+            try await api.runtime.auth.purgeExpired()
+            #expect(try await count("_basalt_sessions") == 2)
+            #expect(try await count("_basalt_mail_tokens") == 1)
+            // Two days on (the clock is the one thing faked): the revoked session and the expired
+            // verification token go; the live session and its refresh token stay and still work.
+            try await api.runtime.auth.purgeExpired(now: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 2 * 86_400_000))
+            #expect(try await count("_basalt_sessions") == 1)
+            #expect(try await count("_basalt_mail_tokens") == 0)
+            #expect(try await count("_basalt_refresh_tokens") == 1)
+            #expect(try await api.post("/v1/auth/refresh", #"{"refresh_token":"\#(live.refreshToken)"}"#, auth: .none).status == .ok)
+            #expect(try await api.post("/v1/auth/refresh", #"{"refresh_token":"\#(gone.refreshToken)"}"#, auth: .none).status == .unauthorized)
+        }
+    }
+}
