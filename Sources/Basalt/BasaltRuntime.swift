@@ -144,6 +144,9 @@ struct HousekeepingService: Service {
     let runtime: BasaltRuntime
 
     func run() async throws {
+        // The decoy hash unknown emails are checked against: made now, so not even the first
+        // failed sign-in of a process takes longer for an unknown email than for a known one.
+        await attempt("decoy password hash") { _ = try await runtime.auth.decoyHash() }
         // Sleeping is cancelled on graceful shutdown, so stopping never waits for a tick.
         try? await cancelWhenGracefulShutdown { try await loop() }
     }

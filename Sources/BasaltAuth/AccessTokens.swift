@@ -87,6 +87,13 @@ public final class AccessTokens: Sendable {
 
     public let settings: Settings
     let state: Mutex<KeyState>
+    /// Tokens whose signature already verified, with their claims. A signature check is the
+    /// bulk of authenticating a request (an Ed25519 verification costs more than the database
+    /// read of the record); a token's bytes cannot change, so its verdict is reused. Time,
+    /// issuer and audience are re-checked on every use, entries are dropped with the key set and
+    /// when the map is full, and only exact token strings ever hit.
+    let verified = Mutex<[String: AccessClaims]>([:])
+    static let verifiedCapacity = 20_000
 
     public init(settings: Settings, keys: [SigningKey]) async {
         self.settings = settings
@@ -105,6 +112,7 @@ public final class AccessTokens: Sendable {
     public func install(_ keys: [SigningKey]) async {
         let s = await Self.makeState(keys)
         state.withLock { $0 = s }
+        verified.withLock { $0 = [:] }
     }
 
     public var keys: [SigningKey] { state.withLock { $0.keys } }
@@ -134,6 +142,7 @@ public final class AccessTokens: Sendable {
 
     /// The claims of a valid token, or the reason it is refused.
     public func verify(_ token: String, now: Timestamp) async -> Result<AccessClaims, TokenRejection> {
+        if let claims = verified.withLock({ $0[token] }) { return checkClaims(claims, now: now) }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, token.utf8.count <= 8192,
             let headerBytes = Base64URL.decode(String(parts[0])),
@@ -151,6 +160,17 @@ public final class AccessTokens: Sendable {
         } catch {
             return .failure(error is DecodingError ? .malformed : .signature)
         }
+        let result = checkClaims(claims, now: now)
+        if case .success = result {
+            verified.withLock {
+                if $0.count >= Self.verifiedCapacity { $0 = [:] }
+                $0[token] = claims
+            }
+        }
+        return result
+    }
+
+    func checkClaims(_ claims: AccessClaims, now: Timestamp) -> Result<AccessClaims, TokenRejection> {
         let t = now.millisecondsSinceEpoch / 1000
         let leeway = Int64(settings.leeway.components.seconds)
         if claims.exp + leeway <= t { return .failure(.expired) }

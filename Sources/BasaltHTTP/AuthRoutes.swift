@@ -33,7 +33,7 @@ public struct AuthRoutes: Sendable {
     public func register(on router: Router<BasaltRequestContext>) {
         let auth = self.auth
         router.get("/.well-known/jwks.json") { _, _ in
-            HTTPSupport.json(.ok, auth.tokens.jwks(now: .now()), headers: [.cacheControl: "public, max-age=300"])
+            HTTPSupport.json(.ok, auth.tokens.jwks(now: .now()), headers: [.cacheControl: "public, max-age=60"])
         }
         MethodGuard.allow(["GET", "HEAD"], path: "/.well-known/jwks.json")
 

@@ -114,7 +114,7 @@ public final class AuthService: Sendable {
         try await store.fetchOne(q("SELECT \"id\" FROM \"users\" WHERE \"email\" = ", SQLValue.text(email)), types: [.uuid])?[0].text
     }
 
-    func decoyHash() async throws -> String {
+    public func decoyHash() async throws -> String {
         if let d = decoy.withLock({ $0 }) { return d }
         let d = try await hasher.hash(Digest.randomToken(bytes: 16))
         decoy.withLock { $0 = d }

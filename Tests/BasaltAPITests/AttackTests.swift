@@ -108,6 +108,11 @@ struct AttackTests {
             #expect(await tokens.verify(forged.first { $0.0 == "ES256" }!.1, now: t).failure == .algorithm)
             #expect(await tokens.verify(forged.first { $0.0 == "tampered payload" }!.1, now: t).failure == .signature)
             #expect(await tokens.verify(forged.first { $0.0 == "foreign key, our kid" }!.1, now: t).failure == .signature)
+            // A verified token's signature verdict is remembered; its time is checked on every use.
+            let good = try await signed(base)
+            #expect(await tokens.verify(good, now: t).failure == nil)
+            #expect(await tokens.verify(good, now: Timestamp(millisecondsSinceEpoch: t.millisecondsSinceEpoch + 3_600_000)).failure == .expired)
+            #expect(await tokens.verify(good, now: t).failure == nil)
         }
     }
 
