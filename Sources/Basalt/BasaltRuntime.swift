@@ -1,5 +1,5 @@
-public import BasaltAuth
-public import BasaltCore
+import BasaltAuth
+import BasaltCore
 public import BasaltHTTP
 import BasaltSMTP
 import Foundation

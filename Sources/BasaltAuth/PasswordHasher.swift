@@ -1,4 +1,4 @@
-public import BasaltCore
+import BasaltCore
 import Crypto
 import CryptoExtras
 import Foundation

@@ -1,5 +1,5 @@
 import Foundation
-public import HTTPTypes
+import HTTPTypes
 import BasaltCore
 public import BasaltServices
 public import Hummingbird

@@ -1,4 +1,4 @@
-public import HTTPTypes
+import HTTPTypes
 import BasaltCore
 import Foundation
 public import Hummingbird

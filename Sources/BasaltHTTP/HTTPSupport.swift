@@ -1,7 +1,7 @@
-public import HTTPTypes
-public import BasaltCore
+import HTTPTypes
+import BasaltCore
 import Foundation
-public import Hummingbird
+import Hummingbird
 import NIOCore
 
 /// Request and response plumbing shared by the route files.

@@ -1,5 +1,5 @@
-public import HTTPTypes
-public import BasaltCore
+import HTTPTypes
+import BasaltCore
 public import BasaltServices
 import Foundation
 public import Hummingbird

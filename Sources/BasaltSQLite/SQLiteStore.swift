@@ -1,4 +1,4 @@
-public import BasaltCore
+import BasaltCore
 public import BasaltStorage
 import Foundation
 internal import GRDB
@@ -180,7 +180,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
         writesSinceAnalyze.withLock {
             let n = ($0[table] ?? 0) + count
             $0[table] = n
-            if n >= max(1000, Int(base)) { dueTables.withLock { $0.insert(table) } }
+            if n >= max(1000, Int(base)) { _ = dueTables.withLock { $0.insert(table) } }
         }
     }
 

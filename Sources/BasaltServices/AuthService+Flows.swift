@@ -1,6 +1,6 @@
-public import BasaltAuth
+import BasaltAuth
 public import BasaltCore
-public import BasaltStorage
+import BasaltStorage
 import Foundation
 
 /// The mail flows (verification, password reset, email change) and TOTP.

@@ -1,4 +1,4 @@
-public import BasaltCore
+import BasaltCore
 public import BasaltStorage
 
 /// `Idempotency-Key` (IETF httpapi draft): the first response for (key, caller, method, path)

@@ -1,4 +1,4 @@
-public import BasaltCore
+import BasaltCore
 public import BasaltStorage
 
 /// Deployment-wide values kept in the database (shared by every replica).

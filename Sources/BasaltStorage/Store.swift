@@ -1,4 +1,4 @@
-public import BasaltCore
+import BasaltCore
 
 /// One statement of a write transaction, with what it must affect.
 public struct SQLStatement: Sendable {

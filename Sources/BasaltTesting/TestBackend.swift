@@ -6,7 +6,7 @@ public import BasaltCore
 import BasaltPostgres
 import BasaltServices
 import Foundation
-public import Hummingbird
+import Hummingbird
 public import HummingbirdTesting
 import Logging
 

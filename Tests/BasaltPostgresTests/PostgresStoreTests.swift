@@ -418,7 +418,7 @@ struct PostgresURLTests {
         var config = try PostgresStore.configuration(url: "postgres://nobody@127.0.0.1:1/none")
         config.options.connectTimeout = .milliseconds(200)
         let store = try PostgresStore(configuration: config, logger: TestPostgres.logger)
-        try await store.withRunning {
+        await store.withRunning {
             // The pool retries connecting; the caller gives up first and sees `unavailable`.
             let result = await withTaskGroup(of: (any Error)?.self) { group in
                 group.addTask {
