@@ -215,22 +215,14 @@ struct InteropTests {
     /// The repository root (tests/interop/verify_jwt.py lives there).
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func python(_ args: [String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func python(_ args: [String]) async throws -> (Int32, String) {
+        let r = try await Subprocess.run(["python3"] + args)
+        return (r.status, r.output)
     }
 
     @Test(arguments: TestBackend.all)
     func tokensVerifyWithAnIndependentJOSELibrary(_ backend: TestBackend) async throws {
-        let (hasJoserfc, _) = try Self.python(["-c", "import joserfc"])
+        let (hasJoserfc, _) = try await Self.python(["-c", "import joserfc"])
         if hasJoserfc != 0 {
             // CI installs it (scripts/test.sh); locally, say why nothing was checked.
             try #require(ProcessInfo.processInfo.environment["CI"] == nil, "joserfc is not installed (pip install joserfc)")
@@ -247,7 +239,7 @@ struct InteropTests {
             let script = Self.root.appendingPathComponent("tests/interop/verify_jwt.py").path
             for token in [ada.accessToken, try await api.signIn("ada@example.com").accessToken] {
                 try token.write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
-                let (status, output) = try Self.python([script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path,
+                let (status, output) = try await Self.python([script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path,
                                                         "http://127.0.0.1:8080", "basalt"])
                 #expect(status == 0, "\(output)")
                 #expect(output.contains(ada.id))
@@ -256,7 +248,7 @@ struct InteropTests {
             let parts = ada.accessToken.split(separator: ".").map(String.init)
             let tampered = parts[0] + "." + Forge.b64(Forge.claims(ada.id, roles: #"["editor"]"#)) + "." + parts[2]
             try tampered.write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
-            let (bad, _) = try Self.python([script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path, "http://127.0.0.1:8080", "basalt"])
+            let (bad, _) = try await Self.python([script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path, "http://127.0.0.1:8080", "basalt"])
             #expect(bad != 0)
         }
     }

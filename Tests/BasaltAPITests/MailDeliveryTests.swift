@@ -96,8 +96,7 @@ func decodeQuotedPrintable(_ s: String) -> String {
 struct MailDeliveryTests {
     @Test(arguments: TestBackend.all)
     func queuedMailSurvivesARestartAndIsDeliveredOverSMTP(_ backend: TestBackend) async throws {
-        let hasAiosmtpd = (try? Process.run(URL(fileURLWithPath: "/usr/bin/env"), arguments: ["python3", "-c", "import aiosmtpd"]))
-            .map { p in p.waitUntilExit(); return p.terminationStatus == 0 } ?? false
+        let hasAiosmtpd = (try? await Subprocess.run(["python3", "-c", "import aiosmtpd"]))?.succeeded ?? false
         if !hasAiosmtpd {
             try #require(ProcessInfo.processInfo.environment["CI"] == nil, "aiosmtpd is not installed (pip install aiosmtpd)")
             return

@@ -3,6 +3,7 @@ import BasaltHTTP
 import BasaltServices
 // Transitive dependencies of BasaltHTTP: the dialect that compiles a schema, and the document's types.
 import BasaltStorage
+import BasaltTesting
 import Foundation
 import HTTPTypes
 import OpenAPIKit
@@ -635,7 +636,7 @@ enum SpecValidator {
         ),
         arguments: ["anonymous", "reader", "editor", "admin", "clash"]
     )
-    func validatorAccepts(_ who: String) throws {
+    func validatorAccepts(_ who: String) async throws {
         guard let executable = SpecValidator.executable else {
             Issue.record("openapi-spec-validator is not on PATH, and CI is set")
             return
@@ -653,16 +654,9 @@ enum SpecValidator {
         try Data(bytes).write(to: file)
         defer { try? FileManager.default.removeItem(at: file) }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [file.path]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "\(text)")
+        let result = try await Subprocess.run([executable, file.path])
+        let text = result.output
+        #expect(result.succeeded, "\(text)")
         #expect(text.contains("OK"), "\(text)")
     }
 }

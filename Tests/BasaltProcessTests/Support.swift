@@ -168,12 +168,11 @@ final class Child: @unchecked Sendable {
             bySignal: process.terminationReason == .uncaughtSignal)
     }
 
-    /// SIGKILL if still running, and reap. Safe to call more than once.
+    /// SIGKILL if still running. Safe to call more than once. It does not wait: Foundation reaps
+    /// the child on its own thread, and a `waitUntilExit` here would block a cooperative thread
+    /// (from a `defer`) for as long as the kernel takes.
     func forceKill() {
-        if process.isRunning {
-            kill(pid, SIGKILL)
-            process.waitUntilExit()
-        }
+        if process.isRunning { kill(pid, SIGKILL) }
     }
 
     var diagnostics: String {

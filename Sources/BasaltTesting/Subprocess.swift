@@ -1,0 +1,53 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs a helper program (python tools, validators) from a test without ever blocking the
+/// cooperative pool (two threads here) and without pipes. A pipe's write end can leak into
+/// another child spawned at the same moment by a parallel test (a long-running server), and a
+/// read-to-end would then wait for *that* process: a blocked cooperative thread waiting for a
+/// test that cannot run. Output goes to a file; the exit is polled.
+public enum Subprocess {
+    public struct Result: Sendable {
+        public var status: Int32
+        public var output: String
+        public var succeeded: Bool { status == 0 }
+    }
+
+    /// Spawns are serialized: Foundation's `Process` on Linux races when several threads spawn
+    /// while descriptors are opened and closed around it.
+    static let spawnLock = NSLock()
+
+    public static func run(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> Result {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-subprocess-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out) }
+        let process = try spawnLock.withLock { () throws -> Process in
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = arguments
+            let fd = open(out.path, O_WRONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = handle
+            p.standardError = handle
+            try p.run()
+            return p
+        }
+        let deadline = ContinuousClock.now.advanced(by: timeout)
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                kill(process.processIdentifier, SIGKILL)
+                throw TestSetupError("\(arguments.joined(separator: " ")) did not finish within \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
+        return Result(status: process.terminationStatus, output: text)
+    }
+}
