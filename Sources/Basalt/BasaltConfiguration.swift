@@ -56,6 +56,8 @@ public struct AuthConfiguration: Sendable {
     /// `smtp://user:pass@host:port`, `smtp+starttls://…` or `smtps://…`; unset: mails go to the log (dev mode).
     public var smtpURL: String?
     public var mailFrom = "no-reply@localhost"
+    /// Whether anyone may sign up; `false`: only admins create users (`POST /v1/users`).
+    public var registrationOpen = true
     public var passwordParameters = ScryptPasswordHasher.Parameters.standard
     public var throttle = LoginThrottle.Settings()
     public init() {}

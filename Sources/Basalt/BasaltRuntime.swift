@@ -48,6 +48,7 @@ public final class BasaltRuntime: Sendable {
         }
         var authSettings = AuthService.Settings(appURL: a.appURL ?? publicURL)
         authSettings.sessionLifetime = a.sessionLifetime
+        authSettings.registrationOpen = a.registrationOpen
         auth = AuthService(store: store, records: records, schemas: schemas, tokens: tokens,
                            hasher: ScryptPasswordHasher(parameters: a.passwordParameters), policy: PasswordPolicy(),
                            throttle: LoginThrottle(settings: a.throttle), mail: MailOutbox(store: store, transport: transport, logger: logger),

@@ -65,6 +65,7 @@ struct Serve: AsyncParsableCommand {
           BASALT_ACCESS_TOKEN_TTL  access-token lifetime in seconds (default 900)
           BASALT_SESSION_TTL       refresh-session lifetime in seconds (default 2592000)
           BASALT_RATE_LIMIT_AUTH   requests per minute per address on /v1/auth/* (default 60)
+          BASALT_REGISTRATION      open (anyone may sign up, the default) or closed (admins create users)
         """)
     @OptionGroup var store: StoreOptions
     @Option(help: "Listen address HOST:PORT. Env: BASALT_HTTP") var http: String?

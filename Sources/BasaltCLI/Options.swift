@@ -96,6 +96,10 @@ struct StoreOptions: ParsableArguments {
         c.auth.smtpURL = r.string(forKey: "smtp_url", isSecret: true)
         if let v = r.string(forKey: "mail_from") { c.auth.mailFrom = v }
         c.auth.appURL = r.string(forKey: "app_url")
+        if let v = r.string(forKey: "registration") {
+            guard ["open", "closed"].contains(v) else { throw ValidationError("registration is open or closed") }
+            c.auth.registrationOpen = v == "open"
+        }
         if let v = r.string(forKey: "sqlite_synchronous") {
             guard let s = SQLiteStore.Synchronous(rawValue: v.uppercased()) else { throw ValidationError("sqlite_synchronous is normal or full") }
             c.sqliteSynchronous = s

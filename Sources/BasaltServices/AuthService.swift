@@ -17,6 +17,8 @@ public final class AuthService: Sendable {
         public var appURL: String
         /// The name shown in authenticator apps and mail subjects.
         public var productName: String = "Basalt"
+        /// Whether anyone may sign up (`POST /v1/auth/register`); closed, only admins create users.
+        public var registrationOpen = true
         public init(appURL: String) { self.appURL = appURL }
     }
 
@@ -72,6 +74,9 @@ public final class AuthService: Sendable {
     /// `POST /v1/auth/register`: creates the user (profile fields validated like any record)
     /// and its credentials in one transaction.
     public func register(_ body: JSONValue, client: Client) async throws -> JSONValue {
+        guard settings.registrationOpen else {
+            throw BasaltError(.forbidden, "Sign-up is closed on this server; an admin creates accounts")
+        }
         guard case .object(var o) = body else { throw BasaltError.badRequest("The body must be a JSON object") }
         guard case .string(let password)? = o["password"] else {
             throw BasaltError.validation([FieldError(field: "/password", code: .required, message: "password is required")])

@@ -277,6 +277,24 @@ struct InteropTests {
 @Suite("Identity upkeep and the built-in users collection")
 struct IdentityUpkeepTests {
     @Test(arguments: TestBackend.all)
+    func closedRegistrationLeavesAccountsToAdmins(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema, configure: { $0.auth.registrationOpen = false }) { api in
+            let r = try await api.post("/v1/auth/register", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none)
+            #expect(r.status == .forbidden && r.problem == "forbidden")
+            #expect(try await api.get("/v1/admin/users?total=true")["total"] == .int(0))
+            // An admin creates the account (email normalized, no password yet); the owner sets one
+            // through the reset flow and can then sign in.
+            let made = try await api.post("/v1/users", #"{"email":"Ada@Example.com","verified":true}"#)
+            #expect(made.status == .created && made["email"] == .string("ada@example.com"))
+            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
+            #expect(try await api.post("/v1/auth/password/forgot", #"{"email":"ada@example.com"}"#, auth: .none).status == .accepted)
+            let token = try await api.mailedToken(to: "ada@example.com")
+            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"correct horse battery"}"#, auth: .none).status == .noContent)
+            _ = try await api.signIn("ada@example.com")
+        }
+    }
+
+    @Test(arguments: TestBackend.all)
     func relationsToUsersNeedNoDeclaration(_ backend: TestBackend) async throws {
         let schema = """
         collections:

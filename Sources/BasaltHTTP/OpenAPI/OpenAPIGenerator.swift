@@ -599,8 +599,9 @@ extension OpenAPIGenerator {
                                 )
                             )
                         ],
-                        errors: body + [401, 409],
+                        errors: body + [401, 403, 409],
                         notes: notes.merging([
+                            403: "`forbidden`: sign-up is closed on this server (`BASALT_REGISTRATION=closed`)",
                             409: "`conflict`: another account uses this email",
                             422: """
                             `validation-failed`: a missing or malformed email; a password that is too short or \
