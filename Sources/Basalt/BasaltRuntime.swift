@@ -44,6 +44,7 @@ public final class BasaltRuntime: Sendable {
         if let url = a.smtpURL {
             transport = SMTPMailTransport(configuration: try SMTPConfiguration(url: url), from: a.mailFrom, logger: logger)
         } else {
+            logger.warning("BASALT_SMTP_URL is not set: mails (with their single-use tokens) are written to the log instead of sent — development only")
             transport = LogMailTransport(logger: logger)
         }
         var authSettings = AuthService.Settings(appURL: a.appURL ?? publicURL)
@@ -51,7 +52,7 @@ public final class BasaltRuntime: Sendable {
         authSettings.registrationOpen = a.registrationOpen
         auth = AuthService(store: store, records: records, schemas: schemas, tokens: tokens,
                            hasher: ScryptPasswordHasher(parameters: a.passwordParameters), policy: PasswordPolicy(),
-                           throttle: LoginThrottle(settings: a.throttle), mail: MailOutbox(store: store, transport: transport, logger: logger),
+                           throttle: LoginThrottle(settings: a.throttle), mail: MailOutbox(store: store, transport: transport, secrets: box, logger: logger),
                            secrets: box, settings: authSettings, logger: logger)
     }
 
@@ -190,6 +191,7 @@ struct MailDeliveryService: Service {
             while !Task.isCancelled {
                 try await Task.sleep(for: .seconds(1))
                 do {
+                    try await runtime.auth.processResetRequests()
                     try await runtime.auth.mail.deliverDue()
                 } catch {
                     runtime.logger.warning("mail delivery failed", metadata: ["error": "\(error)"])

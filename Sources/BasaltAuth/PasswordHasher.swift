@@ -104,8 +104,8 @@ public struct ScryptPasswordHasher: PasswordHasher {
             default: return nil
             }
         }
-        // Bounds keep a tampered row from asking for gigabytes.
-        guard (1...20).contains(ln), (1...32).contains(r), (1...16).contains(p),
+        // Bounds keep a tampered row from asking for much: at most 2^17 · 128 · 16 B = 256 MiB.
+        guard (1...17).contains(ln), (1...16).contains(r), (1...4).contains(p), (1 << ln) * 128 * r <= 256 << 20,
             let salt = unb64(parts[3]), let hash = unb64(parts[4]), !salt.isEmpty, hash.count == keyBytes
         else { return nil }
         return PHC(params: Parameters(logN: ln, r: r, p: p), salt: salt, hash: hash)

@@ -129,6 +129,10 @@ public struct AdminRoutes: Sendable {
             if let r = o["roles"] {
                 if let list = r.arrayValue, list.allSatisfy({ $0.stringValue != nil }) {
                     roles = list.compactMap(\.stringValue)
+                    let declared = Set(schemas.current.schema.roles.map(\.name))
+                    for (i, role) in roles.enumerated() where !declared.contains(role) {
+                        errors.append(FieldError(field: "/roles/\(i)", code: .enum, message: "\(role) is not a role of the schema"))
+                    }
                 } else {
                     errors.append(FieldError(field: "/roles", code: .type, message: "roles is a list of strings"))
                 }
@@ -180,6 +184,12 @@ public struct AdminRoutes: Sendable {
             return Response(status: .noContent, headers: [.cacheControl: "no-store"])
         }
         MethodGuard.allow(["POST"], path: "/v1/admin/users/:id/revoke-sessions")
+        router.delete("/v1/admin/users/:id/mfa") { _, ctx in
+            try Self.requireAdmin(ctx)
+            try await auth.adminResetMFA(ctx.principal, id: try ctx.parameters.require("id"))
+            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+        }
+        MethodGuard.allow(["DELETE"], path: "/v1/admin/users/:id/mfa")
 
         // The audit log, newest first; `actor`, `action`, `collection` narrow it, `cursor` pages.
         router.get("/v1/admin/audit") { req, ctx in

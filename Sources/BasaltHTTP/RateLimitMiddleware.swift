@@ -26,10 +26,12 @@ public struct RateLimitMiddleware: RouterMiddleware {
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let p = context.principal
-        // Sign-in and the other auth endpoints have their own, stricter quota per address.
-        let isAuth = request.uri.path.hasPrefix("/v1/auth/")
+        // Sign-in and the other auth endpoints have their own, stricter quota per address. Judged
+        // by path segments, as the router matches them (`//v1/auth/…` is the same route).
+        let segments = request.uri.path.split(separator: "/")
+        let isAuth = segments.count >= 2 && segments[0] == "v1" && segments[1] == "auth"
         let quota = isAuth ? settings.authPerMinute : p.isAnonymous ? settings.anonymousPerMinute : settings.subjectPerMinute
-        if quota <= 0 || p.isAdmin || request.uri.path.hasPrefix("/health/") { return try await next(request, context) }
+        if quota <= 0 || p.isAdmin || segments.first == "health" { return try await next(request, context) }
         let name = isAuth ? "auth" : "default"
         let key = isAuth ? "auth:" + p.clientAddress : p.isAnonymous ? "a:" + p.clientAddress : "s:" + (p.id ?? "")
         let now = clock()

@@ -19,35 +19,48 @@ extension AuthService {
                                     payload.map(SQLValue.text) ?? .null, ", ", SQLValue.int(t), ", ", SQLValue.int(t + Int64(lifetime.components.seconds) * 1000), ")")))
     }
 
-    /// Uses a token up: marks it used and returns (user id, payload). Single use even under
-    /// concurrency (the conditional update is the guard).
-    func consume(_ purpose: Purpose, _ body: JSONValue) async throws -> (String, String?) {
+    /// A presented token, checked (right purpose, unused, unexpired) but not yet used up.
+    struct PresentedToken {
+        var userID: String
+        var payload: String?
+        /// Uses the token up; the transaction it joins fails unless this changes exactly one row,
+        /// so of two concurrent uses one wins.
+        var consume: SQLStatement
+    }
+
+    static let invalidToken = BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The token is invalid, expired or already used")])
+
+    func presented(_ purpose: Purpose, _ body: JSONValue) async throws -> PresentedToken {
         guard let raw = body["token"]?.stringValue, !raw.isEmpty else {
             throw BasaltError.validation([FieldError(field: "/token", code: .required, message: "token is required")])
         }
-        let invalid = BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The token is invalid, expired or already used")])
         let hash = Digest.sha256Hex(raw)
         let t = Timestamp.now().millisecondsSinceEpoch
         guard let row = try await store.fetchOne(q("SELECT \"user_id\", \"payload\" FROM \"_basalt_mail_tokens\" WHERE \"token_hash\" = ", SQLValue.text(hash),
                                                    " AND \"purpose\" = ", SQLValue.text(purpose.rawValue), " AND \"used_at\" IS NULL AND \"expires_at\" > ", SQLValue.int(t)),
                                                  types: [.text, .text]), let userID = row[0].text
-        else { throw invalid }
-        do {
-            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(t), " WHERE \"token_hash\" = ",
-                                                      SQLValue.text(hash), " AND \"used_at\" IS NULL"), expect: .one)])
-        } catch StoreError.expectationFailed {
-            throw invalid
-        }
-        return (userID, row[1].text)
+        else { throw Self.invalidToken }
+        let consume = SQLStatement(q("UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(t), " WHERE \"token_hash\" = ",
+                                     SQLValue.text(hash), " AND \"used_at\" IS NULL"), expect: .one)
+        return PresentedToken(userID: userID, payload: row[1].text, consume: consume)
+    }
+
+    /// Retires a user's other unused tokens (of `purpose`, or all): after a reset or an email
+    /// change, links mailed earlier — possibly to an old address — must stop working.
+    func retireTokens(_ userID: String, purpose: Purpose? = nil, now: Timestamp) -> SQLStatement {
+        var parts: [Any] = ["UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(now.millisecondsSinceEpoch),
+                            " WHERE \"user_id\" = ", SQLValue.text(userID), " AND \"used_at\" IS NULL"]
+        if let purpose { parts += [" AND \"purpose\" = ", SQLValue.text(purpose.rawValue)] }
+        return SQLStatement(IdentityTables.build(dialect, parts))
     }
 
     func link(_ path: String, _ token: String) -> String {
         "\(settings.appURL)\(path)?token=\(token)"
     }
 
-    /// Sets fields of a user row directly (the flows own `verified` and `email`), bumping its version.
-    func updateUser(_ userID: String, _ sets: [(String, SQLValue)], extra: [SQLStatement] = []) async throws {
-        let table = try schemas.current.requireTable(BuiltinCollections.usersName)
+    /// Sets fields of a user row directly (the flows own `verified` and `email`), bumping its
+    /// version, in one transaction with `token`'s consumption and `extra`.
+    func updateUser(_ userID: String, _ sets: [(String, SQLValue)], token: PresentedToken, extra: [SQLStatement] = []) async throws {
         let now = Timestamp.now()
         var b = SQLBuilder(dialect)
         b.append("UPDATE \"users\" SET \"updated_at\" = ")
@@ -61,12 +74,13 @@ extension AuthService {
         }
         b.append(" WHERE \"id\" = ")
         b.bind(.uuid(userID))
-        _ = table
         do {
-            _ = try await store.write([SQLStatement(b.query, expect: .one)] + extra)
+            _ = try await store.write([token.consume, SQLStatement(b.query, expect: .one)] + extra)
         } catch StoreError.uniqueViolation {
+            // Rolled back: the token stays usable once the address is free again.
             throw BasaltError(.conflict, "Another account uses this email", fieldErrors: [FieldError(field: "/email", code: .unique, message: "email is taken")])
-        } catch StoreError.expectationFailed {
+        } catch StoreError.expectationFailed(let statement, _) {
+            if statement == 0 { throw Self.invalidToken }
             throw BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The account no longer exists")])
         }
         records.forgetUser(userID)
@@ -78,21 +92,29 @@ extension AuthService {
         let id = try requireUser(p)
         guard p.user?["verified"]?.boolValue != true, let email = p.user?["email"]?.stringValue else { return }
         let now = Timestamp.now()
-        let (raw, stmt) = mailToken(.verify, userID: id, lifetime: settings.verifyTokenLifetime, now: now)
-        _ = try await store.write([stmt, mail.enqueue(to: email, subject: "Verify your email for \(settings.productName)", body: """
+        // The token names the address it verifies: if the address changes meanwhile, it is void.
+        let (raw, stmt) = mailToken(.verify, userID: id, payload: email, lifetime: settings.verifyTokenLifetime, now: now)
+        _ = try await store.write([stmt, try mail.enqueue(to: email, subject: "Verify your email for \(settings.productName)", body: """
             Confirm that \(email) is yours by opening \(link("/verify", raw))
             or by posting {"token": "\(raw)"} to /v1/auth/verify. The link is valid for 24 hours.
             """, now: now)])
     }
 
     public func verify(_ body: JSONValue) async throws {
-        let (id, _) = try await consume(.verify, body)
-        try await updateUser(id, [("verified", .bool(true))])
+        let token = try await presented(.verify, body)
+        guard let user = try await records.currentUser(token.userID, fresh: true), token.payload == nil || user["email"]?.stringValue == token.payload else {
+            throw Self.invalidToken
+        }
+        try await updateUser(token.userID, [("verified", .bool(true))], token: token)
     }
 
     // MARK: - Password reset
 
-    /// Always accepted, whether or not the address has an account (no enumeration).
+    /// Always accepted, whether or not the address has an account, and with the same work either
+    /// way: the request is only recorded here (one insert); `processResetRequests` looks the
+    /// address up and mails, off the request path — so neither the answer nor its timing says
+    /// whether an account exists. Not counted against sign-in attempts (that would let anyone
+    /// lock a victim out by asking for resets).
     public func forgotPassword(_ body: JSONValue, client: Client) async throws {
         guard let raw = body["email"]?.stringValue, !raw.isEmpty else {
             throw BasaltError.validation([FieldError(field: "/email", code: .required, message: "email is required")])
@@ -101,31 +123,66 @@ extension AuthService {
         guard FieldValidator.isEmail(email) else {
             throw BasaltError.validation([FieldError(field: "/email", code: .format, message: "email must be an email address")])
         }
-        try throttle.begin(email: email, address: client.address)
-        guard let id = try await userID(byEmail: email), let user = try await records.currentUser(id, fresh: true), user["disabled"]?.boolValue != true else { return }
         let now = Timestamp.now()
-        let (token, stmt) = mailToken(.reset, userID: id, lifetime: settings.resetTokenLifetime, now: now)
-        _ = try await store.write([stmt, mail.enqueue(to: email, subject: "Reset your \(settings.productName) password", body: """
-            Someone asked to reset the password of \(email). If it was you, open \(link("/reset-password", token))
-            or post {"token": "\(token)", "password": "…"} to /v1/auth/password/reset within an hour.
-            If it was not you, ignore this mail.
-            """, now: now)])
+        _ = try await store.write([SQLStatement(q("INSERT INTO \"_basalt_reset_requests\" (\"id\", \"email\", \"created_at\") VALUES (",
+                                                  SQLValue.text(RecordID.make(at: now)), ", ", SQLValue.text(email), ", ", SQLValue.int(now.millisecondsSinceEpoch), ")"))])
     }
 
-    /// Sets the new password and revokes every session.
+    /// Turns recorded reset requests into reset mails: for an account that exists and is not
+    /// disabled, at most one mail per `resetMailInterval` (a flood of requests is not a flood of
+    /// mail). Each request is claimed by deleting it, so one replica handles it. Returns how many
+    /// requests were handled.
+    @discardableResult
+    public func processResetRequests(limit: Int = 50) async throws -> Int {
+        let rows = try await store.fetch(q("SELECT \"id\", \"email\" FROM \"_basalt_reset_requests\" ORDER BY \"id\" LIMIT ", SQLValue.int(Int64(limit))),
+                                         types: [.text, .text])
+        var handled = 0
+        for r in rows {
+            guard let rid = r[0].text, let email = r[1].text else { continue }
+            do {
+                _ = try await store.write([SQLStatement(q("DELETE FROM \"_basalt_reset_requests\" WHERE \"id\" = ", SQLValue.text(rid)), expect: .one)])
+            } catch StoreError.expectationFailed {
+                continue  // another replica took it
+            }
+            handled += 1
+            guard let id = try await userID(byEmail: email), let user = try await records.currentUser(id, fresh: true),
+                user["disabled"]?.boolValue != true
+            else { continue }
+            let now = Timestamp.now()
+            let recent = try await store.fetchOne(q("SELECT 1 FROM \"_basalt_mail_tokens\" WHERE \"user_id\" = ", SQLValue.text(id), " AND \"purpose\" = 'reset' AND \"created_at\" > ",
+                                                    SQLValue.int(now.millisecondsSinceEpoch - Int64(settings.resetMailInterval.components.seconds) * 1000)), types: [.int])
+            if recent != nil { continue }
+            let (token, stmt) = mailToken(.reset, userID: id, lifetime: settings.resetTokenLifetime, now: now)
+            _ = try await store.write([stmt, try mail.enqueue(to: email, subject: "Reset your \(settings.productName) password", body: """
+                Someone asked to reset the password of \(email). If it was you, open \(link("/reset-password", token))
+                or post {"token": "\(token)", "password": "…"} to /v1/auth/password/reset within an hour.
+                If it was not you, ignore this mail.
+                """, now: now)])
+        }
+        return handled
+    }
+
+    /// Sets the new password and revokes every session; other reset links die with it.
     public func resetPassword(_ body: JSONValue) async throws {
         guard let password = body["password"]?.stringValue else {
             throw BasaltError.validation([FieldError(field: "/password", code: .required, message: "password is required")])
         }
-        let problems = policy.check(password)
+        let token = try await presented(.reset, body)
+        let email = try await records.currentUser(token.userID, fresh: true)?["email"]?.stringValue
+        let problems = policy.check(password, email: email)
         if !problems.isEmpty { throw BasaltError.validation(problems) }
-        let (id, _) = try await consume(.reset, body)
         let hash = try await hasher.hash(password)
         let now = Timestamp.now()
-        _ = try await store.write([
-            SQLStatement(upsertPassword(id, hash, now)),
-            SQLStatement(IdentityTables.revokeSessions(userID: id, now: now, dialect: dialect)),
-        ])
+        do {
+            _ = try await store.write([
+                token.consume,
+                SQLStatement(upsertPassword(token.userID, hash, now)),
+                SQLStatement(IdentityTables.revokeSessions(userID: token.userID, now: now, dialect: dialect)),
+                retireTokens(token.userID, purpose: .reset, now: now),
+            ])
+        } catch StoreError.expectationFailed {
+            throw Self.invalidToken
+        }
     }
 
     func upsertPassword(_ id: String, _ hash: String, _ now: Timestamp) -> SQLQuery {
@@ -144,27 +201,32 @@ extension AuthService {
         let newEmail = BuiltinCollections.normalizeEmail(raw)
         let field = FieldSchema(name: "new_email", type: .email, required: true, max: 254)
         if case .failure(let e) = FieldValidator.check(.string(newEmail), field: field, pointer: "/new_email") { throw BasaltError.validation([e]) }
+        // A password check like sign-in's, so it is throttled like sign-in (a stolen access token
+        // must not become a password oracle).
+        let current = p.user?["email"]?.stringValue ?? id
+        try throttle.begin(email: current, address: p.clientAddress)
         var stored = try await credentials(id)?.passwordHash
         if stored == nil { stored = try await decoyHash() }
         guard try await hasher.verify(password, against: stored ?? "") != .mismatch else {
+            throttle.failed(email: current, address: p.clientAddress)
             throw BasaltError(.forbidden, "The password is wrong")
         }
-        if try await userID(byEmail: newEmail) != nil {
-            throw BasaltError(.conflict, "Another account uses this email", fieldErrors: [FieldError(field: "/new_email", code: .unique, message: "email is taken")])
-        }
+        // An address already taken is not revealed here (always 202); confirming then fails.
         let now = Timestamp.now()
         let (token, stmt) = mailToken(.emailChange, userID: id, payload: newEmail, lifetime: settings.emailChangeTokenLifetime, now: now)
-        _ = try await store.write([stmt, mail.enqueue(to: newEmail, subject: "Confirm your new email for \(settings.productName)", body: """
+        _ = try await store.write([stmt, try mail.enqueue(to: newEmail, subject: "Confirm your new email for \(settings.productName)", body: """
             Confirm \(newEmail) as the new address of your account by opening \(link("/confirm-email", token))
             or by posting {"token": "\(token)"} to /v1/auth/email/confirm.
             """, now: now)])
     }
 
     public func confirmEmailChange(_ body: JSONValue) async throws {
-        let (id, payload) = try await consume(.emailChange, body)
-        guard let email = payload else { throw BasaltError.badRequest("The token carries no address") }
-        // Owning the new address is proven by the token, so it is verified too.
-        try await updateUser(id, [("email", .text(email)), ("verified", .bool(true))])
+        let token = try await presented(.emailChange, body)
+        guard let email = token.payload else { throw BasaltError.badRequest("The token carries no address") }
+        // Owning the new address is proven by the token, so it is verified too. Links mailed to
+        // the old address (resets, verification) stop working in the same transaction.
+        try await updateUser(token.userID, [("email", .text(email)), ("verified", .bool(true))], token: token,
+                             extra: [retireTokens(token.userID, now: .now())])
     }
 
     // MARK: - TOTP
@@ -178,10 +240,16 @@ extension AuthService {
         let secret = OneTimePasswords.newSecret()
         let sealed = try secrets.seal(Array(secret.utf8))
         let now = Timestamp.now()
+        do {
         _ = try await store.write([SQLStatement(q(
             "INSERT INTO \"_basalt_credentials\" (\"user_id\", \"totp_secret\", \"totp_enabled\", \"updated_at\") VALUES (", SQLValue.text(id), ", ",
             SQLValue.text(sealed), ", 0, ", SQLValue.int(now.millisecondsSinceEpoch),
-            ") ON CONFLICT (\"user_id\") DO UPDATE SET \"totp_secret\" = excluded.\"totp_secret\", \"totp_enabled\" = 0, \"totp_last_step\" = NULL, \"updated_at\" = excluded.\"updated_at\""))])
+            ") ON CONFLICT (\"user_id\") DO UPDATE SET \"totp_secret\" = excluded.\"totp_secret\", \"totp_enabled\" = 0, \"totp_last_step\" = NULL, \"updated_at\" = excluded.\"updated_at\"",
+            // Never replaces the secret of an enabled factor, whatever raced with the check above.
+            " WHERE \"_basalt_credentials\".\"totp_enabled\" = 0"), expect: .one)])
+        } catch StoreError.expectationFailed {
+            throw BasaltError(.conflict, "Two-factor sign-in is already on; turn it off first")
+        }
         let label = p.user?["email"]?.stringValue ?? id
         return .object(JSONObject([
             ("secret", .string(OneTimePasswords.base32(secret: secret))),
@@ -203,7 +271,9 @@ extension AuthService {
         }
         var codes: [String] = []
         var statements = [SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 1, \"totp_last_step\" = ", SQLValue.int(step),
-                                         " WHERE \"user_id\" = ", SQLValue.text(id), " AND \"totp_enabled\" = 0"), expect: .one),
+                                         " WHERE \"user_id\" = ", SQLValue.text(id), " AND \"totp_enabled\" = 0",
+                                         // Enables the secret the code was checked against, not one a concurrent begin swapped in.
+                                         " AND \"totp_secret\" = ", SQLValue.text(creds.totpSealed ?? "")), expect: .one),
                           SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id)))]
         let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
         var rng = SystemRandomNumberGenerator()
@@ -228,7 +298,10 @@ extension AuthService {
             throw BasaltError.validation([FieldError(field: "/otp", code: .required, message: "otp is required")])
         }
         guard let creds = try await credentials(id), creds.totpEnabled else { throw BasaltError.notFound("Two-factor sign-in is not on") }
+        let current = p.user?["email"]?.stringValue ?? id
+        try throttle.begin(email: current, address: p.clientAddress)
         guard try await consumeSecondFactor(id, creds, otp) else {
+            throttle.failed(email: current, address: p.clientAddress)
             throw BasaltError.validation([FieldError(field: "/otp", code: .invalid, message: "The code is wrong or was already used")])
         }
         _ = try await store.write([
@@ -240,8 +313,8 @@ extension AuthService {
     // MARK: - Upkeep
 
     /// Forgets what can no longer be used: sessions (with their refresh tokens) a day after they
-    /// expired or were revoked, mail tokens a day after they expired, mails a week after they
-    /// were sent or given up on. Reuse detection only needs a family while it could still be
+    /// expired or were revoked, mail tokens a day after they expired, mails a day after they were
+    /// sent and a week after they were given up on. Reuse detection only needs a family while it could still be
     /// presented, so nothing a client holds is judged by a deleted row. The audit log is kept.
     public func purgeExpired(now: Timestamp = .now()) async throws {
         let day: Int64 = 86_400_000
@@ -251,7 +324,7 @@ extension AuthService {
                            SQLValue.int(t - day), " OR \"revoked_at\" < ", SQLValue.int(t - day), ")")),
             SQLStatement(q("DELETE FROM \"_basalt_sessions\" WHERE \"expires_at\" < ", SQLValue.int(t - day), " OR \"revoked_at\" < ", SQLValue.int(t - day))),
             SQLStatement(q("DELETE FROM \"_basalt_mail_tokens\" WHERE \"expires_at\" < ", SQLValue.int(t - day))),
-            SQLStatement(q("DELETE FROM \"_basalt_mail_queue\" WHERE \"sent_at\" < ", SQLValue.int(t - 7 * day),
+            SQLStatement(q("DELETE FROM \"_basalt_mail_queue\" WHERE \"sent_at\" < ", SQLValue.int(t - day),
                            " OR (\"sent_at\" IS NULL AND \"attempts\" >= ", SQLValue.int(MailOutbox.maximumAttempts), " AND \"created_at\" < ", SQLValue.int(t - 7 * day), ")")),
         ])
     }
@@ -287,6 +360,19 @@ extension AuthService {
             disabling ? [SQLStatement(IdentityTables.revokeSessions(userID: id, now: .now(), dialect: dialect))] : []
         }
         return out.body ?? .null
+    }
+
+    /// `DELETE /v1/admin/users/{id}/mfa`: turns a user's TOTP off (a lost device, or a factor set
+    /// up by someone who had the user's access token), audited.
+    public func adminResetMFA(_ p: Principal, id rawID: String) async throws {
+        guard let id = RecordID.normalize(rawID), try await records.currentUser(id, fresh: true) != nil else {
+            throw BasaltError.notFound("There is no such user")
+        }
+        _ = try await store.write([
+            SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 0, \"totp_secret\" = NULL, \"totp_last_step\" = NULL WHERE \"user_id\" = ", SQLValue.text(id))),
+            SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id))),
+            audit.statement(AuditLog.entry(p, "user.reset_mfa", collection: BuiltinCollections.usersName, recordID: id)),
+        ])
     }
 
     public func adminRevokeSessions(_ p: Principal, id rawID: String) async throws {

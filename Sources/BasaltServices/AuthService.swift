@@ -12,6 +12,8 @@ public final class AuthService: Sendable {
         public var sessionLifetime: Duration = .seconds(30 * 86_400)
         public var verifyTokenLifetime: Duration = .seconds(86_400)
         public var resetTokenLifetime: Duration = .seconds(3_600)
+        /// At most one reset mail per account in this time, however many requests come in.
+        public var resetMailInterval: Duration = .seconds(300)
         public var emailChangeTokenLifetime: Duration = .seconds(86_400)
         /// Where links in mails point (a front end that posts the token back); default: the public URL.
         public var appURL: String
@@ -104,6 +106,8 @@ public final class AuthService: Sendable {
     struct Credentials {
         var passwordHash: String?
         var totpSecret: String?
+        /// The secret as stored (sealed), to make a change conditional on it.
+        var totpSealed: String?
         var totpEnabled: Bool
         var totpLastStep: Int64?
     }
@@ -112,7 +116,7 @@ public final class AuthService: Sendable {
         guard let r = try await store.fetchOne(q("SELECT \"password_hash\", \"totp_secret\", \"totp_enabled\", \"totp_last_step\" FROM \"_basalt_credentials\" WHERE \"user_id\" = ", SQLValue.text(userID)),
                                                types: [.text, .text, .int, .int]) else { return nil }
         return Credentials(passwordHash: r[0].text, totpSecret: try r[1].text.map { String(decoding: try secrets.open($0), as: UTF8.self) },
-                           totpEnabled: r[2].int == 1, totpLastStep: r[3].int)
+                           totpSealed: r[1].text, totpEnabled: r[2].int == 1, totpLastStep: r[3].int)
     }
 
     func userID(byEmail email: String) async throws -> String? {
@@ -135,16 +139,17 @@ public final class AuthService: Sendable {
         let email = BuiltinCollections.normalizeEmail(rawEmail)
         try throttle.begin(email: email, address: client.address)
         let id = try await userID(byEmail: email)
-        var creds: Credentials?
-        var user: JSONObject?
-        if let id {
-            creds = try await credentials(id)
-            user = try await records.currentUser(id, fresh: true)
-        }
+        // The same reads whether or not the address has an account (an unknown one reads a
+        // nil id): only the password hash's outcome differs, not the work before it.
+        let probe = id ?? "00000000-0000-0000-0000-000000000000"
+        let creds = try await credentials(probe)
+        let user = try await records.currentUser(probe, fresh: true)
         var stored = creds?.passwordHash
         if stored == nil { stored = try await decoyHash() }
         let check = try await hasher.verify(password, against: stored ?? "")
-        guard check != .mismatch, let id, let creds, creds.passwordHash != nil, let user, user["disabled"]?.boolValue != true else {
+        guard check != .mismatch, let id, let creds, creds.passwordHash != nil, let user, user["id"]?.stringValue == id,
+            user["disabled"]?.boolValue != true
+        else {
             throttle.failed(email: email, address: client.address)
             throw BasaltError(.unauthenticated, Self.wrongCredentials)
         }
@@ -253,7 +258,13 @@ public final class AuthService: Sendable {
                 SQLStatement(q("INSERT INTO \"_basalt_refresh_tokens\" (\"token_hash\", \"session_id\", \"created_at\") VALUES (",
                                SQLValue.text(Digest.sha256Hex(next)), ", ", SQLValue.text(sessionID), ", ", SQLValue.int(t), ")")),
             ])
-        } catch StoreError.expectationFailed {
+        } catch StoreError.expectationFailed(let statement, _) {
+            // Statement 0 lost: the token was used concurrently — two holders of one token, as
+            // with a reused one, so the family goes.
+            if statement == 0 {
+                _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(t), " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"revoked_at\" IS NULL"))])
+                logger.warning("refresh token used twice at once: session revoked", metadata: ["session.id": "\(sessionID)", "user.id": "\(userID)"])
+            }
             throw dead
         }
         return try await tokenResponse(user: user, refresh: next, now: now)

@@ -1,3 +1,4 @@
+public import BasaltAuth
 public import BasaltCore
 public import BasaltStorage
 public import Logging
@@ -32,27 +33,36 @@ public struct LogMailTransport: MailTransport {
 
 /// The durable mail queue (`_basalt_mail_queue`). A flow enqueues its mail in the same
 /// transaction as the token it carries, so a committed token always has its mail and a mail
-/// survives a restart. `deliverDue` sends what is due, retrying with exponential backoff
+/// survives a restart. Bodies carry single-use tokens, so they are sealed with the master key: a
+/// copy of the database alone yields no live token. Sent mail is purged after a day. `deliverDue` sends what is due, retrying with exponential backoff
 /// (2 s, 4 s … at most 1 h, 12 attempts). On PostgreSQL several replicas may run it: a mail is
 /// claimed by moving its next attempt forward before sending, so only one replica sends it.
 public struct MailOutbox: Sendable {
     public let store: any Store
     public let transport: any MailTransport
+    let secrets: SecretBox
     let logger: Logger
     public static let maximumAttempts: Int64 = 12
 
-    public init(store: any Store, transport: any MailTransport, logger: Logger) {
+    public init(store: any Store, transport: any MailTransport, secrets: SecretBox, logger: Logger) {
         self.store = store
         self.transport = transport
+        self.secrets = secrets
         self.logger = logger
     }
 
-    public func enqueue(to: String, subject: String, body: String, now: Timestamp = .now()) -> SQLStatement {
+    public func enqueue(to: String, subject: String, body: String, now: Timestamp = .now()) throws -> SQLStatement {
         SQLStatement(IdentityTables.build(store.dialect, [
             "INSERT INTO \"_basalt_mail_queue\" (\"id\", \"recipient\", \"subject\", \"body\", \"created_at\", \"attempts\", \"next_attempt_at\") VALUES (",
-            SQLValue.text(RecordID.make(at: now)), ", ", SQLValue.text(to), ", ", SQLValue.text(subject), ", ", SQLValue.text(body), ", ",
+            SQLValue.text(RecordID.make(at: now)), ", ", SQLValue.text(to), ", ", SQLValue.text(subject), ", ",
+            SQLValue.text(try secrets.seal(Array(body.utf8))), ", ",
             SQLValue.int(now.millisecondsSinceEpoch), ", 0, ", SQLValue.int(now.millisecondsSinceEpoch), ")",
         ]))
+    }
+
+    /// A queued body in clear text (for delivery, and for tests that play the recipient).
+    public func open(_ sealed: String) throws -> String {
+        String(decoding: try secrets.open(sealed), as: UTF8.self)
     }
 
     /// Sends up to `limit` due mails; returns how many were sent.
@@ -76,8 +86,8 @@ public struct MailOutbox: Sendable {
             } catch StoreError.expectationFailed {
                 continue
             }
-            let mail = OutgoingMail(id: id, to: r[1].text ?? "", subject: r[2].text ?? "", body: r[3].text ?? "")
             do {
+                let mail = OutgoingMail(id: id, to: r[1].text ?? "", subject: r[2].text ?? "", body: try open(r[3].text ?? ""))
                 try await transport.send(mail)
                 _ = try await store.write([SQLStatement(IdentityTables.build(store.dialect, [
                     "UPDATE \"_basalt_mail_queue\" SET \"sent_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),

@@ -66,6 +66,9 @@ public enum InternalTables {
         CREATE INDEX "_basalt_mail_queue_due" ON "_basalt_mail_queue" ("sent_at", "next_attempt_at")
         """,
         """
+        CREATE TABLE "_basalt_reset_requests" ("id" TEXT PRIMARY KEY NOT NULL, "email" TEXT NOT NULL, "created_at" BIGINT NOT NULL)
+        """,
+        """
         CREATE TABLE "_basalt_signing_keys" ("kid" TEXT PRIMARY KEY NOT NULL, "private_key" TEXT NOT NULL,
           "created_at" BIGINT NOT NULL, "retired_at" BIGINT)
         """,

@@ -38,8 +38,11 @@ struct AccessTests {
             let jwtish = try await api.get("/v1/authors", auth: .bearer("eyJhbGciOiJub25lIn0.e30."))
             #expect(jwtish.status == .unauthorized)
             #expect(try await api.get("/health/live", auth: .bearer("garbage")).status == .ok)
-            // A role-scoped key is known but has no grant: 403.
-            let created = try await api.post("/v1/admin/api-keys", #"{"name":"svc","roles":["viewer"]}"#)
+            // Roles of a key must be roles of the schema.
+            let unknownRole = try await api.post("/v1/admin/api-keys", #"{"name":"svc","roles":["viewer"]}"#)
+            #expect(unknownRole.status == .unprocessableContent && unknownRole.fieldErrors.first?.0 == "/roles/0")
+            // A non-admin key is known but has no grant: 403.
+            let created = try await api.post("/v1/admin/api-keys", #"{"name":"svc","roles":[]}"#)
             #expect(created.status == .created)
             let key = try #require(created["key"]?.stringValue)
             #expect(key.hasPrefix("bsk_"))

@@ -144,6 +144,9 @@ struct AttackTests {
             }
             let over = try await api.post("/v1/auth/password/forgot", #"{"email":"y@example.com"}"#, auth: .none)
             #expect(over.status == .tooManyRequests && over.header("Retry-After") != nil)
+            // The same route spelled with an empty segment is the same quota.
+            let sneaky = try await api.post("//v1/auth/password/forgot", #"{"email":"z@example.com"}"#, auth: .none)
+            #expect(sneaky.status == .tooManyRequests, "\(sneaky.status)")
             #expect(try await api.get("/v1/notes", auth: .none).status == .unauthorized)  // other routes unaffected
         }
     }

@@ -288,7 +288,7 @@ struct IdentityUpkeepTests {
             #expect(made.status == .created && made["email"] == .string("ada@example.com"))
             #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
             #expect(try await api.post("/v1/auth/password/forgot", #"{"email":"ada@example.com"}"#, auth: .none).status == .accepted)
-            let token = try await api.mailedToken(to: "ada@example.com")
+            let token = try await api.mailedToken(to: "ada@example.com", subject: "Reset")
             #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"correct horse battery"}"#, auth: .none).status == .noContent)
             _ = try await api.signIn("ada@example.com")
         }

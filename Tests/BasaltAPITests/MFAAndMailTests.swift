@@ -1,6 +1,7 @@
 import Basalt
 import BasaltAuth
 import BasaltCore
+import BasaltServices
 import BasaltStorage
 import BasaltTesting
 import Foundation
@@ -25,14 +26,23 @@ func base32Decode(_ s: String) -> String {
 }
 
 extension APIClient {
-    /// The token of the newest queued mail to `to` — read from the durable mail queue itself.
-    func mailedToken(to: String) async throws -> String {
+    /// The token of the newest queued mail to `to` whose subject contains `subject` — read from
+    /// the durable mail queue itself (waiting up to 5 s: reset mails are made off the request path).
+    func mailedToken(to: String, subject: String = "") async throws -> String {
         let store = runtime.store
         var b = SQLBuilder(store.dialect)
-        b.append("SELECT \"body\" FROM \"_basalt_mail_queue\" WHERE \"recipient\" = ")
+        b.append("SELECT \"body\", \"subject\" FROM \"_basalt_mail_queue\" WHERE \"recipient\" = ")
         b.bind(.text(to))
-        b.append(" ORDER BY \"id\" DESC LIMIT 1")
-        let body = try #require(try await store.fetchOne(b.query, types: [.text])?[0].text)
+        b.append(" ORDER BY \"id\" DESC")
+        var found: String?
+        for _ in 0..<100 where found == nil {
+            try await runtime.auth.processResetRequests()
+            found = try await store.fetch(b.query, types: [.text, .text]).first { subject.isEmpty || $0[1].text?.contains(subject) == true }?[0].text
+            if found == nil { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let sealed = try #require(found, "no mail to \(to) about \(subject)")
+        #expect(!sealed.contains("token"), "queued bodies are sealed")
+        let body = try runtime.auth.mail.open(sealed)
         let range = try #require(body.range(of: #"{"token": ""#))
         return String(body[range.upperBound...].prefix { $0 != "\"" })
     }
@@ -88,6 +98,23 @@ struct MFAAndMailTests {
             #expect(try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"999999"}"#, auth: viaRecovery.auth).status == .unprocessableContent)
             #expect(try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"\#(recovery[1])"}"#, auth: viaRecovery.auth).status == .noContent)
             _ = try await api.signIn("ada@example.com")
+            // Enrolling again is possible; an admin can turn it off for a user who lost the device.
+            let again = try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth)
+            let secret2 = base32Decode(try #require(again["secret"]?.stringValue))
+            #expect(try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth).status == .ok)  // restart before confirming: fine
+            _ = secret2
+            let third = try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth)
+            let secret3 = base32Decode(try #require(third["secret"]?.stringValue))
+            let code3 = OneTimePasswords.code(secret: secret3, at: .now())
+            #expect(try await api.post("/v1/auth/mfa/totp/confirm", #"{"otp":"\#(code3)"}"#, auth: viaRecovery.auth).status == .ok)
+            // Once on, a new enrolment cannot replace the active secret.
+            #expect(try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth).status == .conflict)
+            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).problem == "mfa-required")
+            #expect(try await api.delete("/v1/admin/users/\(ada.id)/mfa", auth: viaRecovery.auth).status == .forbidden)
+            #expect(try await api.delete("/v1/admin/users/\(ada.id)/mfa").status == .noContent)
+            _ = try await api.signIn("ada@example.com")
+            let audit = try await api.get("/v1/admin/audit?action=user.reset_mfa")
+            #expect(audit["items"]?.arrayValue?.first?["record_id"] == .string(ada.id))
         }
     }
 
@@ -107,11 +134,16 @@ struct MFAAndMailTests {
 
             // Forgot: always 202, a mail only for a real account.
             #expect(try await api.post("/v1/auth/password/forgot", #"{"email":"ghost@example.com"}"#, auth: .none).status == .accepted)
+            try await api.runtime.auth.processResetRequests()
             #expect(try await api.mailCount(to: "ghost@example.com") == 0)
             let other = try await api.signIn("ada@example.com")
             #expect(try await api.post("/v1/auth/password/forgot", #"{"email":"ADA@example.com"}"#, auth: .none).status == .accepted)
-            let rtoken = try await api.mailedToken(to: "ada@example.com")
+            let rtoken = try await api.mailedToken(to: "ada@example.com", subject: "Reset")
             #expect(rtoken != vtoken)
+            // A flood of requests is not a flood of mail: one reset mail per account per 5 minutes.
+            for _ in 0..<3 { _ = try await api.post("/v1/auth/password/forgot", #"{"email":"ada@example.com"}"#, auth: .none) }
+            try await api.runtime.auth.processResetRequests()
+            #expect(try await api.mailCount(to: "ada@example.com") == 2)  // the verification and one reset
             // A verification token is no reset token.
             #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(vtoken)","password":"brand new passphrase"}"#, auth: .none).status == .unprocessableContent)
             #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"short"}"#, auth: .none).status == .unprocessableContent)
@@ -124,15 +156,26 @@ struct MFAAndMailTests {
 
             // Email change: needs the password; confirmed by a token mailed to the new address.
             #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"ada@new.example","password":"wrong wrong wrong"}"#, auth: fresh.auth).status == .forbidden)
+            // A taken address is not revealed by the request (202); confirming it is the 409, and the
+            // token survives that (it works once the address is free).
             _ = try await api.signUp("taken@example.com")
-            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"taken@example.com","password":"brand new passphrase"}"#, auth: fresh.auth).status == .conflict)
+            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"taken@example.com","password":"brand new passphrase"}"#, auth: fresh.auth).status == .accepted)
+            let clash = try await api.mailedToken(to: "taken@example.com", subject: "new email")
+            #expect(try await api.post("/v1/auth/email/confirm", #"{"token":"\#(clash)"}"#, auth: .none).status == .conflict)
             #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"Ada@New.example","password":"brand new passphrase"}"#, auth: fresh.auth).status == .accepted)
+            // A verification link mailed to the old address before the change must not outlive it.
+            _ = try await api.patch("/v1/admin/users/\(fresh.id)", #"{"verified":false}"#)
+            #expect(try await api.post("/v1/auth/verify/request", "{}", auth: fresh.auth).status == .accepted)
+            let oldVerify = try await api.mailedToken(to: "ada@example.com", subject: "Verify")
             let ctoken = try await api.mailedToken(to: "ada@new.example")
             #expect(try await api.get("/v1/auth/me", auth: fresh.auth)["email"] == .string("ada@example.com"))
             #expect(try await api.post("/v1/auth/email/confirm", #"{"token":"\#(ctoken)"}"#, auth: .none).status == .noContent)
             #expect(try await api.get("/v1/auth/me", auth: fresh.auth)["email"] == .string("ada@new.example"))
             _ = try await api.signIn("ada@new.example", password: "brand new passphrase")
             #expect(try await api.post("/v1/auth/email/confirm", #"{"token":"\#(ctoken)"}"#, auth: .none).status == .unprocessableContent)
+            #expect(try await api.post("/v1/auth/verify", #"{"token":"\#(oldVerify)"}"#, auth: .none).status == .unprocessableContent)
+            // The clashing change's token was retired by the change that went through.
+            #expect(try await api.post("/v1/auth/email/confirm", #"{"token":"\#(clash)"}"#, auth: .none).status == .unprocessableContent)
         }
     }
 

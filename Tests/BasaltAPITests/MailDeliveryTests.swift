@@ -200,6 +200,7 @@ struct RehashTests {
             _ = try await rt.auth.register(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
                                            client: .init(address: "127.0.0.1", userAgent: nil))
             try await rt.auth.forgotPassword(.object(JSONObject([("email", "ada@example.com")])), client: .init(address: "127.0.0.1", userAgent: nil))
+            #expect(try await rt.auth.processResetRequests() == 1)
             #expect(try await rt.auth.mail.deliverDue() == 1)
             let logged = lines.lines.withLock { $0 }
             #expect(logged.contains { $0.contains("dev mode") && $0.contains("ada@example.com") && $0.contains("/v1/auth/password/reset") })

@@ -1,6 +1,7 @@
 import BasaltSMTP
 import Foundation
 import Logging
+import NIOCore
 import NIOSSL
 import Testing
 
@@ -213,7 +214,9 @@ struct SMTPClientTests {
                 try await Self.client(configuration).send(Self.simpleMessage)
             }
             #expect(error.code == nil)
-            #expect(error.underlying is NIOSSLError)
+            // The handshake's failure, or — when the peer's close wins the race under load — the
+            // closed channel it leaves; either way no mail went out over an unverified connection.
+            #expect(error.underlying is NIOSSLError || error.underlying is ChannelError, "\(error)")
             #expect(try server.receivedMail().isEmpty)
         }
     }

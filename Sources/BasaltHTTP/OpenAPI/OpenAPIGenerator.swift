@@ -813,8 +813,10 @@ extension OpenAPIGenerator {
                         "auth_change_email",
                         "Request an email change",
                         """
-                        Needs the current password. Mails a single-use confirmation token to the new address; the \
-                        address changes (and counts as verified) when the token is posted to `/v1/auth/email/confirm`.
+                        Needs the current password (checked and throttled like sign-in). Mails a single-use \
+                        confirmation token to the new address; the address changes (and counts as verified) when the \
+                        token is posted to `/v1/auth/email/confirm`. Whether the address is taken is not told here \
+                        (always `202`); confirming a taken address is the `409`.
                         """,
                         body: request([
                             "new_email": .string(
@@ -825,10 +827,9 @@ extension OpenAPIGenerator {
                             "password": .string(format: .password, description: "The current password"),
                         ]),
                         [(202, accepted)],
-                        errors: body + signedIn + [409],
+                        errors: body + signedIn,
                         notes: userNotes.merging([
                             403: "`forbidden`: the password is wrong, or the credential is an API key",
-                            409: "`conflict`: another account uses this email",
                             422:
                                 "`validation-failed`: `new_email` or `password` is missing, or `new_email` is not an email address",
                         ]) { $1 },
@@ -841,12 +842,15 @@ extension OpenAPIGenerator {
                     post: operation(
                         "auth_confirm_email",
                         "Confirm an email change",
-                        "Sets the new address of the token's user. No access token is needed: the token is the proof.",
+                        """
+                        Sets the new address of the token's user. No access token is needed: the token is the proof. \
+                        Every other link mailed to the user before (reset, verification) stops working.
+                        """,
                         body: request(mailToken),
                         [(204, done)],
                         errors: body + [401, 409],
                         notes: notes.merging([
-                            409: "`conflict`: another account took this email meanwhile",
+                            409: "`conflict`: another account uses this email; the token stays usable",
                             422: tokenNote,
                         ]) { $1 },
                         security: open
@@ -1300,6 +1304,25 @@ extension OpenAPIGenerator {
                             operationId: "admin_revoke_user_sessions",
                             responses: Responses.merge(
                                 [(204, Responses.ok("Revoked", headers: noStore))],
+                                errors: [401, 403, 404, 429]
+                            ),
+                            security: admin
+                        )
+                    )
+                )
+                paths["/v1/admin/users/{id}/mfa"] = .pathItem(
+                    OpenAPI.PathItem(
+                        parameters: [.parameter(userID)],
+                        delete: OpenAPI.Operation(
+                            tags: tag,
+                            summary: "Turn a user's two-factor sign-in off",
+                            description: """
+                                Removes the user's TOTP secret and recovery codes (a lost device, or a factor set up \
+                                by someone who held the user's access token). Audit-logged.
+                                """,
+                            operationId: "admin_reset_user_mfa",
+                            responses: Responses.merge(
+                                [(204, Responses.ok("Turned off", headers: noStore))],
                                 errors: [401, 403, 404, 429]
                             ),
                             security: admin
