@@ -2174,18 +2174,31 @@ extension OpenAPIGenerator {
             ]
         }
 
+        /// A list of the schema's roles (users' and API keys' roles must be declared ones).
+        func schemaRoleList(_ description: String) -> JSONSchema {
+            let roles = schema.roles.map(\.name)
+            return roles.isEmpty
+                ? .array(required: false, description: "The schema declares no roles", maxItems: 0, items: .string)
+                : .array(required: false, description: description, items: .string(allowedValues: roles.map { AnyCodable($0) }))
+        }
+
         /// The admin API's identity schemas: the user patch (with the schema's roles) and the audit log.
         func adminIdentitySchemas() -> [(String, JSONSchema)] {
-            let roles = schema.roles.map(\.name)
-            let roleList: JSONSchema =
-                roles.isEmpty
-                ? .array(required: false, description: "The schema declares no roles", maxItems: 0, items: .string)
-                : .array(
-                    required: false,
-                    description: "Replaces the user's roles; each must be a role of the schema",
-                    items: .string(allowedValues: roles.map { AnyCodable($0) })
-                )
+            let roleList = schemaRoleList("Replaces the user's roles; each must be a role of the schema")
             return [
+                (
+                    Names.apiKeyCreate,
+                    .object(
+                        title: Names.apiKeyCreate,
+                        properties: [
+                            "name": .string(minLength: 1, maxLength: 200),
+                            "roles": schemaRoleList("The key's roles; each must be a role of the schema"),
+                            "admin": .boolean(required: false, defaultValue: false),
+                            "expires_at": .string(format: .dateTime, required: false, nullable: true),
+                        ],
+                        additionalProperties: .a(false)
+                    )
+                ),
                 (
                     Names.adminUserPatch,
                     .object(
@@ -2367,19 +2380,6 @@ extension OpenAPIGenerator {
                             "expires_at": .string(format: .dateTime, nullable: true),
                             "last_used_at": .string(format: .dateTime, nullable: true),
                         ]
-                    )
-                ),
-                (
-                    Names.apiKeyCreate,
-                    .object(
-                        title: Names.apiKeyCreate,
-                        properties: [
-                            "name": .string(minLength: 1, maxLength: 200),
-                            "roles": .array(required: false, items: .string),
-                            "admin": .boolean(required: false, defaultValue: false),
-                            "expires_at": .string(format: .dateTime, required: false, nullable: true),
-                        ],
-                        additionalProperties: .a(false)
                     )
                 ),
                 (
