@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import BasaltCore
+import Synchronization
 public import BasaltServices
 public import Hummingbird
 
@@ -11,6 +12,33 @@ public struct AuthMiddleware: RouterMiddleware {
     let apiKeys: ApiKeyService
     let auth: AuthService
     let settings: HTTPSettings
+    /// Refused credentials per client address in the current minute. Each costs a database read
+    /// or a signature check, and the rate limiter (which runs after authentication) never sees
+    /// them: past `authPerMinute` refusals an address gets 429 before any work is done.
+    let refusals = Refusals()
+
+    final class Refusals: Sendable {
+        let state = Mutex<[String: (start: Int64, count: Int)]>([:])
+
+        /// Seconds to wait when `address` is over `quota`, else nil.
+        func over(_ address: String, quota: Int, now: Int64) -> Int64? {
+            guard quota > 0 else { return nil }
+            return state.withLock { m in
+                guard let e = m[address], now - e.start < 60, e.count >= quota else { return nil }
+                return 60 - (now - e.start)
+            }
+        }
+
+        func note(_ address: String, now: Int64) {
+            state.withLock { m in
+                if m.count > 100_000 { m = m.filter { now - $0.value.start < 60 } }
+                var e = m[address] ?? (now, 0)
+                if now - e.start >= 60 { e = (now, 0) }
+                e.count += 1
+                m[address] = e
+            }
+        }
+    }
 
     public init(apiKeys: ApiKeyService, auth: AuthService, settings: HTTPSettings) {
         self.apiKeys = apiKeys
@@ -28,25 +56,40 @@ public struct AuthMiddleware: RouterMiddleware {
         }
         if let auth = request.headers[.authorization] {
             context.hasCredentials = true
-            let parts = auth.split(separator: " ", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-                throw invalid("The Authorization header must be a Bearer token")
+            let now = Timestamp.now().millisecondsSinceEpoch / 1000
+            if let wait = refusals.over(address, quota: settings.authPerMinute, now: now) {
+                throw BasaltError(.rateLimited, "Too many refused credentials from this address; retry after \(wait) seconds",
+                                  headers: [("Retry-After", "\(wait)")])
             }
-            let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
-            var p: Principal
-            if token.hasPrefix("bsk_") {
-                guard let k = try await apiKeys.authenticate(token) else { throw invalid("The token is invalid, expired or revoked") }
-                p = k
-                p.roles = self.auth.schemas.current.effectiveRoles(p.roles)
-            } else {
-                // Anything else must be one of our access JWTs; `authenticate` throws the 401.
-                p = try await self.auth.authenticate(accessToken: token, address: address)
+            do {
+                context.principal = try await principal(auth, address: address, requestID: context.requestID)
+            } catch let e as BasaltError where e.code == .unauthenticated {
+                refusals.note(address, now: now)
+                throw e
             }
-            p.clientAddress = address
-            p.requestID = context.requestID
-            context.principal = p
         }
         return try await next(request, context)
+    }
+
+    /// The principal of an `Authorization` value; a bad credential is always a 401, never anonymous.
+    func principal(_ auth: String, address: String, requestID: String) async throws -> Principal {
+        let parts = auth.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw invalid("The Authorization header must be a Bearer token")
+        }
+        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        var p: Principal
+        if token.hasPrefix("bsk_") {
+            guard let k = try await apiKeys.authenticate(token) else { throw invalid("The token is invalid, expired or revoked") }
+            p = k
+            p.roles = self.auth.schemas.current.effectiveRoles(p.roles)
+        } else {
+            // Anything else must be one of our access JWTs; `authenticate` throws the 401.
+            p = try await self.auth.authenticate(accessToken: token, address: address)
+        }
+        p.clientAddress = address
+        p.requestID = requestID
+        return p
     }
 
     func invalid(_ message: String) -> BasaltError {

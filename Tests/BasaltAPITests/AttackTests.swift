@@ -155,3 +155,22 @@ struct AttackTests {
 extension Result {
     var failure: Failure? { if case .failure(let f) = self { f } else { nil } }
 }
+
+@Suite("Refused credentials are rate limited before any work")
+struct RefusedCredentialTests {
+    @Test(arguments: TestBackend.all)
+    func anAddressSendingBadTokensIsSlowedDown(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema, configure: { $0.http.authPerMinute = 5 }) { api in
+            for i in 0..<5 {
+                let r = try await api.get("/v1/notes", auth: .bearer(i % 2 == 0 ? "bsk_nope\(i)" : "eyJhbGciOiJFZERTQSJ9.e30.sig\(i)"))
+                #expect(r.status == .unauthorized)
+            }
+            let slowed = try await api.get("/v1/notes", auth: .bearer("bsk_nope-again"))
+            #expect(slowed.status == .tooManyRequests && slowed.header("Retry-After") != nil)
+            // Even a good credential from that address waits: the point is to stop guessing.
+            #expect(try await api.get("/v1/notes").status == .tooManyRequests)
+            // Anonymous requests are not credentials and are not affected by this counter.
+            #expect(try await api.get("/v1/notes", auth: .none).status == .unauthorized)
+        }
+    }
+}
