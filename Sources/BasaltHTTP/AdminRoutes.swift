@@ -150,9 +150,12 @@ public struct AdminRoutes: Sendable {
                 }
             }
             if !errors.isEmpty { throw BasaltError.validation(errors) }
-            let created = try await apiKeys.create(name: o["name"]?.stringValue ?? "", admin: o["admin"]?.boolValue ?? false, roles: roles, expiresAt: expires)
+            // The audit entry commits with the key: a key shown once is never unaudited.
+            let created = try await apiKeys.create(name: o["name"]?.stringValue ?? "", admin: o["admin"]?.boolValue ?? false, roles: roles,
+                                                   expiresAt: expires) { [audit] id in
+                [audit.statement(AuditLog.entry(ctx.principal, "api_key.create", recordID: id))]
+            }
             let id = created.record["id"]?.stringValue ?? ""
-            try await audit.record(AuditLog.entry(ctx.principal, "api_key.create", recordID: id))
             return HTTPSupport.json(.created, created.record, headers: [.cacheControl: "no-store", .location: "/v1/admin/api-keys/\(id)"])
         }
         MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/api-keys")

@@ -99,6 +99,15 @@ public struct SMTPClient: Sendable {
         if let username = configuration.username, username.contains("\0") {
             throw SMTPError.invalid("username must not contain NUL")
         }
+        // Credentials never cross a network in clear text: without TLS, AUTH only to this machine.
+        if configuration.username != nil, configuration.security == .none, !isLoopback(configuration.host) {
+            throw SMTPError.invalid("credentials would travel in clear text to \(configuration.host); use smtp+starttls:// or smtps://")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased()
+        return h == "localhost" || h.hasPrefix("127.") || h == "::1" || h == "[::1]"
     }
 
     /// Building a context reads trust roots from disk, so it runs on the blocking-I/O pool.

@@ -18,7 +18,9 @@ public final class ApiKeyService: Sendable {
         public var record: JSONValue
     }
 
-    public func create(name: String, admin: Bool, roles: [String], expiresAt: Timestamp?) async throws -> Created {
+    /// `also(id)`: statements that commit with the key (its audit entry), or with nothing.
+    public func create(name: String, admin: Bool, roles: [String], expiresAt: Timestamp?,
+                       also: (String) -> [SQLStatement] = { _ in [] }) async throws -> Created {
         guard !name.isEmpty, name.count <= 200 else {
             throw BasaltError.validation([FieldError(field: "/name", code: .required, message: "name is required (at most 200 characters)")])
         }
@@ -35,7 +37,7 @@ public final class ApiKeyService: Sendable {
             b.bind(v)
         }
         b.append(")")
-        _ = try await store.write([SQLStatement(b.query)])
+        _ = try await store.write([SQLStatement(b.query)] + also(id))
         var rec = Self.json(id: id, name: name, prefix: String(key.prefix(12)), admin: admin, roles: roles, createdAt: now, expiresAt: expiresAt, lastUsed: nil)
         if case .object(var o) = rec {
             o.append("key", .string(key))

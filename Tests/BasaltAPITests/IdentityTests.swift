@@ -260,6 +260,8 @@ struct InteropTests {
             #expect(created.status == .created)
             let key = try #require(created["key"]?.stringValue)
             #expect(created["last_used_at"] == .null)
+            let audited = try await api.get("/v1/admin/audit?action=api_key.create")
+            #expect(audited["items"]?.arrayValue?.first?["record_id"] == created["id"])
             // Stored as a digest only.
             let rows = try await api.runtime.store.fetch(SQLQuery(sql: "SELECT \"key_hash\" FROM \"_basalt_api_keys\""), types: [.text])
             #expect(rows.contains { $0[0].text == Digest.sha256Hex(key) } && !rows.contains { $0[0].text == key })

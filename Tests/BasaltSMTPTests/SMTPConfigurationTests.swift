@@ -1,4 +1,5 @@
 import BasaltSMTP
+import Logging
 import Testing
 
 struct SMTPConfigurationTests {
@@ -103,5 +104,18 @@ struct SMTPConfigurationTests {
     @Test func errorDescriptionNamesCodeAndStep() {
         let error = SMTPError(code: 550, message: "5.1.1 no such user", isTransient: false, command: "RCPT")
         #expect(error.description == "SMTPError(550 after RCPT: 5.1.1 no such user)")
+    }
+}
+
+@Suite struct ClearTextCredentialTests {
+    /// Refused before any connection: the host does not even need to exist.
+    @Test func credentialsNeedTLSExceptToThisMachine() async throws {
+        let remote = SMTPConfiguration(host: "mail.invalid", port: 25, security: .none, username: "u", password: "p")
+        let error = try await #require(throws: SMTPError.self) {
+            try await SMTPClient(configuration: remote, logger: Logger(label: "test")).send(
+                MailMessage(from: "a@example.com", to: ["b@example.com"], subject: "s", textBody: "b"))
+        }
+        #expect(!error.isTransient && error.description.contains("clear text"))
+        #expect(!error.description.contains("p\""), "the password is not in the error")
     }
 }
