@@ -75,8 +75,7 @@ public final class BasaltRuntime: Sendable {
 
     /// `basalt keys rotate`: a new signing key; the old ones stay published until their tokens expire.
     public func rotateSigningKeys() async throws -> String {
-        let box = try await Self.secretBox(configuration, store: store, logger: logger)
-        let repo = SigningKeyStore(store: store, box: box)
+        let repo = SigningKeyStore(store: store, box: auth.secrets)
         let kid = try await repo.rotate(keep: configuration.auth.accessTokenLifetime * 2 + .seconds(3600))
         await auth.tokens.install(try await repo.load())
         return kid

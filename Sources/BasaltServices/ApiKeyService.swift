@@ -32,10 +32,7 @@ public final class ApiKeyService: Sendable {
         let values: [SQLValue] = [.text(id), .text(name), .text(Digest.sha256Hex(key)), .text(String(key.prefix(12))), .int(admin ? 1 : 0),
                                   .text(JSONValue.array(roles.map { .string($0) }).serialized()), .int(now.millisecondsSinceEpoch),
                                   expiresAt.map { .int($0.millisecondsSinceEpoch) } ?? .null]
-        for (i, v) in values.enumerated() {
-            if i > 0 { b.append(", ") }
-            b.bind(v)
-        }
+        b.bindList(values)
         b.append(")")
         _ = try await store.write([SQLStatement(b.query)] + also(id))
         var rec = Self.json(id: id, name: name, prefix: String(key.prefix(12)), admin: admin, roles: roles, createdAt: now, expiresAt: expiresAt, lastUsed: nil)

@@ -36,10 +36,7 @@ public struct AuditLog: Sendable {
         let values: [SQLValue] = [.text(RecordID.make(at: now)), .int(now.millisecondsSinceEpoch), .text(e.actor), .text(e.action),
                                   e.collection.map(SQLValue.text) ?? .null, e.recordID.map(SQLValue.text) ?? .null,
                                   e.requestID.map(SQLValue.text) ?? .null, e.detail.map { .text($0.serialized()) } ?? .null]
-        for (i, v) in values.enumerated() {
-            if i > 0 { b.append(", ") }
-            b.bind(v)
-        }
+        b.bindList(values)
         b.append(")")
         return SQLStatement(b.query)
     }

@@ -48,10 +48,10 @@ extension AuthService {
     /// Retires a user's other unused tokens (of `purpose`, or all): after a reset or an email
     /// change, links mailed earlier — possibly to an old address — must stop working.
     func retireTokens(_ userID: String, purpose: Purpose? = nil, now: Timestamp) -> SQLStatement {
-        var parts: [Any] = ["UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(now.millisecondsSinceEpoch),
+        var parts: [any SQLFragment] = ["UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(now.millisecondsSinceEpoch),
                             " WHERE \"user_id\" = ", SQLValue.text(userID), " AND \"used_at\" IS NULL"]
         if let purpose { parts += [" AND \"purpose\" = ", SQLValue.text(purpose.rawValue)] }
-        return SQLStatement(IdentityTables.build(dialect, parts))
+        return SQLStatement(SQLQuery.build(dialect, parts))
     }
 
     func link(_ path: String, _ token: String) -> String {

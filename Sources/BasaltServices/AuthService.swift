@@ -58,7 +58,7 @@ public final class AuthService: Sendable {
     }
 
     var dialect: any SQLDialect { store.dialect }
-    func q(_ parts: Any...) -> SQLQuery { IdentityTables.build(dialect, parts) }
+    func q(_ parts: any SQLFragment...) -> SQLQuery { SQLQuery.build(dialect, parts) }
 
     public struct Client: Sendable {
         public var address: String

@@ -52,7 +52,7 @@ public struct MailOutbox: Sendable {
     }
 
     public func enqueue(to: String, subject: String, body: String, now: Timestamp = .now()) throws -> SQLStatement {
-        SQLStatement(IdentityTables.build(store.dialect, [
+        SQLStatement(SQLQuery.build(store.dialect, [
             "INSERT INTO \"_basalt_mail_queue\" (\"id\", \"recipient\", \"subject\", \"body\", \"created_at\", \"attempts\", \"next_attempt_at\") VALUES (",
             SQLValue.text(RecordID.make(at: now)), ", ", SQLValue.text(to), ", ", SQLValue.text(subject), ", ",
             SQLValue.text(try secrets.seal(Array(body.utf8))), ", ",
@@ -69,7 +69,7 @@ public struct MailOutbox: Sendable {
     @discardableResult
     public func deliverDue(limit: Int = 20, now: Timestamp = .now()) async throws -> Int {
         let t = now.millisecondsSinceEpoch
-        let due = try await store.fetch(IdentityTables.build(store.dialect, [
+        let due = try await store.fetch(SQLQuery.build(store.dialect, [
             "SELECT \"id\", \"recipient\", \"subject\", \"body\", \"attempts\", \"next_attempt_at\" FROM \"_basalt_mail_queue\" WHERE \"sent_at\" IS NULL AND \"next_attempt_at\" <= ",
             SQLValue.int(t), " AND \"attempts\" < ", SQLValue.int(Self.maximumAttempts), " ORDER BY \"next_attempt_at\" LIMIT ", SQLValue.int(Int64(limit)),
         ]), types: [.text, .text, .text, .text, .int, .int])
@@ -79,7 +79,7 @@ public struct MailOutbox: Sendable {
             // Claim: whoever moves next_attempt_at first sends; a crash mid-send retries after the lease.
             let lease = t + 60_000
             do {
-                _ = try await store.write([SQLStatement(IdentityTables.build(store.dialect, [
+                _ = try await store.write([SQLStatement(SQLQuery.build(store.dialect, [
                     "UPDATE \"_basalt_mail_queue\" SET \"next_attempt_at\" = ", SQLValue.int(lease), " WHERE \"id\" = ", SQLValue.text(id),
                     " AND \"next_attempt_at\" = ", SQLValue.int(next), " AND \"sent_at\" IS NULL",
                 ]), expect: .one)])
@@ -89,7 +89,7 @@ public struct MailOutbox: Sendable {
             do {
                 let mail = OutgoingMail(id: id, to: r[1].text ?? "", subject: r[2].text ?? "", body: try open(r[3].text ?? ""))
                 try await transport.send(mail)
-                _ = try await store.write([SQLStatement(IdentityTables.build(store.dialect, [
+                _ = try await store.write([SQLStatement(SQLQuery.build(store.dialect, [
                     "UPDATE \"_basalt_mail_queue\" SET \"sent_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
                     ", \"attempts\" = ", SQLValue.int(attempts + 1), ", \"last_error\" = NULL WHERE \"id\" = ", SQLValue.text(id),
                 ]))])
@@ -97,7 +97,7 @@ public struct MailOutbox: Sendable {
                 logger.info("mail sent", metadata: ["mail.id": "\(id)"])
             } catch {
                 let delay = min(Int64(2_000) << min(attempts, 20), 3_600_000)
-                _ = try await store.write([SQLStatement(IdentityTables.build(store.dialect, [
+                _ = try await store.write([SQLStatement(SQLQuery.build(store.dialect, [
                     "UPDATE \"_basalt_mail_queue\" SET \"attempts\" = ", SQLValue.int(attempts + 1), ", \"next_attempt_at\" = ",
                     SQLValue.int(Timestamp.now().millisecondsSinceEpoch + delay), ", \"last_error\" = ", SQLValue.text(String(describing: error).prefix(500).description),
                     " WHERE \"id\" = ", SQLValue.text(id),

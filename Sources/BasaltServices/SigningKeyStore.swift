@@ -32,10 +32,10 @@ public struct SigningKeyStore: Sendable {
         let t = now.millisecondsSinceEpoch
         let sealed = try box.seal(Array(key.privateKey.rawRepresentation))
         _ = try await store.write([
-            SQLStatement(IdentityTables.build(store.dialect, ["UPDATE \"_basalt_signing_keys\" SET \"retired_at\" = ", SQLValue.int(t), " WHERE \"retired_at\" IS NULL"])),
-            SQLStatement(IdentityTables.build(store.dialect, ["DELETE FROM \"_basalt_signing_keys\" WHERE \"retired_at\" < ",
+            SQLStatement(SQLQuery.build(store.dialect, ["UPDATE \"_basalt_signing_keys\" SET \"retired_at\" = ", SQLValue.int(t), " WHERE \"retired_at\" IS NULL"])),
+            SQLStatement(SQLQuery.build(store.dialect, ["DELETE FROM \"_basalt_signing_keys\" WHERE \"retired_at\" < ",
                                                               SQLValue.int(t - Int64(keep.components.seconds) * 1000)])),
-            SQLStatement(IdentityTables.build(store.dialect, [
+            SQLStatement(SQLQuery.build(store.dialect, [
                 "INSERT INTO \"_basalt_signing_keys\" (\"kid\", \"private_key\", \"created_at\") VALUES (",
                 SQLValue.text(key.kid), ", ", SQLValue.text(sealed), ", ", SQLValue.int(t), ")",
             ])),

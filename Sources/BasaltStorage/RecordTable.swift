@@ -57,10 +57,7 @@ public struct RecordTable: Sendable {
         b.append("INSERT INTO \(quotedTable) (")
         b.append(values.map { dialect.quote($0.0) }.joined(separator: ", "))
         b.append(") VALUES (")
-        for (i, v) in values.enumerated() {
-            if i > 0 { b.append(", ") }
-            b.bind(v.1)
-        }
+        b.bindList(values.map(\.1))
         b.append(") RETURNING \(columns.map { dialect.quote($0) }.joined(separator: ", "))")
         return b.query
     }

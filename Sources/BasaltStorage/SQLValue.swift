@@ -73,5 +73,30 @@ public struct SQLBuilder {
         sql += dialect.placeholder(binds.count)
     }
     public mutating func identifier(_ name: String) { sql += dialect.quote(name) }
+    /// Appends `values` as comma-separated placeholders (an INSERT's `VALUES (…)` list).
+    public mutating func bindList(_ values: [SQLValue]) {
+        for (i, v) in values.enumerated() {
+            if i > 0 { append(", ") }
+            bind(v)
+        }
+    }
     public var query: SQLQuery { SQLQuery(sql: sql, binds: binds) }
+}
+
+/// A piece of a query written inline: SQL text (a `String`) or a value to bind (an `SQLValue`).
+/// Only these two conform, so a value of any other type cannot slip into a query as text.
+public protocol SQLFragment: Sendable {}
+extension String: SQLFragment {}
+extension SQLValue: SQLFragment {}
+
+extension SQLQuery {
+    /// `SQLQuery.build(dialect, "SELECT … WHERE \"id\" = ", SQLValue.text(id))`: text as written,
+    /// values as bound parameters.
+    public static func build(_ dialect: any SQLDialect, _ parts: [any SQLFragment]) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        for p in parts {
+            if let v = p as? SQLValue { b.bind(v) } else if let s = p as? String { b.append(s) }
+        }
+        return b.query
+    }
 }
