@@ -107,19 +107,27 @@ public final class BasaltRuntime: Sendable {
         }
     }
 
+    /// Every endpoint, in matching order (records last: their paths are the most general).
+    public func makeSurface() -> HTTPSurface {
+        let settings = configuration.http
+        let store = self.store
+        let recordRoutes = RecordRoutes(records: records, idempotency: idempotency, settings: settings)
+        return HTTPSurface(
+            MetaRoutes(schemas: schemas, settings: settings, isReady: { await store.ping() }).endpoints
+                + AuthRoutes(auth: auth, settings: settings).endpoints
+                + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
+                + recordRoutes.endpoints)
+    }
+
     /// The HTTP router with every route and middleware, as `basalt serve` runs it.
     public func makeRouter() -> Router<BasaltRequestContext> {
         let settings = configuration.http
+        let surface = makeSurface()
         let router = Router(context: BasaltRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: EdgeMiddleware(settings: settings, logger: logger))
-        router.add(middleware: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: settings))
+        router.add(middleware: EdgeMiddleware(settings: settings, logger: logger, surface: surface))
+        router.add(middleware: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: settings, surface: surface))
         router.add(middleware: RateLimitMiddleware(settings: settings))
-        let store = self.store
-        MetaRoutes(schemas: schemas, settings: settings, isReady: { await store.ping() }).register(on: router)
-        let recordRoutes = RecordRoutes(records: records, idempotency: idempotency, settings: settings)
-        AuthRoutes(auth: auth, settings: settings).register(on: router)
-        AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).register(on: router)
-        recordRoutes.register(on: router)
+        surface.register(on: router)
         return router
     }
 

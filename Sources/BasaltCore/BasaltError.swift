@@ -1,4 +1,10 @@
 import Foundation
+/// An error from below the domain (storage, the filter language) that knows what it means to a
+/// client. The edge maps every error through this once, so no service keeps a copy of the mapping.
+public protocol BasaltErrorConvertible: Error {
+    var basaltError: BasaltError { get }
+}
+
 /// The one error type of Basalt's domain. Every failure a client may see is a `BasaltError`;
 /// the HTTP edge maps `code` to a status and renders RFC 9457 problem details in one place.
 public struct BasaltError: Error, Sendable, CustomStringConvertible {
@@ -43,6 +49,22 @@ public struct BasaltError: Error, Sendable, CustomStringConvertible {
         public static let internalError = Code(base: .internalError)
         public static let unavailable = Code(base: .unavailable)
         public static var all: [Code] { Base.allCases.map { Code(base: $0) } }
+
+        /// The code of a slug (`not-found`), for problems read back from storage.
+        public init?(slug: String) {
+            guard let b = Base(rawValue: slug) else { return nil }
+            base = b
+        }
+
+        /// Whether the request itself was refused (a 4xx): answers worth remembering for a retry
+        /// with the same idempotency key. A rate limit is about timing, not the request, and the
+        /// server's own failures (internal, unavailable) may not happen again.
+        public var isClientFault: Bool {
+            switch base {
+            case .internalError, .unavailable, .rateLimited: false
+            default: true
+            }
+        }
     }
 
     public var code: Code
@@ -51,20 +73,27 @@ public struct BasaltError: Error, Sendable, CustomStringConvertible {
     public var fieldErrors: [FieldError]
     /// Extra problem members (`column`, `operation_index`, …), rendered next to the standard ones.
     public var extensions: [(String, JSONValue)]
-    /// Extra response headers (`Allow`, `Retry-After`).
-    public var headers: [(String, String)]
+    /// Seconds to wait before trying again (429, 503); the edge sends it as `Retry-After`.
+    public var retryAfter: Int?
+    /// The methods a path does allow (405); the edge sends them as `Allow`.
+    public var allowedMethods: [String]
+    /// The `error` of a Bearer challenge (401), e.g. `invalid_token` for a credential that was
+    /// sent and refused; the edge sends `WWW-Authenticate: Bearer error="…"`.
+    public var bearerError: String?
     /// For logs only; never serialized.
     public var underlying: (any Error)?
 
     public init(
         _ code: Code, _ message: String, fieldErrors: [FieldError] = [], extensions: [(String, JSONValue)] = [],
-        headers: [(String, String)] = [], underlying: (any Error)? = nil
+        retryAfter: Int? = nil, allowedMethods: [String] = [], bearerError: String? = nil, underlying: (any Error)? = nil
     ) {
         self.code = code
         self.message = message
         self.fieldErrors = fieldErrors
         self.extensions = extensions
-        self.headers = headers
+        self.retryAfter = retryAfter
+        self.allowedMethods = allowedMethods
+        self.bearerError = bearerError
         self.underlying = underlying
     }
 
@@ -75,11 +104,22 @@ public struct BasaltError: Error, Sendable, CustomStringConvertible {
         return s
     }
 
+    /// The database cannot be reached (or is shutting down): `503` with `Retry-After`, whatever
+    /// the service that noticed it.
+    public static func unavailable(_ underlying: (any Error)? = nil, retryAfter: Int = 1) -> BasaltError {
+        BasaltError(.unavailable, "The database is unavailable; retry shortly", retryAfter: retryAfter, underlying: underlying)
+    }
+
+    /// A `422` listing the offending fields: at most `maxFieldErrors` of them, the total in the
+    /// message (API.md §1: a body with 95,000 unknown members must not make an 8 MB answer).
     public static func validation(_ errors: [FieldError]) -> BasaltError {
         let n = errors.count
-        return BasaltError(
-            .validationFailed, n == 1 ? "1 field is invalid" : "\(n) fields are invalid", fieldErrors: errors)
+        var detail = n == 1 ? "1 field is invalid" : "\(n) fields are invalid"
+        if n > maxFieldErrors { detail += "; the first \(maxFieldErrors) are listed" }
+        return BasaltError(.validationFailed, detail, fieldErrors: Array(errors.prefix(maxFieldErrors)))
     }
+
+    public static let maxFieldErrors = 100
 
     public static func badRequest(_ message: String) -> BasaltError { BasaltError(.badRequest, message) }
     public static func notFound(_ message: String = "The resource does not exist") -> BasaltError {

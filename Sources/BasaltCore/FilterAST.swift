@@ -58,14 +58,15 @@ public enum FilterOperand: Sendable, Equatable {
     case literal(FilterLiteral)
     /// `@auth.<field>` in access rules: a property of the caller, bound at request time.
     case auth(String, ValueKind)
-    /// `@new.<field>` in create/update rules: the incoming value.
-    case new(String, ValueKind)
+    /// `@new.<field>` in create/update rules: the incoming value; `@new.<relation>.<field>`
+    /// reads the field of the record the incoming relation value names, as stored.
+    case new(FieldPath)
 
     public var kind: ValueKind? {
         switch self {
-        case .field(let p): p.kind
+        case .field(let p), .new(let p): p.kind
         case .literal(let l): l.kind
-        case .auth(_, let k), .new(_, let k): k
+        case .auth(_, let k): k
         }
     }
 }
@@ -117,7 +118,7 @@ public enum FilterLiteral: Sendable, Equatable {
 }
 
 /// A filter syntax or type error. `column` is 1-based, in Unicode code points; limit errors have none.
-public struct FilterError: Error, Sendable, Equatable, CustomStringConvertible {
+public struct FilterError: BasaltErrorConvertible, Sendable, Equatable, CustomStringConvertible {
     public var message: String
     public var column: Int?
     public init(_ message: String, column: Int?) {

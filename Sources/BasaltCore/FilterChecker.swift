@@ -166,7 +166,8 @@ private struct TypeChecker {
         for item in items {
             let b = try resolve(item)
             guard !b.isNull else {
-                throw FilterError("null is not allowed in an 'in' list (use 'is null')", column: item.column)
+                // Like every misuse of null, reported at the comparison's first operand (API.md §3).
+                throw FilterError("null is not allowed in an 'in' list (use 'is null')", column: lhs.column)
             }
             // A null left side can equal nothing in the list; its items are still checked above.
             if a.isNull { continue }
@@ -206,22 +207,8 @@ private struct TypeChecker {
                 operand: .field(FieldPath(field: name, kind: kind, nullable: nullable)), column: column, name: name)
 
         case .path(let name, let hop?):
-            _ = try field(name, in: collection, column: column)  // an unknown name is reported as such
-            guard let relation = collection.field(name), relation.type == .relation else {
-                throw FilterError("'\(name)' is not a relation, so it cannot be followed by '.'", column: column)
-            }
-            guard let targetName = relation.target, let target = schema.collection(targetName) else {
-                throw FilterError(
-                    "relation '\(name)' points to unknown collection '\(relation.target ?? "")'", column: column)
-            }
-            // The path is ASCII without spaces, so the hop starts right after `name.`.
-            let hopColumn = column + name.unicodeScalars.count + 1
-            let (kind, targetNullable) = try field(hop, in: target, column: hopColumn)
-            // Null when the relation is unset or the target field is: non-null only if neither can be.
-            let nullable = !relation.required || targetNullable
-            return Resolved(
-                operand: .field(FieldPath(field: name, hop: (targetName, hop), kind: kind, nullable: nullable)),
-                column: column, name: "\(name).\(hop)")
+            let path = try hopPath(name, hop, column: column)
+            return Resolved(operand: .field(path), column: column, name: "\(name).\(hop)")
 
         case .auth(let name):
             guard allowAuth else {
@@ -232,7 +219,7 @@ private struct TypeChecker {
             }
             return Resolved(operand: .auth(name, kind), column: column, name: "@auth.\(name)")
 
-        case .new(let name):
+        case .new(let name, let hop):
             guard allowNew else {
                 throw FilterError("'@new' can only be used in create and update rules", column: column)
             }
@@ -240,8 +227,33 @@ private struct TypeChecker {
             guard let declared = collection.field(name) else {
                 throw FilterError("unknown field '@new.\(name)' in '\(collection.name)'", column: column)
             }
-            return Resolved(operand: .new(name, ValueKind(declared.type)), column: column, name: "@new.\(name)")
+            guard let hop else {
+                let path = FieldPath(field: name, kind: ValueKind(declared.type), nullable: !declared.required)
+                return Resolved(operand: .new(path), column: column, name: "@new.\(name)")
+            }
+            // `@new.` is five code points before the field name.
+            let path = try hopPath(name, hop, column: column + 5, reference: "@new.")
+            return Resolved(operand: .new(path), column: column, name: "@new.\(name).\(hop)")
         }
+    }
+
+    /// `relation.field`: one hop into the relation's target collection. `column` is where
+    /// `relation` starts; errors about the hop point at the hop's own name.
+    func hopPath(_ name: String, _ hop: String, column: Int, reference: String = "") throws(FilterError) -> FieldPath {
+        _ = try field(name, in: collection, column: column)  // an unknown name is reported as such
+        guard let relation = collection.field(name), relation.type == .relation else {
+            throw FilterError("'\(reference)\(name)' is not a relation, so it cannot be followed by '.'", column: column)
+        }
+        guard let targetName = relation.target, let target = schema.collection(targetName) else {
+            throw FilterError(
+                "relation '\(name)' points to unknown collection '\(relation.target ?? "")'", column: column)
+        }
+        // The path is ASCII without spaces, so the hop starts right after `name.`.
+        let hopColumn = column + name.unicodeScalars.count + 1
+        let (kind, _) = try field(hop, in: target, column: hopColumn)
+        // Always nullable, whatever the schema says: the relation may be unset, and a target the
+        // caller may not view reads as absent (API.md §3).
+        return FieldPath(field: name, hop: (targetName, hop), kind: kind, nullable: true)
     }
 
     /// The kind and nullability of a system or declared field of `collection`.

@@ -19,7 +19,8 @@ struct FilterToken: Sendable, Equatable {
         case double(Double)
         case keyword(FilterKeyword)
         case auth(String)
-        case new(String)
+        /// `@new.field` or `@new.relation.field` (one hop, API.md §9).
+        case new(field: String, hop: String?)
         case leftParen, rightParen, comma
         case and, or, bang
         case op(FilterOp)
@@ -136,10 +137,17 @@ struct FilterLexer {
         }
         position += 1
         let field = identifier()
-        if peek(0) == "." {
-            throw FilterError("a reference names a single field, as in '@\(scope).\(field)'", column: position + 1)
+        var hop: String?
+        // `@new.board.owner`: one hop from an incoming relation value (API.md §9); `@auth` has none.
+        if scope == "new", peek(0) == ".", let next = peek(1), Self.isIdentifierStart(next) {
+            position += 1
+            hop = identifier()
         }
-        let kind: FilterToken.Kind = scope == "auth" ? .auth(field) : .new(field)
+        if peek(0) == "." {
+            let shape = scope == "auth" ? "'@auth.\(field)'" : "'@new.\(field)' or '@new.\(field).<field>'"
+            throw FilterError("a reference names a single field (or, for @new, one hop), as in \(shape)", column: position + 1)
+        }
+        let kind: FilterToken.Kind = scope == "auth" ? .auth(field) : .new(field: field, hop: hop)
         return FilterToken(kind: kind, start: start, end: position)
     }
 

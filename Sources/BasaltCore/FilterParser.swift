@@ -40,8 +40,8 @@ public struct FilterSyntax: Sendable, Equatable {
             case literal(Literal)
             /// `@auth.<field>`
             case auth(String)
-            /// `@new.<field>`
-            case new(String)
+            /// `@new.<field>`, or `@new.<relation>.<field>` (one hop)
+            case new(field: String, hop: String?)
         }
 
         public var value: Value
@@ -272,7 +272,7 @@ private struct FilterParserState {
         switch token.kind {
         case .path(let segments): value = .path(field: segments[0], hop: segments.count > 1 ? segments[1] : nil)
         case .auth(let field): value = .auth(field)
-        case .new(let field): value = .new(field)
+        case .new(let field, let hop): value = .new(field: field, hop: hop)
         default:
             return try literal()
         }

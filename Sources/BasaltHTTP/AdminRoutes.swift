@@ -3,7 +3,7 @@ import BasaltCore
 public import BasaltServices
 import BasaltStorage
 import Foundation
-public import Hummingbird
+import Hummingbird
 import NIOCore
 
 /// `/v1/admin/…`: schema, collections, migrations, API keys (API.md §12). Admin credential only.
@@ -24,191 +24,161 @@ public struct AdminRoutes: Sendable {
 
     var audit: AuditLog { AuditLog(store: schemas.store) }
 
-    static func requireAdmin(_ ctx: BasaltRequestContext) throws(BasaltError) {
-        if ctx.principal.isAdmin { return }
-        if ctx.principal.isAnonymous { throw BasaltError(.unauthenticated, "An admin credential is required") }
-        throw BasaltError(.forbidden, "An admin credential is required")
-    }
+    /// Every endpoint here is `.admin`: the surface checks the credential before the handler runs.
+    public var endpoints: [Endpoint] {
+        [
+            Endpoint(.get, "/v1/admin/schema", .admin) { req, ctx in
+                let doc = schemas.current.schema.encode()
+                if let accept = req.headers[.accept], accept.contains("yaml") {
+                    return Response(status: .ok, headers: [.contentType: "application/yaml", .cacheControl: "no-store"],
+                                    body: .init(byteBuffer: ByteBuffer(string: SchemaYAML.emit(doc))))
+                }
+                return HTTPSupport.json(.ok, doc, headers: [.cacheControl: "no-store"])
+            },
+            Endpoint(.put, "/v1/admin/schema", .admin) { req, ctx in
+                let body = try await HTTPSupport.jsonBody(req, settings: settings)
+                let wanted = try Schema.decode(body)
+                return try await apply(wanted, req, ctx, status: .ok)
+            },
 
-    public func register(on router: Router<BasaltRequestContext>) {
-        router.get("/v1/admin/schema") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let doc = schemas.current.schema.encode()
-            if let accept = req.headers[.accept], accept.contains("yaml") {
-                return Response(status: .ok, headers: [.contentType: "application/yaml", .cacheControl: "no-store"],
-                                body: .init(byteBuffer: ByteBuffer(string: SchemaYAML.emit(doc))))
-            }
-            return HTTPSupport.json(.ok, doc, headers: [.cacheControl: "no-store"])
-        }
-        router.put("/v1/admin/schema") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
-            let wanted = try Schema.decode(body)
-            return try await apply(wanted, req, ctx, status: .ok)
-        }
-        MethodGuard.allow(["GET", "HEAD", "PUT"], path: "/v1/admin/schema")
+            Endpoint(.get, "/v1/admin/collections", .admin) { _, ctx in
+                let items = schemas.current.schema.collections.map { $0.encodeWithName() }
+                return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(items))])), headers: [.cacheControl: "no-store"])
+            },
+            Endpoint(.post, "/v1/admin/collections", .admin) { req, ctx in
+                let body = try await HTTPSupport.jsonBody(req, settings: settings)
+                guard case .object(var o) = body, let name = o["name"]?.stringValue else {
+                    throw BasaltError.validation([FieldError(field: "/name", code: .required, message: "name is required")])
+                }
+                o["name"] = nil
+                var current = schemas.current.schema
+                if current.collection(name) != nil {
+                    throw BasaltError(.conflict, "A collection named \(name) already exists",
+                                      fieldErrors: [FieldError(field: "/name", code: .unique, message: "\(name) exists")])
+                }
+                current.collections.append(try Self.decodeCollection(name, .object(o)))
+                var r = try await apply(current, req, ctx, status: .created)
+                r.headers[.location] = "/v1/admin/collections/\(name)"
+                return r
+            },
+            Endpoint(.get, "/v1/admin/collections/:name", .admin) { _, ctx in
+                let name = try ctx.parameters.require("name")
+                guard let c = schemas.current.schema.collection(name) else { throw BasaltError.notFound("There is no collection named \(name)") }
+                return HTTPSupport.json(.ok, c.encodeWithName(), headers: [.cacheControl: "no-store"])
+            },
+            Endpoint(.patch, "/v1/admin/collections/:name", .admin) { req, ctx in
+                let name = try ctx.parameters.require("name")
+                var current = schemas.current.schema
+                guard let i = current.collections.firstIndex(where: { $0.name == name }) else {
+                    throw BasaltError.notFound("There is no collection named \(name)")
+                }
+                let patch = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: true)
+                if case .object(let po) = patch, let n = po["name"], n.stringValue != name {
+                    throw BasaltError.validation([FieldError(field: "/name", code: .readOnly, message: "a collection cannot be renamed")])
+                }
+                var merged = RecordService.mergePatch(current.collections[i].encodeBody(), patch)
+                if case .object(var mo) = merged { mo["name"] = nil; merged = .object(mo) }
+                current.collections[i] = try Self.decodeCollection(name, merged)
+                return try await apply(current, req, ctx, status: .ok)
+            },
+            Endpoint(.delete, "/v1/admin/collections/:name", .admin) { req, ctx in
+                let name = try ctx.parameters.require("name")
+                var current = schemas.current.schema
+                guard current.collection(name) != nil else { throw BasaltError.notFound("There is no collection named \(name)") }
+                if name == BuiltinCollections.usersName {
+                    throw BasaltError.validation([FieldError(field: "/name", code: .invalid, message: "users is built in and cannot be dropped")])
+                }
+                current.collections.removeAll { $0.name == name }
+                return try await apply(current, req, ctx, status: .ok)
+            },
 
-        router.get("/v1/admin/collections") { _, ctx in
-            try Self.requireAdmin(ctx)
-            let items = schemas.current.schema.collections.map { $0.encodeWithName() }
-            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(items))])), headers: [.cacheControl: "no-store"])
-        }
-        router.post("/v1/admin/collections") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
-            guard case .object(var o) = body, let name = o["name"]?.stringValue else {
-                throw BasaltError.validation([FieldError(field: "/name", code: .required, message: "name is required")])
-            }
-            o["name"] = nil
-            var current = schemas.current.schema
-            if current.collection(name) != nil {
-                throw BasaltError(.conflict, "A collection named \(name) already exists",
-                                  fieldErrors: [FieldError(field: "/name", code: .unique, message: "\(name) exists")])
-            }
-            current.collections.append(try Self.decodeCollection(name, .object(o)))
-            var r = try await apply(current, req, ctx, status: .created)
-            r.headers[.location] = "/v1/admin/collections/\(name)"
-            return r
-        }
-        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/collections")
-        router.get("/v1/admin/collections/:name") { _, ctx in
-            try Self.requireAdmin(ctx)
-            let name = try ctx.parameters.require("name")
-            guard let c = schemas.current.schema.collection(name) else { throw BasaltError.notFound("There is no collection named \(name)") }
-            return HTTPSupport.json(.ok, c.encodeWithName(), headers: [.cacheControl: "no-store"])
-        }
-        router.patch("/v1/admin/collections/:name") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let name = try ctx.parameters.require("name")
-            var current = schemas.current.schema
-            guard let i = current.collections.firstIndex(where: { $0.name == name }) else {
-                throw BasaltError.notFound("There is no collection named \(name)")
-            }
-            let (patch, _) = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: true)
-            if case .object(let po) = patch, let n = po["name"], n.stringValue != name {
-                throw BasaltError.validation([FieldError(field: "/name", code: .readOnly, message: "a collection cannot be renamed")])
-            }
-            var merged = RecordService.mergePatch(current.collections[i].encodeBody(), patch)
-            if case .object(var mo) = merged { mo["name"] = nil; merged = .object(mo) }
-            current.collections[i] = try Self.decodeCollection(name, merged)
-            return try await apply(current, req, ctx, status: .ok)
-        }
-        router.delete("/v1/admin/collections/:name") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let name = try ctx.parameters.require("name")
-            var current = schemas.current.schema
-            guard current.collection(name) != nil else { throw BasaltError.notFound("There is no collection named \(name)") }
-            if name == BuiltinCollections.usersName {
-                throw BasaltError.validation([FieldError(field: "/name", code: .invalid, message: "users is built in and cannot be dropped")])
-            }
-            current.collections.removeAll { $0.name == name }
-            return try await apply(current, req, ctx, status: .ok)
-        }
-        MethodGuard.allow(["GET", "HEAD", "PATCH", "DELETE"], path: "/v1/admin/collections/:name")
+            Endpoint(.get, "/v1/admin/migrations", .admin) { _, ctx in
+                let items = try await schemas.history().map(\.json)
+                return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(items))])), headers: [.cacheControl: "no-store"])
+            },
 
-        router.get("/v1/admin/migrations") { _, ctx in
-            try Self.requireAdmin(ctx)
-            let items = try await schemas.history().map(\.json)
-            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(items))])), headers: [.cacheControl: "no-store"])
-        }
-        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/migrations")
-
-        router.get("/v1/admin/api-keys") { _, ctx in
-            try Self.requireAdmin(ctx)
-            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(try await apiKeys.list()))])), headers: [.cacheControl: "no-store"])
-        }
-        router.post("/v1/admin/api-keys") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings)
-            guard case .object(let o) = body else { throw BasaltError.badRequest("The body must be a JSON object") }
-            var errors: [FieldError] = []
-            for (k, _) in o where !["name", "roles", "admin", "expires_at"].contains(k) {
-                errors.append(FieldError(field: FieldError.pointer(k), code: .unknownField, message: "unknown member \(k)"))
-            }
-            var roles: [String] = []
-            if let r = o["roles"] {
-                if let list = r.arrayValue, list.allSatisfy({ $0.stringValue != nil }) {
-                    roles = list.compactMap(\.stringValue)
-                    let declared = Set(schemas.current.schema.roles.map(\.name))
-                    for (i, role) in roles.enumerated() where !declared.contains(role) {
-                        errors.append(FieldError(field: "/roles/\(i)", code: .enum, message: "\(role) is not a role of the schema"))
+            Endpoint(.get, "/v1/admin/api-keys", .admin) { _, ctx in
+                return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(try await apiKeys.list()))])), headers: [.cacheControl: "no-store"])
+            },
+            Endpoint(.post, "/v1/admin/api-keys", .admin) { req, ctx in
+                let body = try await HTTPSupport.jsonBody(req, settings: settings)
+                guard case .object(let o) = body else { throw BasaltError.badRequest("The body must be a JSON object") }
+                var errors: [FieldError] = []
+                for (k, _) in o where !["name", "roles", "admin", "expires_at"].contains(k) {
+                    errors.append(FieldError(field: FieldError.pointer(k), code: .unknownField, message: "unknown member \(k)"))
+                }
+                var roles: [String] = []
+                if let r = o["roles"] {
+                    if let list = r.arrayValue, list.allSatisfy({ $0.stringValue != nil }) {
+                        roles = list.compactMap(\.stringValue)
+                        let declared = Set(schemas.current.schema.roles.map(\.name))
+                        for (i, role) in roles.enumerated() where !declared.contains(role) {
+                            errors.append(FieldError(field: "/roles/\(i)", code: .enum, message: "\(role) is not a role of the schema"))
+                        }
+                    } else {
+                        errors.append(FieldError(field: "/roles", code: .type, message: "roles is a list of strings"))
                     }
-                } else {
-                    errors.append(FieldError(field: "/roles", code: .type, message: "roles is a list of strings"))
                 }
-            }
-            if let a = o["admin"], a.boolValue == nil {
-                errors.append(FieldError(field: "/admin", code: .type, message: "admin must be true or false"))
-            }
-            if let n = o["name"], n.stringValue == nil {
-                errors.append(FieldError(field: "/name", code: .type, message: "name must be a string"))
-            }
-            var expires: Timestamp?
-            if let e = o["expires_at"], !e.isNull {
-                if let t = e.stringValue.flatMap(Timestamp.init(rfc3339:)) { expires = t } else {
-                    errors.append(FieldError(field: "/expires_at", code: .format, message: "expires_at must be an RFC 3339 date-time"))
+                if let a = o["admin"], a.boolValue == nil {
+                    errors.append(FieldError(field: "/admin", code: .type, message: "admin must be true or false"))
                 }
-            }
-            if !errors.isEmpty { throw BasaltError.validation(errors) }
-            // The audit entry commits with the key: a key shown once is never unaudited.
-            let created = try await apiKeys.create(name: o["name"]?.stringValue ?? "", admin: o["admin"]?.boolValue ?? false, roles: roles,
-                                                   expiresAt: expires) { [audit] id in
-                [audit.statement(AuditLog.entry(ctx.principal, "api_key.create", recordID: id))]
-            }
-            let id = created.record["id"]?.stringValue ?? ""
-            return HTTPSupport.json(.created, created.record, headers: [.cacheControl: "no-store", .location: "/v1/admin/api-keys/\(id)"])
-        }
-        MethodGuard.allow(["GET", "HEAD", "POST"], path: "/v1/admin/api-keys")
-        router.delete("/v1/admin/api-keys/:id") { _, ctx in
-            try Self.requireAdmin(ctx)
-            let id = try ctx.parameters.require("id")
-            try await apiKeys.revoke(id: id)
-            try await audit.record(AuditLog.entry(ctx.principal, "api_key.revoke", recordID: id))
-            return Response(status: .noContent)
-        }
-        MethodGuard.allow(["DELETE"], path: "/v1/admin/api-keys/:id")
+                if let n = o["name"], n.stringValue == nil {
+                    errors.append(FieldError(field: "/name", code: .type, message: "name must be a string"))
+                }
+                var expires: Timestamp?
+                if let e = o["expires_at"], !e.isNull {
+                    if let t = e.stringValue.flatMap(Timestamp.init(rfc3339:)) { expires = t } else {
+                        errors.append(FieldError(field: "/expires_at", code: .format, message: "expires_at must be an RFC 3339 date-time"))
+                    }
+                }
+                if !errors.isEmpty { throw BasaltError.validation(errors) }
+                // The audit entry commits with the key: a key shown once is never unaudited.
+                let created = try await apiKeys.create(name: o["name"]?.stringValue ?? "", admin: o["admin"]?.boolValue ?? false, roles: roles,
+                                                       expiresAt: expires) { [audit] id in
+                    [audit.statement(AuditLog.entry(ctx.principal, "api_key.create", recordID: id))]
+                }
+                let id = created.record["id"]?.stringValue ?? ""
+                return HTTPSupport.json(.created, created.record, headers: [.cacheControl: "no-store", .location: "/v1/admin/api-keys/\(id)"])
+            },
+            Endpoint(.delete, "/v1/admin/api-keys/:id", .admin) { _, ctx in
+                let id = try ctx.parameters.require("id")
+                try await apiKeys.revoke(id: id)
+                try await audit.record(AuditLog.entry(ctx.principal, "api_key.revoke", recordID: id))
+                return Response(status: .noContent)
+            },
 
-        // Users (API.md §12): the list is the records list of `users`, as in §3.
-        router.get("/v1/admin/users") { req, ctx in
-            try Self.requireAdmin(ctx)
-            return try await recordRoutes.list(req, ctx, collection: BuiltinCollections.usersName)
-        }
-        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/users")
-        router.patch("/v1/admin/users/:id") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let (body, _) = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: true)
-            let user = try await auth.adminUpdate(ctx.principal, id: try ctx.parameters.require("id"), body)
-            return HTTPSupport.json(.ok, user, headers: [.cacheControl: "no-store"])
-        }
-        MethodGuard.allow(["PATCH"], path: "/v1/admin/users/:id")
-        router.post("/v1/admin/users/:id/revoke-sessions") { _, ctx in
-            try Self.requireAdmin(ctx)
-            try await auth.adminRevokeSessions(ctx.principal, id: try ctx.parameters.require("id"))
-            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
-        }
-        MethodGuard.allow(["POST"], path: "/v1/admin/users/:id/revoke-sessions")
-        router.delete("/v1/admin/users/:id/mfa") { _, ctx in
-            try Self.requireAdmin(ctx)
-            try await auth.adminResetMFA(ctx.principal, id: try ctx.parameters.require("id"))
-            return Response(status: .noContent, headers: [.cacheControl: "no-store"])
-        }
-        MethodGuard.allow(["DELETE"], path: "/v1/admin/users/:id/mfa")
+            // Users (API.md §12): the list is the records list of `users`, as in §3.
+            Endpoint(.get, "/v1/admin/users", .admin) { req, ctx in
+                try await recordRoutes.list(req, ctx, collection: BuiltinCollections.usersName)
+            },
+            Endpoint(.patch, "/v1/admin/users/:id", .admin) { req, ctx in
+                let body = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: true)
+                let user = try await auth.adminUpdate(ctx.principal, id: try ctx.parameters.require("id"), body)
+                return HTTPSupport.json(.ok, user, headers: [.cacheControl: "no-store"])
+            },
+            Endpoint(.post, "/v1/admin/users/:id/revoke-sessions", .admin) { _, ctx in
+                try await auth.adminRevokeSessions(ctx.principal, id: try ctx.parameters.require("id"))
+                return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+            },
+            Endpoint(.delete, "/v1/admin/users/:id/mfa", .admin) { _, ctx in
+                try await auth.adminResetMFA(ctx.principal, id: try ctx.parameters.require("id"))
+                return Response(status: .noContent, headers: [.cacheControl: "no-store"])
+            },
 
-        // The audit log, newest first; `actor`, `action`, `collection` narrow it, `cursor` pages.
-        router.get("/v1/admin/audit") { req, ctx in
-            try Self.requireAdmin(ctx)
-            let q = try QueryParameters(req.uri.query)
-            var limit = 50
-            if let l = q.get("limit") {
-                guard let n = Int(l), (1...200).contains(n) else { throw BasaltError.badRequest("limit must be an integer from 1 to 200") }
-                limit = n
-            }
-            let page = try await audit.list(limit: limit, before: q.get("cursor"), actor: q.get("actor"), action: q.get("action"), collection: q.get("collection"))
-            var h: HTTPFields = [.cacheControl: "no-store"]
-            if let next = page.next { h[BasaltHeader.link] = "<\(RecordRoutes.nextLink(req, cursor: next))>; rel=\"next\"" }
-            return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(page.items)), ("next_cursor", page.next.map(JSONValue.string) ?? .null)])), headers: h)
-        }
-        MethodGuard.allow(["GET", "HEAD"], path: "/v1/admin/audit")
+            // The audit log, newest first; `actor`, `action`, `collection` narrow it, `cursor` pages.
+            Endpoint(.get, "/v1/admin/audit", .admin) { req, ctx in
+                let q = try QueryParameters(req.uri.query)
+                var limit = 50
+                if let l = q.get("limit") {
+                    guard let n = Int(l), (1...200).contains(n) else { throw BasaltError.badRequest("limit must be an integer from 1 to 200") }
+                    limit = n
+                }
+                let page = try await audit.list(limit: limit, before: q.get("cursor"), actor: q.get("actor"), action: q.get("action"), collection: q.get("collection"))
+                var h: HTTPFields = [.cacheControl: "no-store"]
+                if let next = page.next { h[BasaltHeader.link] = "<\(RecordRoutes.nextLink(req, cursor: next))>; rel=\"next\"" }
+                return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(page.items)), ("next_cursor", page.next.map(JSONValue.string) ?? .null)])), headers: h)
+            },
+        ]
     }
 
     static func decodeCollection(_ name: String, _ json: JSONValue) throws(BasaltError) -> CollectionSchema {

@@ -12,6 +12,7 @@ public struct AuthMiddleware: RouterMiddleware {
     let apiKeys: ApiKeyService
     let auth: AuthService
     let settings: HTTPSettings
+    let surface: HTTPSurface
     /// Refused credentials per client address in the current minute. Each costs a database read
     /// or a signature check, and the rate limiter (which runs after authentication) never sees
     /// them: past `authPerMinute` refusals an address gets 429 before any work is done.
@@ -40,26 +41,24 @@ public struct AuthMiddleware: RouterMiddleware {
         }
     }
 
-    public init(apiKeys: ApiKeyService, auth: AuthService, settings: HTTPSettings) {
+    public init(apiKeys: ApiKeyService, auth: AuthService, settings: HTTPSettings, surface: HTTPSurface) {
         self.apiKeys = apiKeys
         self.auth = auth
         self.settings = settings
+        self.surface = surface
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
         let address = clientAddress(request, context)
         context.principal = .anonymous(address)
-        let path = request.uri.path
-        if path.hasPrefix("/health/") || path.hasPrefix("/problems/") || path.hasPrefix("/.well-known/") {
-            return try await next(request, context)
-        }
+        if surface.ignoresCredentials(request.uri.path) { return try await next(request, context) }
         if let auth = request.headers[.authorization] {
             context.hasCredentials = true
             let now = Timestamp.now().millisecondsSinceEpoch / 1000
             if let wait = refusals.over(address, quota: settings.authPerMinute, now: now) {
                 throw BasaltError(.rateLimited, "Too many refused credentials from this address; retry after \(wait) seconds",
-                                  headers: [("Retry-After", "\(wait)")])
+                                  retryAfter: Int(wait))
             }
             do {
                 context.principal = try await principal(auth, address: address, requestID: context.requestID)
@@ -93,7 +92,7 @@ public struct AuthMiddleware: RouterMiddleware {
     }
 
     func invalid(_ message: String) -> BasaltError {
-        BasaltError(.unauthenticated, message, headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
+        BasaltError(.unauthenticated, message, bearerError: "invalid_token")
     }
 
     /// The peer address, or the first untrusted hop of `X-Forwarded-For` behind a trusted proxy.

@@ -4,6 +4,7 @@ public import BasaltServices
 public import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// Per-request state carried between middleware and handlers.
 public struct BasaltRequestContext: RequestContext {
@@ -14,6 +15,9 @@ public struct BasaltRequestContext: RequestContext {
     /// Whether the request carried credentials (drives `Cache-Control: private`).
     public var hasCredentials = false
     public var peerAddress: String
+    /// Headers every answer to this request carries, an error answer included: middleware below
+    /// the edge adds them (`RateLimit`), and the edge applies them after mapping any error.
+    public let responseHeaders = ResponseHeaders()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
@@ -23,6 +27,18 @@ public struct BasaltRequestContext: RequestContext {
     }
 
     public var maxUploadSize: Int { 1 << 20 }
+}
+
+/// Response headers set below the edge for whatever answer the request ends with. A reference
+/// type, so that the copy of the context the edge holds sees what inner middleware added.
+public final class ResponseHeaders: Sendable {
+    let fields = Mutex<HTTPFields>([:])
+    public func set(_ name: HTTPField.Name, _ value: String) { fields.withLock { $0[name] = value } }
+    func apply(to response: inout Response) {
+        fields.withLock { f in
+            for field in f { response.headers[field.name] = field.value }
+        }
+    }
 }
 
 /// Header names Basalt uses beyond the standard set.

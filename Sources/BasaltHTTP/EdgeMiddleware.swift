@@ -12,10 +12,12 @@ public struct EdgeMiddleware: RouterMiddleware {
     public typealias Context = BasaltRequestContext
     let settings: HTTPSettings
     let logger: Logger
+    let surface: HTTPSurface
 
-    public init(settings: HTTPSettings, logger: Logger) {
+    public init(settings: HTTPSettings, logger: Logger, surface: HTTPSurface) {
         self.settings = settings
         self.logger = logger
+        self.surface = surface
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -33,9 +35,9 @@ public struct EdgeMiddleware: RouterMiddleware {
                 response = try await next(request, context)
             } catch {
                 var e = Problem.normalize(error)
-                if e.code == .notFound, error is HTTPError, let allow = MethodGuard.allowed(for: request.uri.path) {
+                if e.code == .notFound, error is HTTPError, let allow = surface.allowedMethods(for: request.uri.path) {
                     // The path exists; the method does not.
-                    e = BasaltError(.methodNotAllowed, "Use one of \(allow)", headers: [("Allow", allow)])
+                    e = BasaltError(.methodNotAllowed, "Use one of \(allow.joined(separator: ", "))", allowedMethods: allow)
                 }
                 if e.code == .internalError {
                     logger.error("unhandled error", metadata: ["request.id": "\(context.requestID)", "error": "\(String(reflecting: error))"])
@@ -45,6 +47,7 @@ public struct EdgeMiddleware: RouterMiddleware {
                 response = Problem.response(e, instance: request.uri.path, requestID: context.requestID)
             }
         }
+        context.responseHeaders.apply(to: &response)
         response.headers[BasaltHeader.requestID] = context.requestID
         response.headers[BasaltHeader.traceparent] = trace
         response.headers[BasaltHeader.contentTypeOptions] = "nosniff"
@@ -91,20 +94,31 @@ public struct EdgeMiddleware: RouterMiddleware {
         return RecordID.make()
     }
 
-    /// Continue an incoming W3C trace (same trace id, new span id), or start one.
+    /// Continue an incoming W3C trace (same trace id, new span id), or start one. Anything but
+    /// exactly the W3C syntax — lowercase hex, the right lengths, non-zero ids, version `ff`
+    /// excluded — is ignored (API.md §1): nothing of an invalid header is copied into the answer.
     static func traceparent(_ incoming: String?) -> String {
         var rng = SystemRandomNumberGenerator()
         let span = hex16(rng.next())
-        if let t = incoming {
-            let parts = t.split(separator: "-")
-            if parts.count == 4, parts[0] == "00", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-                parts[1].allSatisfy(\.isHexDigit), parts[1] != String(repeating: "0", count: 32)
-            {
-                return "00-\(parts[1].lowercased())-\(span)-\(parts[3])"
-            }
+        if let t = incoming, let (trace, flags) = parseTraceparent(t) {
+            return "00-\(trace)-\(span)-\(flags)"
         }
         let trace = hex16(rng.next()) + hex16(rng.next())
         return "00-\(trace)-\(span)-01"
+    }
+
+    /// `version-traceid-parentid-flags`: the trace id and flags of a valid header.
+    static func parseTraceparent(_ t: String) -> (String, String)? {
+        let b = Array(t.utf8)
+        func hex(_ r: Range<Int>) -> Bool { b[r].allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) } }
+        func zero(_ r: Range<Int>) -> Bool { b[r].allSatisfy { $0 == 0x30 } }
+        // Version 00 is exactly 55 characters; a later version may append `-…` fields (W3C §3.2.4).
+        guard b.count >= 55, hex(0..<2), !(b[0] == 0x66 && b[1] == 0x66), b[2] == 0x2D, b[35] == 0x2D, b[52] == 0x2D,
+            hex(3..<35), hex(36..<52), hex(53..<55), !zero(3..<35), !zero(36..<52)
+        else { return nil }
+        let isVersion00 = b[0] == 0x30 && b[1] == 0x30
+        if isVersion00 ? b.count != 55 : (b.count > 55 && b[55] != 0x2D) { return nil }
+        return (String(decoding: b[3..<35], as: UTF8.self), String(decoding: b[53..<55], as: UTF8.self))
     }
 
     static func hex16(_ v: UInt64) -> String {

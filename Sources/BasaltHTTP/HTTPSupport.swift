@@ -25,7 +25,7 @@ enum HTTPSupport {
     }
 
     /// Reads and parses a JSON body: 415 for other media types, 413 over the limit, 400 when malformed.
-    static func jsonBody(_ request: Request, settings: HTTPSettings, mergePatch: Bool = false) async throws -> (JSONValue, [UInt8]) {
+    static func jsonBody(_ request: Request, settings: HTTPSettings, mergePatch: Bool = false) async throws -> JSONValue {
         let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
         let allowed = mergePatch ? ["application/json", "application/merge-patch+json"] : ["application/json"]
         guard let type, allowed.contains(type) else {
@@ -42,7 +42,7 @@ enum HTTPSupport {
         }
         let bytes = Array(buffer.readableBytesView)
         do {
-            return (try JSONValue.parse(bytes, maxDepth: settings.jsonMaxDepth), bytes)
+            return try JSONValue.parse(bytes, maxDepth: settings.jsonMaxDepth)
         } catch {
             throw BasaltError.badRequest("The body is not valid JSON: \(error.description)")
         }

@@ -2,7 +2,7 @@ import HTTPTypes
 import BasaltCore
 public import BasaltServices
 import Foundation
-public import Hummingbird
+import Hummingbird
 import NIOCore
 
 /// Health, the OpenAPI document, the HTML reference and the problem pages.
@@ -17,34 +17,31 @@ public struct MetaRoutes: Sendable {
         self.isReady = isReady
     }
 
-    public func register(on router: Router<BasaltRequestContext>) {
-        router.get("/health/live") { _, _ in
-            HTTPSupport.json(.ok, .object(JSONObject([("status", "ok")])), headers: [.cacheControl: "no-store"])
-        }
-        router.get("/health/ready") { _, _ in
-            if await isReady() {
+    public var endpoints: [Endpoint] {
+        [
+            Endpoint(.get, "/health/live", .open) { _, _ in
+                HTTPSupport.json(.ok, .object(JSONObject([("status", "ok")])), headers: [.cacheControl: "no-store"])
+            },
+            Endpoint(.get, "/health/ready", .open) { _, _ in
+                guard await isReady() else { throw BasaltError(.unavailable, "The database is not reachable", retryAfter: 5) }
                 return HTTPSupport.json(.ok, .object(JSONObject([("status", "ok")])), headers: [.cacheControl: "no-store"])
-            }
-            throw BasaltError(.unavailable, "The database is not reachable", headers: [("Retry-After", "5")])
-        }
-        router.get("/v1/openapi.json") { req, ctx in
-            try HTTPSupport.requireJSONAccept(req)
-            let bytes = OpenAPIGenerator.json(schema: schemas.current, principal: ctx.principal, serverURL: settings.publicURL)
-            return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "private, no-cache", .vary: "Authorization"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
-        }
-        router.get("/docs") { _, ctx in
-            let doc = OpenAPIGenerator.document(schema: schemas.current, principal: ctx.principal, serverURL: settings.publicURL)
-            return Self.html(DocsPage.html(document: doc))
-        }
-        router.get("/problems/:code") { _, ctx in
-            let code = try ctx.parameters.require("code")
-            guard let page = ProblemPages.html(slug: code) else { throw BasaltError.notFound("There is no problem type \(code)") }
-            return Self.html(page)
-        }
-        for path in ["/health/live", "/health/ready", "/v1/openapi.json", "/docs", "/problems/:code"] {
-            MethodGuard.allow(["GET", "HEAD"], path: RouterPath(path))
-        }
+            },
+            Endpoint(.get, "/v1/openapi.json", .caller) { req, ctx in
+                try HTTPSupport.requireJSONAccept(req)
+                let bytes = OpenAPIGenerator.json(schema: schemas.current, principal: ctx.principal, serverURL: settings.publicURL)
+                return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "private, no-cache", .vary: "Authorization"],
+                                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+            },
+            Endpoint(.get, "/docs", .caller) { _, ctx in
+                let doc = OpenAPIGenerator.document(schema: schemas.current, principal: ctx.principal, serverURL: settings.publicURL)
+                return Self.html(DocsPage.html(document: doc))
+            },
+            Endpoint(.get, "/problems/:code", .open) { _, ctx in
+                let code = try ctx.parameters.require("code")
+                guard let page = ProblemPages.html(slug: code) else { throw BasaltError.notFound("There is no problem type \(code)") }
+                return Self.html(page)
+            },
+        ]
     }
 
     static func html(_ s: String) -> Response {

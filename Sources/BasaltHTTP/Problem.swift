@@ -65,17 +65,21 @@ public enum Problem {
 
     public static func response(_ e: BasaltError, instance: String, requestID: String) -> Response {
         var headers: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store"]
-        for (k, v) in e.headers { if let n = HTTPField.Name(k) { headers[n] = v } }
-        if e.code == .unauthenticated && headers[.wwwAuthenticate] == nil { headers[.wwwAuthenticate] = "Bearer" }
+        if let s = e.retryAfter { headers[.retryAfter] = String(s) }
+        if !e.allowedMethods.isEmpty { headers[.allow] = e.allowedMethods.joined(separator: ", ") }
+        if e.code == .unauthenticated {
+            headers[.wwwAuthenticate] = e.bearerError.map { "Bearer error=\"\($0)\"" } ?? "Bearer"
+        }
         return Response(status: status(e.code), headers: headers,
                         body: .init(byteBuffer: ByteBuffer(bytes: body(e, instance: instance, requestID: requestID).serializedBytes())))
     }
 
-    /// Any error as a `BasaltError`: Hummingbird's HTTP errors keep their status; anything else
-    /// is a 500 whose detail says nothing of its cause.
+    /// Any error as a `BasaltError`, mapped here and nowhere else: errors that know their
+    /// meaning (storage, filters) convert themselves; Hummingbird's HTTP errors keep their
+    /// status; anything else is a 500 whose detail says nothing of its cause.
     public static func normalize(_ error: any Error) -> BasaltError {
         if let e = error as? BasaltError { return e }
-        if let e = error as? FilterError { return e.basaltError }
+        if let e = error as? any BasaltErrorConvertible { return e.basaltError }
         if let h = error as? HTTPError {
             switch h.status {
             case .notFound: return BasaltError(.notFound, "There is nothing at this path")

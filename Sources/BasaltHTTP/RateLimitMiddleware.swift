@@ -43,14 +43,12 @@ public struct RateLimitMiddleware: RouterMiddleware {
             w[key] = e
             return (e.count, 60 - (now - e.start))
         }
-        let policy = "\"\(name)\";q=\(quota);w=60"
+        // Every answer of a rate-limited route carries these, an error answer too (API.md §11).
+        context.responseHeaders.set(BasaltHeader.rateLimitPolicy, "\"\(name)\";q=\(quota);w=60")
+        context.responseHeaders.set(BasaltHeader.rateLimit, "\"\(name)\";r=\(max(0, quota - count));t=\(reset)")
         if count > quota {
-            throw BasaltError(.rateLimited, "Too many requests; retry after \(reset) seconds",
-                              headers: [("Retry-After", "\(reset)"), ("RateLimit-Policy", policy), ("RateLimit", "\"\(name)\";r=0;t=\(reset)")])
+            throw BasaltError(.rateLimited, "Too many requests; retry after \(reset) seconds", retryAfter: Int(reset))
         }
-        var response = try await next(request, context)
-        response.headers[BasaltHeader.rateLimitPolicy] = policy
-        response.headers[BasaltHeader.rateLimit] = "\"\(name)\";r=\(quota - count);t=\(reset)"
-        return response
+        return try await next(request, context)
     }
 }

@@ -144,24 +144,28 @@ public final class PostgresStore: Store, Service {
         }
     }
 
-    public func write(_ statements: [SQLStatement]) async throws -> [[SQLRow]] {
+    public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
         // A deferred foreign key fails at COMMIT, after the last statement.
         try await transaction(tag: statements.last?.tag ?? 0) { conn in
             var out: [[SQLRow]] = []
             out.reserveCapacity(statements.count)
-            for (i, s) in statements.enumerated() {
-                let result: (rows: [SQLRow], affected: Int?)
-                do {
-                    result = try await self.execute(s.query, on: conn, types: s.returning)
-                } catch {
-                    throw Self.translate(error, tag: s.tag)
+            func runAll(_ list: [SQLStatement], from offset: Int) async throws {
+                for (i, s) in list.enumerated() {
+                    let result: (rows: [SQLRow], affected: Int?)
+                    do {
+                        result = try await self.execute(s.query, on: conn, types: s.returning)
+                    } catch {
+                        throw Self.translate(error, tag: s.tag)
+                    }
+                    if s.expect == .one {
+                        let n = s.returning.isEmpty ? (result.affected ?? result.rows.count) : result.rows.count
+                        if n != 1 { throw StoreError.expectationFailed(statement: offset + i, tag: s.tag) }
+                    }
+                    out.append(result.rows)
                 }
-                if s.expect == .one {
-                    let n = s.returning.isEmpty ? (result.affected ?? result.rows.count) : result.rows.count
-                    if n != 1 { throw StoreError.expectationFailed(statement: i, tag: s.tag) }
-                }
-                out.append(result.rows)
             }
+            try await runAll(statements, from: 0)
+            if let finish { try await runAll(try finish(out), from: statements.count) }
             return out
         }
     }

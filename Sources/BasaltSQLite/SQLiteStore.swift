@@ -79,20 +79,24 @@ public final class SQLiteStore: Store, StatisticsTracking {
         }
     }
 
-    public func write(_ statements: [SQLStatement]) async throws -> [[SQLRow]] {
+    public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
         do {
             return try await pool.write { db in
                 var out: [[SQLRow]] = []
                 out.reserveCapacity(statements.count)
-                for (i, s) in statements.enumerated() {
-                    do {
-                        out.append(try Self.run(s, index: i, db))
-                    } catch let e as StoreError {
-                        throw e
-                    } catch {
-                        throw Self.translate(error, tag: s.tag)
+                func runAll(_ list: [SQLStatement], from offset: Int) throws {
+                    for (i, s) in list.enumerated() {
+                        do {
+                            out.append(try Self.run(s, index: offset + i, db))
+                        } catch let e as StoreError {
+                            throw e
+                        } catch {
+                            throw Self.translate(error, tag: s.tag)
+                        }
                     }
                 }
+                try runAll(statements, from: 0)
+                if let finish { try runAll(try finish(out), from: statements.count) }
                 return out
             }
         } catch let e as StoreError {

@@ -83,7 +83,7 @@ extension AuthService {
             if statement == 0 { throw Self.invalidToken }
             throw BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The account no longer exists")])
         }
-        records.forgetUser(userID)
+        records.users.forget(userID)
     }
 
     // MARK: - Verification
@@ -102,7 +102,7 @@ extension AuthService {
 
     public func verify(_ body: JSONValue) async throws {
         let token = try await presented(.verify, body)
-        guard let user = try await records.currentUser(token.userID, fresh: true), token.payload == nil || user["email"]?.stringValue == token.payload else {
+        guard let user = try await records.users.current(token.userID, fresh: true), token.payload == nil || user["email"]?.stringValue == token.payload else {
             throw Self.invalidToken
         }
         try await updateUser(token.userID, [("verified", .bool(true))], token: token)
@@ -145,7 +145,7 @@ extension AuthService {
                 continue  // another replica took it
             }
             handled += 1
-            guard let id = try await userID(byEmail: email), let user = try await records.currentUser(id, fresh: true),
+            guard let id = try await userID(byEmail: email), let user = try await records.users.current(id, fresh: true),
                 user["disabled"]?.boolValue != true
             else { continue }
             let now = Timestamp.now()
@@ -168,7 +168,7 @@ extension AuthService {
             throw BasaltError.validation([FieldError(field: "/password", code: .required, message: "password is required")])
         }
         let token = try await presented(.reset, body)
-        let email = try await records.currentUser(token.userID, fresh: true)?["email"]?.stringValue
+        let email = try await records.users.current(token.userID, fresh: true)?["email"]?.stringValue
         let problems = policy.check(password, email: email)
         if !problems.isEmpty { throw BasaltError.validation(problems) }
         let hash = try await hasher.hash(password)
@@ -201,16 +201,7 @@ extension AuthService {
         let newEmail = BuiltinCollections.normalizeEmail(raw)
         let field = FieldSchema(name: "new_email", type: .email, required: true, max: 254)
         if case .failure(let e) = FieldValidator.check(.string(newEmail), field: field, pointer: "/new_email") { throw BasaltError.validation([e]) }
-        // A password check like sign-in's, so it is throttled like sign-in (a stolen access token
-        // must not become a password oracle).
-        let current = p.user?["email"]?.stringValue ?? id
-        try throttle.begin(email: current, address: p.clientAddress)
-        var stored = try await credentials(id)?.passwordHash
-        if stored == nil { stored = try await decoyHash() }
-        guard try await hasher.verify(password, against: stored ?? "") != .mismatch else {
-            throttle.failed(email: current, address: p.clientAddress)
-            throw BasaltError(.forbidden, "The password is wrong")
-        }
+        try await confirmPassword(p, userID: id, password)
         // An address already taken is not revealed here (always 202); confirming then fails.
         let now = Timestamp.now()
         let (token, stmt) = mailToken(.emailChange, userID: id, payload: newEmail, lifetime: settings.emailChangeTokenLifetime, now: now)
@@ -218,6 +209,20 @@ extension AuthService {
             Confirm \(newEmail) as the new address of your account by opening \(link("/confirm-email", token))
             or by posting {"token": "\(token)"} to /v1/auth/email/confirm.
             """, now: now)])
+    }
+
+    /// Re-authentication before a change a stolen access token must not make alone (the email,
+    /// a second factor): the account's password, `401` when wrong (API.md §8). Checked like
+    /// sign-in, and throttled like it, so the token is no password oracle either.
+    func confirmPassword(_ p: Principal, userID id: String, _ password: String) async throws {
+        let current = p.user?["email"]?.stringValue ?? id
+        try throttle.begin(email: current, address: p.clientAddress)
+        var stored = try await credentials(id)?.passwordHash
+        if stored == nil { stored = try await decoyHash() }
+        guard try await hasher.verify(password, against: stored ?? "") != .mismatch else {
+            throttle.failed(email: current, address: p.clientAddress)
+            throw BasaltError(.unauthenticated, "The password is wrong")
+        }
     }
 
     public func confirmEmailChange(_ body: JSONValue) async throws {
@@ -232,8 +237,12 @@ extension AuthService {
     // MARK: - TOTP
 
     /// Starts enrolment: a new secret, not active until confirmed with a code.
-    public func beginTOTP(_ p: Principal) async throws -> JSONValue {
+    public func beginTOTP(_ p: Principal, _ body: JSONValue) async throws -> JSONValue {
         let id = try requireUser(p)
+        guard let password = body["password"]?.stringValue else {
+            throw BasaltError.validation([FieldError(field: "/password", code: .required, message: "password is required")])
+        }
+        try await confirmPassword(p, userID: id, password)
         if try await credentials(id)?.totpEnabled == true {
             throw BasaltError(.conflict, "Two-factor sign-in is already on; turn it off first")
         }
@@ -356,16 +365,17 @@ extension AuthService {
         if !errors.isEmpty { throw BasaltError.validation(errors) }
         guard let id = RecordID.normalize(rawID) else { throw BasaltError.notFound("There is no such user") }
         let disabling = o["disabled"]?.boolValue == true
-        let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, ifMatch: nil), principal: p) { [self] _ in
+        let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, precondition: .none), principal: p) { [self] _ in
             disabling ? [SQLStatement(IdentityTables.revokeSessions(userID: id, now: .now(), dialect: dialect))] : []
         }
-        return out.body ?? .null
+        guard case .updated(_, let user) = out else { throw BasaltError(.internalError, "a user update made no record") }
+        return .object(user)
     }
 
     /// `DELETE /v1/admin/users/{id}/mfa`: turns a user's TOTP off (a lost device, or a factor set
     /// up by someone who had the user's access token), audited.
     public func adminResetMFA(_ p: Principal, id rawID: String) async throws {
-        guard let id = RecordID.normalize(rawID), try await records.currentUser(id, fresh: true) != nil else {
+        guard let id = RecordID.normalize(rawID), try await records.users.current(id, fresh: true) != nil else {
             throw BasaltError.notFound("There is no such user")
         }
         _ = try await store.write([
@@ -376,7 +386,7 @@ extension AuthService {
     }
 
     public func adminRevokeSessions(_ p: Principal, id rawID: String) async throws {
-        guard let id = RecordID.normalize(rawID), try await records.currentUser(id, fresh: true) != nil else {
+        guard let id = RecordID.normalize(rawID), try await records.users.current(id, fresh: true) != nil else {
             throw BasaltError.notFound("There is no such user")
         }
         _ = try await store.write([SQLStatement(IdentityTables.revokeSessions(userID: id, now: .now(), dialect: dialect)),

@@ -94,13 +94,14 @@ public final class AuthService: Sendable {
         if o["email"]?.stringValue != nil { o["email"] = .string(email) }
         let hash = try await hasher.hash(password)
         let now = Timestamp.now()
-        let outcome = try await records.execute(.create(collection: BuiltinCollections.usersName, body: .object(o)), principal: .system) { [self] out in
-            let id = out.body?["id"]?.stringValue ?? ""
+        let outcome = try await records.execute(.create(collection: BuiltinCollections.usersName, body: .object(o)), principal: .system) { [self] answer in
+            guard case .record(.created(_, let id, _)) = answer else { return [] }
             return [SQLStatement(q("INSERT INTO \"_basalt_credentials\" (\"user_id\", \"password_hash\", \"updated_at\") VALUES (",
                                    SQLValue.text(id), ", ", SQLValue.text(hash), ", ", SQLValue.int(now.millisecondsSinceEpoch), ")"))]
         }
-        logger.info("user registered", metadata: ["user.id": "\(outcome.body?["id"]?.stringValue ?? "")"])
-        return outcome.body ?? .null
+        guard case .created(_, let id, let user?) = outcome else { throw BasaltError(.internalError, "registration made no user") }
+        logger.info("user registered", metadata: ["user.id": "\(id)"])
+        return .object(user)
     }
 
     struct Credentials {
@@ -143,7 +144,7 @@ public final class AuthService: Sendable {
         // nil id): only the password hash's outcome differs, not the work before it.
         let probe = id ?? "00000000-0000-0000-0000-000000000000"
         let creds = try await credentials(probe)
-        let user = try await records.currentUser(probe, fresh: true)
+        let user = try await records.users.current(probe, fresh: true)
         var stored = creds?.passwordHash
         if stored == nil { stored = try await decoyHash() }
         let check = try await hasher.verify(password, against: stored ?? "")
@@ -248,7 +249,7 @@ public final class AuthService: Sendable {
             logger.warning("refresh token reused: session revoked", metadata: ["session.id": "\(sessionID)", "user.id": "\(userID)"])
             throw dead
         }
-        guard row[3].int == nil, (row[4].int ?? 0) > t, let user = try await records.currentUser(userID, fresh: true), user["disabled"]?.boolValue != true else { throw dead }
+        guard row[3].int == nil, (row[4].int ?? 0) > t, let user = try await records.users.current(userID, fresh: true), user["disabled"]?.boolValue != true else { throw dead }
         let next = "bsr_" + Digest.randomToken(bytes: 32)
         do {
             _ = try await store.write([
@@ -332,10 +333,10 @@ public final class AuthService: Sendable {
         case .success(let c): claims = c
         case .failure(let why):
             logger.debug("access token refused", metadata: ["auth.reason": "\(why)"])
-            throw BasaltError(.unauthenticated, "The access token is invalid or expired", headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
+            throw BasaltError(.unauthenticated, "The access token is invalid or expired", bearerError: "invalid_token")
         }
-        guard let user = try await records.currentUser(claims.sub), user["disabled"]?.boolValue != true else {
-            throw BasaltError(.unauthenticated, "The access token is invalid or expired", headers: [("WWW-Authenticate", "Bearer error=\"invalid_token\"")])
+        guard let user = try await records.users.current(claims.sub), user["disabled"]?.boolValue != true else {
+            throw BasaltError(.unauthenticated, "The access token is invalid or expired", bearerError: "invalid_token")
         }
         var p = Principal(kind: .subject, id: claims.sub, roles: schemas.current.effectiveRoles(Set(Self.roles(of: user))), clientAddress: address)
         p.user = user

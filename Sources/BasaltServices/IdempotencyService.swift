@@ -1,88 +1,197 @@
 import BasaltCore
 public import BasaltStorage
 
-/// `Idempotency-Key` (IETF httpapi draft): the first response for (key, caller, method, path)
-/// is kept 24 h; a retry with the same body replays it, another body is 422, a retry while the
-/// first runs is 409. The record of a successful write commits in the write's own transaction.
+/// `Idempotency-Key` (IETF httpapi draft; API.md §6) as a wrapper around a write: it claims the
+/// key in the database first (so a second request with it — on this replica or another — finds
+/// it taken while the first runs: `409`), lets the write commit its answer in its own
+/// transaction, and remembers a refusal (any 4xx) the same way. A retry with the same body gets
+/// the first answer back; another body is `422`.
 public struct IdempotencyService: Sendable {
     let store: any Store
     public static let lifetimeMillis: Int64 = 24 * 3600 * 1000
-    public init(store: any Store) { self.store = store }
+    /// A claim older than this whose write never committed (the process died) may be taken over.
+    public static let leaseMillis: Int64 = 60_000
 
-    public enum Begin: Sendable {
-        case proceed(keyHash: String)
-        case replay(status: Int, headers: [(String, String)], body: String?)
-        case inFlight
-        case mismatch
-    }
+    public init(store: any Store) { self.store = store }
 
     public static func isValidKey(_ k: String) -> Bool {
         (1...255).contains(k.utf8.count) && k.utf8.allSatisfy { $0 >= 0x20 && $0 <= 0x7E }
     }
 
-    public func begin(key: String, caller: String, method: String, path: String, body: [UInt8]) async throws -> Begin {
-        let keyHash = Digest.sha256Hex([key, caller, method, path].joined(separator: "\u{1F}"))
-        let requestHash = Digest.sha256Hex(body)
-        let now = Timestamp.now().millisecondsSinceEpoch
-        for _ in 0..<2 {
-            var ins = SQLBuilder(store.dialect)
-            ins.append("INSERT INTO \"_basalt_idempotency\" (\"key_hash\", \"request_hash\", \"state\", \"created_at\") VALUES (")
-            ins.bind(.text(keyHash)); ins.append(", "); ins.bind(.text(requestHash)); ins.append(", 'running', "); ins.bind(.int(now)); ins.append(")")
+    /// One request under a key: its scope (key, caller, method, path), its body, and where a
+    /// refusal would be reported from.
+    public struct Request: Sendable {
+        public var key: String
+        public var caller: String
+        public var method: String
+        public var path: String
+        public var body: [UInt8]
+        public var requestID: String
+        public init(key: String, caller: String, method: String, path: String, body: [UInt8], requestID: String) {
+            self.key = key
+            self.caller = caller
+            self.method = method
+            self.path = path
+            self.body = body
+            self.requestID = requestID
+        }
+    }
+
+    /// Runs `write` once per key: a fresh answer, or the stored one with `replayed`.
+    /// `write` receives the completion to commit with its change.
+    public func perform(
+        _ request: Request, _ write: (@escaping RecordService.Completion) async throws -> WriteAnswer
+    ) async throws -> (answer: WriteAnswer, replayed: Bool) {
+        let keyHash = Digest.sha256Hex([request.key, request.caller, request.method, request.path].joined(separator: "\u{1F}"))
+        let requestHash = Digest.sha256Hex(request.body)
+        if let stored = try await claim(keyHash, requestHash) { return (stored, true) }
+        let dialect = store.dialect
+        do {
+            let answer = try await write { answer in [Self.completion(keyHash, answer, dialect)] }
+            return (answer, false)
+        } catch let e as BasaltError where e.code.isClientFault {
+            let refused = WriteAnswer.refused(e, requestID: request.requestID, instance: request.path)
+            _ = try? await store.write([Self.completion(keyHash, refused, dialect)])
+            throw e
+        } catch {
+            // Not an answer to remember (5xx): the key is free again for a retry. Only a claim
+            // still running is dropped; one whose write committed keeps its answer.
+            _ = try? await store.write([store.statement("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash) AND \"state\" = 'running'")])
+            throw error
+        }
+    }
+
+    struct Claim: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .text, .text, .int]
+        var requestHash: String
+        var state: String
+        var answer: String?
+        var createdAt: Int64
+        init(_ r: inout RowReader) {
+            requestHash = r.text() ?? ""
+            state = r.text() ?? ""
+            answer = r.text()
+            createdAt = r.int() ?? 0
+        }
+    }
+
+    /// Takes the key for this request, or returns the answer already stored under it. Throws
+    /// `409` while another request holds it and `422` when it was used with another body.
+    func claim(_ keyHash: String, _ requestHash: String) async throws -> WriteAnswer? {
+        for _ in 0..<3 {
+            let now = Timestamp.now().millisecondsSinceEpoch
             do {
-                _ = try await store.write([SQLStatement(ins.query)])
-                return .proceed(keyHash: keyHash)
+                try await store.write([store.statement("""
+                    INSERT INTO "_basalt_idempotency" ("key_hash", "request_hash", "state", "created_at")
+                    VALUES (\(keyHash), \(requestHash), 'running', \(now))
+                    """)])
+                return nil
             } catch StoreError.uniqueViolation {
-                var sel = SQLBuilder(store.dialect)
-                sel.append("SELECT \"request_hash\", \"state\", \"status\", \"headers\", \"body\", \"created_at\" FROM \"_basalt_idempotency\" WHERE \"key_hash\" = ")
-                sel.bind(.text(keyHash))
-                guard let r = try await store.fetchOne(sel.query, types: [.text, .text, .int, .text, .text, .int]) else { continue }
-                if now - (r[5].int ?? 0) > Self.lifetimeMillis {
-                    try await forget(keyHash)
+                let sql: SQL = "SELECT \"request_hash\", \"state\", \"body\", \"created_at\" FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash)"
+                guard let row = try await store.fetchOne(sql, as: Claim.self) else { continue }  // just deleted: claim again
+                if now - row.createdAt > Self.lifetimeMillis {
+                    try await store.write([store.statement("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash) AND \"created_at\" = \(row.createdAt)")])
                     continue
                 }
-                if r[0].text != requestHash { return .mismatch }
-                if r[1].text == "running" { return .inFlight }
-                let headers = (try? JSONValue.parse(r[3].text ?? "[]"))?.arrayValue?.compactMap { pair -> (String, String)? in
-                    guard let a = pair.arrayValue, a.count == 2, let k = a[0].stringValue, let v = a[1].stringValue else { return nil }
-                    return (k, v)
-                } ?? []
-                return .replay(status: Int(r[2].int ?? 200), headers: headers, body: r[4].text)
+                if row.requestHash != requestHash {
+                    throw BasaltError(.validationFailed, "This Idempotency-Key was used with a different request body")
+                }
+                if row.state == "running" {
+                    guard now - row.createdAt > Self.leaseMillis else {
+                        throw BasaltError(.conflict, "A request with this Idempotency-Key is still being processed")
+                    }
+                    // The claimant died before its write committed (a committed write leaves `done`):
+                    // take the claim over, unless someone else just did.
+                    do {
+                        try await store.write([store.statement("""
+                            UPDATE "_basalt_idempotency" SET "created_at" = \(now)
+                            WHERE "key_hash" = \(keyHash) AND "state" = 'running' AND "created_at" = \(row.createdAt)
+                            """, expect: .one)])
+                        return nil
+                    } catch StoreError.expectationFailed {
+                        continue
+                    }
+                }
+                guard let text = row.answer, let answer = try? AnswerCodec.decode(JSONValue.parse(text)) else {
+                    throw BasaltError(.internalError, "A stored idempotent answer cannot be read")
+                }
+                return answer
             }
         }
-        return .inFlight
+        throw BasaltError(.conflict, "A request with this Idempotency-Key is still being processed")
     }
 
-    /// The statement that completes the record; run it in the write's transaction or alone.
-    public func completion(keyHash: String, status: Int, headers: [(String, String)], body: String?) -> SQLStatement {
-        var b = SQLBuilder(store.dialect)
-        b.append("UPDATE \"_basalt_idempotency\" SET \"state\" = 'done', \"status\" = ")
-        b.bind(.int(Int64(status)))
-        b.append(", \"headers\" = ")
-        b.bind(.text(JSONValue.array(headers.map { .array([.string($0.0), .string($0.1)]) }).serialized()))
-        b.append(", \"body\" = ")
-        b.bind(body.map { .text($0) } ?? .null)
-        b.append(" WHERE \"key_hash\" = ")
-        b.bind(.text(keyHash))
-        return SQLStatement(b.query)
-    }
-
-    public func complete(keyHash: String, status: Int, headers: [(String, String)], body: String?) async throws {
-        _ = try await store.write([completion(keyHash: keyHash, status: status, headers: headers, body: body)])
-    }
-
-    /// Drops a record whose response must not be replayed (5xx, 429, 409 in flight).
-    public func forget(_ keyHash: String) async throws {
-        var b = SQLBuilder(store.dialect)
-        b.append("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = ")
-        b.bind(.text(keyHash))
-        _ = try await store.write([SQLStatement(b.query)])
+    /// The statement that stores `answer` under the key (in the write's transaction, or alone).
+    static func completion(_ keyHash: String, _ answer: WriteAnswer, _ dialect: any SQLDialect) -> SQLStatement {
+        SQLStatement("""
+            UPDATE "_basalt_idempotency" SET "state" = 'done', "body" = \(AnswerCodec.encode(answer).serialized())
+            WHERE "key_hash" = \(keyHash)
+            """, dialect)
     }
 
     /// Deletes expired records; run on a schedule.
     public func purge() async throws {
-        var b = SQLBuilder(store.dialect)
-        b.append("DELETE FROM \"_basalt_idempotency\" WHERE \"created_at\" < ")
-        b.bind(.int(Timestamp.now().millisecondsSinceEpoch - Self.lifetimeMillis))
-        _ = try await store.write([SQLStatement(b.query)])
+        try await store.write([store.statement(
+            "DELETE FROM \"_basalt_idempotency\" WHERE \"created_at\" < \(Timestamp.now().millisecondsSinceEpoch - Self.lifetimeMillis)")])
+    }
+}
+
+/// `WriteAnswer` as stored JSON.
+enum AnswerCodec {
+    struct Invalid: Error {}
+
+    static func encode(_ a: WriteAnswer) -> JSONValue {
+        switch a {
+        case .record(let o): .object(JSONObject([("record", encode(o))]))
+        case .batch(let os): .object(JSONObject([("batch", .array(os.map(encode)))]))
+        case .refused(let e, let requestID, let instance):
+            .object(JSONObject([("refused", .object(JSONObject([
+                ("code", .string(e.code.slug)), ("message", .string(e.message)),
+                ("errors", .array(e.fieldErrors.map { .object(JSONObject([("field", .string($0.field)), ("code", .string($0.code.rawValue)), ("message", .string($0.message))])) })),
+                ("extensions", .object(JSONObject(e.extensions.map { (key: $0.0, value: $0.1) }))),
+                ("request_id", .string(requestID)), ("instance", .string(instance)),
+            ])))]))
+        }
+    }
+
+    static func encode(_ o: RecordOutcome) -> JSONValue {
+        switch o {
+        case .created(let c, let id, let r):
+            .object(JSONObject([("kind", "created"), ("collection", .string(c)), ("id", .string(id)), ("record", r.map(JSONValue.object) ?? .null)]))
+        case .updated(let c, let r):
+            .object(JSONObject([("kind", "updated"), ("collection", .string(c)), ("record", .object(r))]))
+        case .deleted(let c, let id):
+            .object(JSONObject([("kind", "deleted"), ("collection", .string(c)), ("id", .string(id))]))
+        }
+    }
+
+    static func decode(_ v: JSONValue) throws -> WriteAnswer {
+        if let o = v["record"] { return .record(try outcome(o)) }
+        if let list = v["batch"]?.arrayValue { return .batch(try list.map(outcome)) }
+        guard let r = v["refused"], let code = r["code"]?.stringValue.flatMap(BasaltError.Code.init(slug:)) else { throw Invalid() }
+        var fieldErrors: [FieldError] = []
+        for fe in r["errors"]?.arrayValue ?? [] {
+            guard let f = fe["field"]?.stringValue, let c = fe["code"]?.stringValue.flatMap(FieldError.Code.init(rawValue:)) else { throw Invalid() }
+            fieldErrors.append(FieldError(field: f, code: c, message: fe["message"]?.stringValue ?? ""))
+        }
+        let e = BasaltError(code, r["message"]?.stringValue ?? "", fieldErrors: fieldErrors,
+                            extensions: r["extensions"]?.objectValue?.members.map { ($0.key, $0.value) } ?? [])
+        return .refused(e, requestID: r["request_id"]?.stringValue ?? "", instance: r["instance"]?.stringValue ?? "")
+    }
+
+    static func outcome(_ v: JSONValue) throws -> RecordOutcome {
+        guard let c = v["collection"]?.stringValue else { throw Invalid() }
+        switch v["kind"]?.stringValue {
+        case "created":
+            guard let id = v["id"]?.stringValue else { throw Invalid() }
+            return .created(collection: c, id: id, record: v["record"]?.objectValue)
+        case "updated":
+            guard let r = v["record"]?.objectValue else { throw Invalid() }
+            return .updated(collection: c, record: r)
+        case "deleted":
+            guard let id = v["id"]?.stringValue else { throw Invalid() }
+            return .deleted(collection: c, id: id)
+        default: throw Invalid()
+        }
     }
 }

@@ -62,7 +62,7 @@ public final class LoginThrottle: Sendable {
         }
         if wait > 0 {
             let seconds = (wait + 999) / 1000
-            throw BasaltError(.rateLimited, "Too many sign-in attempts; retry in \(seconds) s", headers: [("Retry-After", "\(seconds)")])
+            throw BasaltError(.rateLimited, "Too many sign-in attempts; retry in \(seconds) s", retryAfter: Int(seconds))
         }
     }
 

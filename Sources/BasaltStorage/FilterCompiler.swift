@@ -1,16 +1,42 @@
 public import BasaltCore
 
-/// Compiles a checked filter to a SQL predicate with bound parameters.
+/// How a relation hop (`author.email`) reads its target record.
+public enum HopAccess: Sendable {
+    /// The target as stored: access rules are the schema's, not the caller's (API.md §9).
+    case stored
+    /// Only targets these predicates admit (the caller's `view` grants); others read as absent.
+    case visible([FilterExpr])
+    /// No target is visible: every field reached through the hop is null.
+    case hidden
+}
+
+/// Compiles a checked filter to a SQL predicate with bound parameters — the one implementation
+/// of the filter language's semantics, used for lists, views, totals, expansions and, inside a
+/// write's own transaction, for the rules of create, update and delete (API.md §3, §9).
 ///
 /// The filter language is two-valued, SQL is three-valued. Comparisons in positive position may
 /// stay three-valued (AND/OR are monotone, so NULL acts as false in a WHERE), which keeps them
 /// index-friendly; under an odd number of `!` a comparison with a nullable side is guarded with
 /// `IS NOT NULL` so that `!(views < 5)` matches nulls. Literals are only ever bound.
-public struct FilterCompiler {
+public struct FilterCompiler: Sendable {
     public let schema: Schema
     public let dialect: any SQLDialect
     /// Values of `@auth.*` references, bound at request time.
     public var authValues: [String: FilterLiteral]
+    /// Where the record's own fields come from.
+    public var record: RecordSource = .table("t")
+    /// Values of `@new.*` (create and update rules): the record after the write.
+    public var newValues: [String: SQLValue] = [:]
+    /// How hops in the compiled expression read their targets; `nil` is `.stored`. A caller's
+    /// filter sets it from the caller's `view` grants, so that a filter never tells a right guess
+    /// about a hidden value from a wrong one.
+    public var hopAccess: (@Sendable (_ collection: String) -> HopAccess)?
+
+    /// A record's fields: a row of a table (by alias), or values not stored yet (a create rule).
+    public enum RecordSource: Sendable {
+        case table(String)
+        case values([String: SQLValue])
+    }
 
     public init(schema: Schema, dialect: any SQLDialect, authValues: [String: FilterLiteral] = [:]) {
         self.schema = schema
@@ -18,58 +44,58 @@ public struct FilterCompiler {
         self.authValues = authValues
     }
 
-    public func compile(_ expr: FilterExpr, table: String, into b: inout SQLBuilder) {
-        emit(expr, table: table, negated: false, into: &b)
+    /// Appends `expr` as a predicate on the record.
+    public func compile(_ expr: FilterExpr, into b: inout SQLBuilder) {
+        emit(expr, negated: false, depth: 0, into: &b)
     }
 
-    func emit(_ expr: FilterExpr, table: String, negated: Bool, into b: inout SQLBuilder) {
+    /// A copy that reads fields from the table alias `alias`.
+    public func reading(_ alias: String) -> FilterCompiler {
+        var c = self
+        c.record = .table(alias)
+        return c
+    }
+
+    func emit(_ expr: FilterExpr, negated: Bool, depth: Int, into b: inout SQLBuilder) {
         switch expr {
         case .and(let parts), .or(let parts):
+            let isAnd: Bool = if case .and = expr { true } else { false }
             if parts.isEmpty {
-                b.append(isAnd(expr) ? "(1=1)" : "(1=0)")
+                b.append(isAnd ? "(1=1)" : "(1=0)")
                 return
             }
             b.append("(")
             for (i, p) in parts.enumerated() {
-                if i > 0 { b.append(isAnd(expr) ? " AND " : " OR ") }
-                emit(p, table: table, negated: negated, into: &b)
+                if i > 0 { b.append(isAnd ? " AND " : " OR ") }
+                emit(p, negated: negated, depth: depth, into: &b)
             }
             b.append(")")
         case .not(let inner):
             b.append("(NOT ")
-            emit(inner, table: table, negated: !negated, into: &b)
+            emit(inner, negated: !negated, depth: depth, into: &b)
             b.append(")")
         case .constant(let v):
             b.append(v ? "(1=1)" : "(1=0)")
         case .isNull(let operand, let neg):
-            b.append("(")
-            operandSQL(operand, table: table, into: &b)
-            b.append(neg ? " IS NOT NULL)" : " IS NULL)")
+            let a = render(operand, depth: depth, into: &b)
+            b.append("(\(a)\(neg ? " IS NOT NULL" : " IS NULL"))")
         case .inList(let operand, let literals):
-            let guardNull = negated && isNullable(operand)
-            b.append("(")
-            operandSQL(operand, table: table, into: &b)
-            b.append(" IN (")
-            for (i, l) in literals.enumerated() {
-                if i > 0 { b.append(", ") }
-                b.bind(Self.sqlValue(l))
-            }
-            b.append(")")
-            if guardNull { notNullGuard([operand], table: table, into: &b) }
-            b.append(")")
+            let a = render(operand, depth: depth, into: &b)
+            var items: [String] = []
+            for l in literals { items.append(placeholder(FilterCompiler.sqlValue(l), into: &b)) }
+            let test = "\(a) IN (\(items.joined(separator: ", ")))"
+            b.append(negated && isNullable(operand) ? "(\(test) AND \(a) IS NOT NULL)" : "(\(test))")
         case .compare(let l, let op, let r):
-            compare(l, op, r, table: table, negated: negated, into: &b)
+            compare(l, op, r, negated: negated, depth: depth, into: &b)
         }
     }
 
-    func isAnd(_ e: FilterExpr) -> Bool { if case .and = e { return true } else { return false } }
-
-    func compare(_ l: FilterOperand, _ op: FilterOp, _ r: FilterOperand, table: String, negated: Bool, into b: inout SQLBuilder) {
+    func compare(_ l: FilterOperand, _ op: FilterOp, _ r: FilterOperand, negated: Bool, depth: Int, into b: inout SQLBuilder) {
         let ln = isNullable(l)
         let rn = isNullable(r)
         // Placeholders are numbered in both dialects, so an operand's text may appear twice.
-        let a = renderOperand(l, table: table, into: &b)
-        let c = renderOperand(r, table: table, into: &b)
+        let a = render(l, depth: depth, into: &b)
+        let c = render(r, depth: depth, into: &b)
         switch op {
         case .eq where ln && rn:
             b.append(dialect.nullSafeEqual(a, c))
@@ -109,50 +135,76 @@ public struct FilterCompiler {
         }
     }
 
-    /// Renders an operand, binding literals into `b` now (so bind order follows text order as
-    /// long as the returned text is appended before the next operand is rendered — which holds
-    /// for `?` placeholders only if no text is reordered; we never reorder).
-    func renderOperand(_ o: FilterOperand, table: String, into b: inout SQLBuilder) -> String {
-        let before = b.sql.count
-        operandSQL(o, table: table, into: &b)
-        let text = String(b.sql.dropFirst(before))
-        b.truncate(to: before)
-        return text
-    }
-
-    func operandSQL(_ o: FilterOperand, table: String, into b: inout SQLBuilder) {
+    /// An operand's SQL text. Values are bound into `b` now (numbered placeholders, so the text
+    /// may be placed anywhere and repeated); only the text is returned.
+    func render(_ o: FilterOperand, depth: Int, into b: inout SQLBuilder) -> String {
         switch o {
         case .field(let path):
-            if let hop = path.hop {
-                // One hop through a relation: a correlated scalar subquery on the target's primary key.
-                b.append("(SELECT \(dialect.quote(hop.field)) FROM \(dialect.quote(hop.collection)) WHERE \(dialect.quote("id")) = \(table).\(dialect.quote(path.field)))")
-            } else {
-                b.append("\(table).\(dialect.quote(path.field))")
-            }
+            let own = recordField(path.field, into: &b)
+            guard let hop = path.hop else { return own }
+            return hopSQL(hop.collection, hop.field, key: own, access: hopAccess?(hop.collection) ?? .stored, depth: depth, into: &b)
         case .literal(let l):
-            b.bind(Self.sqlValue(l))
+            return placeholder(FilterCompiler.sqlValue(l), into: &b)
         case .auth(let name, _):
-            b.bind(Self.sqlValue(authValues[name] ?? .null))
-        case .new:
-            // `@new` rules are evaluated on the record in memory, never in SQL.
-            b.append("NULL")
+            return placeholder(FilterCompiler.sqlValue(authValues[name] ?? .null), into: &b)
+        case .new(let path):
+            let own = placeholder(newValues[path.field] ?? .null, into: &b)
+            guard let hop = path.hop else { return own }
+            // `@new.board.owner`: the record the incoming value names, as stored.
+            return hopSQL(hop.collection, hop.field, key: own, access: .stored, depth: depth, into: &b)
         }
+    }
+
+    func recordField(_ name: String, into b: inout SQLBuilder) -> String {
+        switch record {
+        case .table(let alias): return "\(alias).\(dialect.quote(name))"
+        case .values(let values): return placeholder(values[name] ?? .null, into: &b)
+        }
+    }
+
+    /// One hop: a correlated scalar subquery on the target's primary key, narrowed to the targets
+    /// `access` admits.
+    func hopSQL(_ collection: String, _ field: String, key: String, access: HopAccess, depth: Int, into b: inout SQLBuilder) -> String {
+        let alias = "h\(depth + 1)"
+        var sub = "(SELECT \(alias).\(dialect.quote(field)) FROM \(dialect.quote(collection)) \(alias) WHERE \(alias).\(dialect.quote("id")) = \(key)"
+        switch access {
+        case .stored:
+            break
+        case .hidden:
+            return "NULL"
+        case .visible(let predicates):
+            // The target's own rules read their hops as stored: no recursion into the caller's view.
+            var inner = self
+            inner.record = .table(alias)
+            inner.hopAccess = nil
+            let start = b.sql.count
+            inner.emit(predicates.count == 1 ? predicates[0] : .or(predicates), negated: false, depth: depth + 1, into: &b)
+            sub += " AND " + String(b.sql.dropFirst(start))
+            b.truncate(to: start)
+        }
+        return sub + ")"
+    }
+
+    /// A bound value's placeholder; a SQL `NULL` for a null (PostgreSQL cannot type an untyped
+    /// null parameter compared with another).
+    func placeholder(_ v: SQLValue, into b: inout SQLBuilder) -> String {
+        if v.isNull { return "NULL" }
+        let start = b.sql.count
+        b.bind(v)
+        let text = String(b.sql.dropFirst(start))
+        b.truncate(to: start)
+        return text
     }
 
     func isNullable(_ o: FilterOperand) -> Bool {
         switch o {
-        case .field(let p): p.nullable || p.hop != nil
-        case .literal(let l): l == .null
-        case .auth(let n, _): (authValues[n] ?? .null) == .null
-        case .new: true
-        }
-    }
-
-    func notNullGuard(_ operands: [FilterOperand], table: String, into b: inout SQLBuilder) {
-        for o in operands {
-            b.append(" AND ")
-            operandSQL(o, table: table, into: &b)
-            b.append(" IS NOT NULL")
+        case .field(let p):
+            if p.hop != nil { return true }
+            if case .values(let values) = record { return (values[p.field] ?? .null).isNull }
+            return p.nullable
+        case .literal(let l): return l == .null
+        case .auth(let n, _): return (authValues[n] ?? .null) == .null
+        case .new(let p): return p.hop != nil || (newValues[p.field] ?? .null).isNull
         }
     }
 
@@ -170,8 +222,8 @@ public struct FilterCompiler {
 }
 
 extension SQLBuilder {
-    /// Drops text (and the binds it introduced) back to `count` characters; used to render an
-    /// operand once and splice it into a template.
+    /// Drops text back to `count` characters, keeping the binds it introduced: placeholders are
+    /// numbered, so an operand can be rendered once and its text placed elsewhere.
     mutating func truncate(to count: Int) {
         sql = String(sql.prefix(count))
     }

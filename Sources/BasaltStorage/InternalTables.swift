@@ -21,7 +21,12 @@ public enum InternalTables {
             ]
         ),
         Migration(name: "0002_identity", sqlite: identity, postgres: identity),
+        // Idempotency records now hold the write's domain answer, not an HTTP response: the few
+        // made by an older version (24 h at most) are dropped rather than replayed wrongly.
+        Migration(name: "0003_idempotency_answers", sqlite: forgetIdempotency, postgres: forgetIdempotency),
     ]
+
+    static let forgetIdempotency = [#"DELETE FROM "_basalt_idempotency""#]
 
     /// Identity (API.md §8): credentials and MFA apart from the `users` collection (so the
     /// records API can never read them), sessions as refresh-token families, single-use mail

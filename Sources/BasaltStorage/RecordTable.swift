@@ -1,5 +1,17 @@
 public import BasaltCore
 
+/// A checked filter with the compiler that gives it meaning (whose `@auth` values, which record,
+/// how its hops read): a condition on the row `t` of a `RecordTable` query.
+public struct SQLCondition: Sendable {
+    public var expr: FilterExpr
+    public var compiler: FilterCompiler
+    public init(_ expr: FilterExpr, _ compiler: FilterCompiler) {
+        self.expr = expr
+        self.compiler = compiler
+    }
+    func compile(into b: inout SQLBuilder) { compiler.compile(expr, into: &b) }
+}
+
 /// SQL for one collection's table: column lists, CRUD statements, list queries with keyset
 /// pagination. Built once per schema version and reused by every request.
 public struct RecordTable: Sendable {
@@ -30,7 +42,7 @@ public struct RecordTable: Sendable {
     }
 
     /// Rows with these ids (expand: one query per relation level, never one per record).
-    public func selectByIDs(_ ids: [String], visibility: FilterExpr? = nil, compiler: FilterCompiler? = nil) -> SQLQuery {
+    public func selectByIDs(_ ids: [String], where condition: SQLCondition? = nil) -> SQLQuery {
         var b = SQLBuilder(dialect)
         b.append("SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) IN (")
         for (i, id) in ids.enumerated() {
@@ -38,17 +50,32 @@ public struct RecordTable: Sendable {
             b.bind(.uuid(id))
         }
         b.append(")")
-        if let visibility, let compiler {
+        if let condition {
             b.append(" AND ")
-            compiler.compile(visibility, table: "t", into: &b)
+            condition.compile(into: &b)
         }
         return b.query
     }
 
-    public func exists(_ id: String) -> SQLQuery {
+    /// `SELECT 1` when record `id` exists and satisfies `condition` (a guard in a write's
+    /// transaction, or a visibility probe).
+    public func probe(_ id: String, where condition: SQLCondition?) -> SQLQuery {
         var b = SQLBuilder(dialect)
-        b.append("SELECT 1 FROM \(quotedTable) WHERE \(dialect.quote("id")) = ")
+        b.append("SELECT 1 FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = ")
         b.bind(.uuid(id))
+        if let condition {
+            b.append(" AND ")
+            condition.compile(into: &b)
+        }
+        return b.query
+    }
+
+    /// `SELECT 1` when `condition` holds of a record that is not stored (a create rule, whose
+    /// compiler reads the record's fields from values).
+    public func check(_ condition: SQLCondition) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT 1 WHERE ")
+        condition.compile(into: &b)
         return b.query
     }
 
@@ -126,9 +153,7 @@ public struct RecordTable: Sendable {
 
     /// A page of a list: `WHERE predicates [AND after-cursor] ORDER BY keys LIMIT n`.
     /// `after` holds the previous page's last row's values of `sort` (id included, last).
-    public func list(
-        predicates: [FilterExpr], compiler: FilterCompiler, sort: [SortKey], after: [SQLValue]?, limit: Int
-    ) -> SQLQuery {
+    public func list(where conditions: [SQLCondition], sort: [SortKey], after: [SQLValue]?, limit: Int) -> SQLQuery {
         var b = SQLBuilder(dialect)
         b.append("SELECT \(selectList) FROM \(quotedTable) t")
         var first = true
@@ -136,9 +161,9 @@ public struct RecordTable: Sendable {
             b.append(first ? " WHERE " : " AND ")
             first = false
         }
-        for p in predicates {
+        for c in conditions {
             and()
-            compiler.compile(p, table: "t", into: &b)
+            c.compile(into: &b)
         }
         if let after {
             and()
@@ -150,12 +175,12 @@ public struct RecordTable: Sendable {
         return b.query
     }
 
-    public func count(predicates: [FilterExpr], compiler: FilterCompiler) -> SQLQuery {
+    public func count(where conditions: [SQLCondition]) -> SQLQuery {
         var b = SQLBuilder(dialect)
         b.append("SELECT COUNT(*) FROM \(quotedTable) t")
-        for (i, p) in predicates.enumerated() {
+        for (i, c) in conditions.enumerated() {
             b.append(i == 0 ? " WHERE " : " AND ")
-            compiler.compile(p, table: "t", into: &b)
+            c.compile(into: &b)
         }
         return b.query
     }

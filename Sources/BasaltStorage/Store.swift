@@ -1,4 +1,4 @@
-import BasaltCore
+public import BasaltCore
 
 /// One statement of a write transaction, with what it must affect.
 public struct SQLStatement: Sendable {
@@ -44,7 +44,10 @@ public protocol Store: Sendable {
     /// A read-only query.
     func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow]
     /// Runs `statements` in order in one transaction and returns each one's returned rows.
-    func write(_ statements: [SQLStatement]) async throws -> [[SQLRow]]
+    /// `finish`, when given, runs after the last of them, still inside the transaction, with
+    /// their results; the statements it returns run and commit with the rest (an idempotency
+    /// record holding the answer those results make). It must be quick and do no I/O.
+    func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]]
     /// Runs DDL and bookkeeping statements of a schema migration in one transaction.
     func migrate(_ statements: [SQLQuery]) async throws
     /// Keeps planner statistics current after large changes (SQLite `ANALYZE`; no-op elsewhere).
@@ -58,6 +61,12 @@ public protocol Store: Sendable {
 }
 
 extension Store {
+    /// Runs `statements` in order in one transaction and returns each one's returned rows.
+    @discardableResult
+    public func write(_ statements: [SQLStatement]) async throws -> [[SQLRow]] {
+        try await write(statements, finish: nil)
+    }
+
     public func fetchOne(_ query: SQLQuery, types: [SQLColumnType]) async throws -> SQLRow? {
         try await fetch(query, types: types).first
     }
@@ -67,4 +76,23 @@ extension Store {
 /// statistics fresh (they refresh them from `housekeep`).
 public protocol StatisticsTracking: Sendable {
     func noteWrites(table: String, count: Int)
+}
+
+extension StoreError: BasaltErrorConvertible {
+    /// What a storage failure means to a client, when no service knows better (a service that can
+    /// name the field of a unique violation maps it itself).
+    public var basaltError: BasaltError {
+        switch self {
+        case .unavailable:
+            return .unavailable(self)
+        case .uniqueViolation:
+            return BasaltError(.conflict, "The change conflicts with an existing record", underlying: self)
+        case .foreignKeyViolation:
+            return BasaltError(.conflict, "The change conflicts with a related record", underlying: self)
+        case .expectationFailed:
+            return BasaltError(.conflict, "The data changed while the request ran; retry it", underlying: self)
+        case .other:
+            return BasaltError(.internalError, "An internal error occurred; quote the request id when reporting it", underlying: self)
+        }
+    }
 }

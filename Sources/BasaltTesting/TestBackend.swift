@@ -189,3 +189,12 @@ extension APIClient {
         return SignedIn(id: id, email: email, accessToken: access, refreshToken: refresh)
     }
 }
+
+/// Waits until `condition` holds, polling, for at most `within`; throws when it never does.
+public func eventually(within: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + within
+    while !(try await condition()) {
+        guard ContinuousClock.now < deadline else { throw TestSetupError("a condition was not met within \(within)") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}

@@ -26,7 +26,15 @@ struct AuthorizationTests {
             #expect(filtered["total"] == .int(0))
             // Creating in Ada's name, or moving one's own note to her.
             #expect(try await api.post("/v1/notes", #"{"title":"x","owner":"\#(ada.id)"}"#, auth: bob.auth).status == .forbidden)
-            let bobs = try await api.post("/v1/notes", #"{"title":"bob's","owner":"\#(bob.id)","parent":"\#(id)"}"#, auth: bob.auth)
+            // Relations to a record the caller may not view are the 422 of a missing one (API.md §2):
+            // no existence oracle, and Ada's note does not become undeletable through Bob's reference.
+            let pointing = try await api.post("/v1/notes", #"{"title":"bob's","owner":"\#(bob.id)","parent":"\#(id)"}"#, auth: bob.auth)
+            #expect(pointing.status == .unprocessableContent && pointing.fieldErrors.map(\.0) == ["/parent"])
+            #expect(pointing.fieldErrors.map(\.1) == ["not_found"])
+            let random = try await api.post("/v1/notes", #"{"title":"bob's","owner":"\#(bob.id)","parent":"\#(RecordID.make())"}"#, auth: bob.auth)
+            #expect(random.status == pointing.status && random.fieldErrors.map(\.1) == ["not_found"])
+            // Admins are excepted: here an admin links Bob's note to Ada's.
+            let bobs = try await api.post("/v1/notes", #"{"title":"bob's","owner":"\#(bob.id)","parent":"\#(id)"}"#)
             #expect(bobs.status == .created)
             let bid = bobs["id"]!.stringValue!
             #expect(try await api.patch("/v1/notes/\(bid)", #"{"owner":"\#(ada.id)"}"#, auth: bob.auth).status == .forbidden)

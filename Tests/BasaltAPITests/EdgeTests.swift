@@ -1,4 +1,5 @@
 import BasaltCore
+import Foundation
 import Basalt
 import BasaltHTTP
 import BasaltTesting
@@ -65,7 +66,52 @@ struct EdgeTests {
             #expect(limited.status == .tooManyRequests && limited.problem == "rate-limited")
             let retry = try #require(limited.header("Retry-After").flatMap(Int.init))
             #expect(retry > 0 && retry <= 60)
+            #expect(limited.header("RateLimit")?.hasPrefix("\"default\";r=0;t=") == true)
+            #expect(limited.header("RateLimit-Policy") == "\"default\";q=3;w=60")
             #expect(try await api.get("/health/live", auth: .none).status == .ok)
+        }
+    }
+
+    /// API.md §11: every answer of a rate-limited route carries the headers, error answers included.
+    @Test(arguments: TestBackend.all)
+    func errorAnswersCarryRateLimitHeaders(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema, configure: { $0.http.authPerMinute = 10; $0.http.anonymousPerMinute = 10 }) { api in
+            let login = try await api.post("/v1/auth/login", #"{"email":"nobody@example.com","password":"wrong wrong wrong"}"#, auth: .none)
+            #expect(login.status == .unauthorized)
+            #expect(login.header("RateLimit-Policy") == "\"auth\";q=10;w=60")
+            #expect(login.header("RateLimit")?.hasPrefix("\"auth\";r=9;t=") == true)
+            for (path, status) in [("/v1/notes", HTTPResponse.Status.unauthorized), ("/v1/no_such_collection", .notFound),
+                                   ("/v1/notes?limit=0", .unauthorized)] {
+                let r = try await api.get(path, auth: .none)
+                #expect(r.status == status && r.header("RateLimit-Policy") == "\"default\";q=10;w=60", "\(path)")
+            }
+            let bad = try await api.post("/v1/auth/register", "{not json", auth: .none)
+            #expect(bad.status == .badRequest && bad.header("RateLimit") != nil)
+        }
+    }
+
+    /// API.md §1: an invalid `traceparent` is ignored and a new trace starts; nothing of it is copied.
+    @Test(arguments: [TestBackend.sqlite])
+    func invalidTraceparentsStartANewTrace(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+            let invalid = [
+                "00-\(trace.uppercased())-00f067aa0ba902b7-01",          // upper-case hex
+                "00-４bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // a full-width digit
+                "00-\(trace)-0000000000000000-01",                       // all-zero parent id
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // all-zero trace id
+                "00-\(trace)-00f067aa0ba902b7-" + String(repeating: "0", count: 4096),
+                "ff-\(trace)-00f067aa0ba902b7-01",                       // version ff
+                "00-\(trace)-00f067aa0ba902b7-01-extra",                 // version 00 has exactly four fields
+            ]
+            for t in invalid {
+                let out = try #require(try await api.get("/v1/authors", headers: ["traceparent": t]).header("traceparent"))
+                #expect(!out.contains(trace) && !out.lowercased().contains(trace) && out.utf8.count == 55, "\(t.prefix(60)) → \(out)")
+                #expect(out.range(of: #"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"#, options: .regularExpression) != nil)
+            }
+            // A later version may carry more fields; its ids are continued.
+            let future = try #require(try await api.get("/v1/authors", headers: ["traceparent": "01-\(trace)-00f067aa0ba902b7-01-what-ever"]).header("traceparent"))
+            #expect(future.hasPrefix("00-\(trace)-"))
         }
     }
 

@@ -61,7 +61,12 @@ struct MFAAndMailTests {
     func totpEnrolmentAndSignIn(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: IdentityFixtures.schema) { api in
             let ada = try await api.signUp("ada@example.com")
-            let begin = try await api.post("/v1/auth/mfa/totp", "{}", auth: ada.auth)
+            // Enrolling needs the password, not only an access token (API.md §8).
+            let noPassword = try await api.post("/v1/auth/mfa/totp", "{}", auth: ada.auth)
+            #expect(noPassword.status == .unprocessableContent && noPassword.fieldErrors.first?.0 == "/password")
+            let wrong = try await api.post("/v1/auth/mfa/totp", #"{"password":"not the password"}"#, auth: ada.auth)
+            #expect(wrong.status == .unauthorized && wrong.problem == "unauthenticated")
+            let begin = try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: ada.auth)
             #expect(begin.status == .ok && begin.header("Cache-Control") == "no-store")
             let secret32 = try #require(begin["secret"]?.stringValue)
             let uri = try #require(begin["otpauth_uri"]?.stringValue)
@@ -99,16 +104,16 @@ struct MFAAndMailTests {
             #expect(try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"\#(recovery[1])"}"#, auth: viaRecovery.auth).status == .noContent)
             _ = try await api.signIn("ada@example.com")
             // Enrolling again is possible; an admin can turn it off for a user who lost the device.
-            let again = try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth)
+            let again = try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth)
             let secret2 = base32Decode(try #require(again["secret"]?.stringValue))
-            #expect(try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth).status == .ok)  // restart before confirming: fine
+            #expect(try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth).status == .ok)  // restart before confirming: fine
             _ = secret2
-            let third = try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth)
+            let third = try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth)
             let secret3 = base32Decode(try #require(third["secret"]?.stringValue))
             let code3 = OneTimePasswords.code(secret: secret3, at: .now())
             #expect(try await api.post("/v1/auth/mfa/totp/confirm", #"{"otp":"\#(code3)"}"#, auth: viaRecovery.auth).status == .ok)
             // Once on, a new enrolment cannot replace the active secret.
-            #expect(try await api.post("/v1/auth/mfa/totp", "{}", auth: viaRecovery.auth).status == .conflict)
+            #expect(try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth).status == .conflict)
             #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).problem == "mfa-required")
             #expect(try await api.delete("/v1/admin/users/\(ada.id)/mfa", auth: viaRecovery.auth).status == .forbidden)
             #expect(try await api.delete("/v1/admin/users/\(ada.id)/mfa").status == .noContent)
@@ -155,7 +160,7 @@ struct MFAAndMailTests {
             let fresh = try await api.signIn("ada@example.com", password: "brand new passphrase")
 
             // Email change: needs the password; confirmed by a token mailed to the new address.
-            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"ada@new.example","password":"wrong wrong wrong"}"#, auth: fresh.auth).status == .forbidden)
+            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"ada@new.example","password":"wrong wrong wrong"}"#, auth: fresh.auth).status == .unauthorized)
             // A taken address is not revealed by the request (202); confirming it is the 409, and the
             // token survives that (it works once the address is free).
             _ = try await api.signUp("taken@example.com")

@@ -26,6 +26,11 @@ struct ValidationTests {
                              ("/created_at", "read_only")] {
                 #expect(errs.contains { $0 == expected }, "missing \(expected) in \(errs)")
             }
+            // A client-supplied id of the wrong JSON type is `type`; a string that is no UUID is `format`.
+            for (id, code) in [("5", "type"), ("true", "type"), (#"{"a":1}"#, "type"), (#""not-a-uuid""#, "format")] {
+                let r = try await api.post("/v1/posts", #"{"title":"x","id":\#(id)}"#)
+                #expect(r.status == .unprocessableContent && r.fieldErrors.map { [$0.0, $0.1] } == [["/id", code]], "\(id): \(r.text)")
+            }
             let missing = try await api.post("/v1/posts", "{}")
             #expect(missing.fieldErrors.contains { $0 == ("/title", "required") })
             let long = try await api.post("/v1/posts", #"{"title":"\#(String(repeating: "é", count: 201))"}"#)

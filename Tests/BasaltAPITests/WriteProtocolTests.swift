@@ -1,6 +1,7 @@
 import Basalt
 import BasaltCore
 import BasaltServices
+import BasaltStorage
 import BasaltTesting
 import HTTPTypes
 import Testing
@@ -39,21 +40,93 @@ struct WriteProtocolTests {
     @Test(arguments: TestBackend.all)
     func retryWhileTheFirstRunsIs409(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: Fixtures.blog) { api in
-            // The first request is "still running": its record is begun but not completed.
+            // A first request holds the key and has not finished: its write waits on `gate`.
             let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
             let body = try JSONValue.parse(#"{"title":"slow"}"#)
-            let begun = try await api.runtime.idempotency.begin(
-                key: "k-running", caller: admin.callerKey, method: "POST", path: "/v1/posts", body: body.canonicalBytes())
-            guard case .proceed = begun else {
-                Issue.record("expected a fresh key")
-                return
+            let request = IdempotencyService.Request(key: "k-running", caller: admin.callerKey, method: "POST", path: "/v1/posts",
+                                                     body: body.canonicalBytes(), requestID: "first")
+            let gate = AsyncStream<Void>.makeStream()
+            let first = Task {
+                try await api.runtime.idempotency.perform(request) { _ in
+                    for await _ in gate.stream { break }
+                    return .batch([])
+                }
             }
+            try await eventually { try await api.runtime.store.fetch(SQLQuery(sql: #"SELECT 1 FROM "_basalt_idempotency""#), types: [.int]).count == 1 }
             let retry = try await api.post("/v1/posts", #"{ "title" : "slow" }"#, headers: ["Idempotency-Key": "k-running"])
             #expect(retry.status == .conflict && retry.problem == "conflict")
+            #expect(retry.header("Idempotent-Replayed") == nil)
             #expect(try await api.get("/v1/posts?total=true")["total"] == .int(0))
             // The same key on another path is another request.
             let other = try await api.post("/v1/authors", #"{"name":"a"}"#, headers: ["Idempotency-Key": "k-running"])
             #expect(other.status == .created)
+            gate.continuation.yield()
+            _ = try await first.value
+        }
+    }
+
+    /// API.md §6: two simultaneous batches with one key run once — the other is `409` while the
+    /// first runs, or its replay after — and a later retry replays the first answer.
+    @Test(arguments: TestBackend.all)
+    func concurrentBatchesWithOneKeyRunOnce(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            let ops = (0..<100).map { #"{"method":"POST","path":"/v1/posts","body":{"title":"p\#($0)"}}"# }.joined(separator: ",")
+            let body = #"{"operations":[\#(ops)]}"#
+            let h = ["Idempotency-Key": "batch-1"]
+            async let a = api.post("/v1/batch", body, headers: h)
+            async let b = api.post("/v1/batch", body, headers: h)
+            let answers = try await [a, b]
+            #expect(try await api.get("/v1/posts?total=true")["total"] == .int(100))
+            let fresh = answers.filter { $0.status == .ok && $0.header("Idempotent-Replayed") == nil }
+            #expect(fresh.count == 1, "\(answers.map(\.status))")
+            for other in answers where other.status != .ok || other.header("Idempotent-Replayed") != nil {
+                #expect(other.status == .conflict || (other.status == .ok && other.text == fresh.first?.text))
+            }
+            let retry = try await api.post("/v1/batch", body, headers: h)
+            #expect(retry.status == .ok && retry.header("Idempotent-Replayed") == "true" && retry.text == fresh.first?.text)
+            #expect(try await api.get("/v1/posts?total=true")["total"] == .int(100))
+        }
+    }
+
+    /// A stored 4xx is stored (API.md §6): a `409` from a unique conflict replays as `409` even
+    /// after the conflicting record is gone.
+    @Test(arguments: TestBackend.all)
+    func refusalsAreRemembered(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            let taken = try await api.create("posts", #"{"title":"a","slug":"taken"}"#)["id"]!.stringValue!
+            let h = ["Idempotency-Key": "dup-1"]
+            let first = try await api.post("/v1/posts", #"{"title":"b","slug":"taken"}"#, headers: h)
+            #expect(first.status == .conflict && first.fieldErrors.first?.0 == "/slug")
+            #expect(try await api.delete("/v1/posts/\(taken)").status == .noContent)
+            let retry = try await api.post("/v1/posts", #"{"title":"b","slug":"taken"}"#, headers: h)
+            #expect(retry.status == .conflict && retry.header("Idempotent-Replayed") == "true")
+            #expect(retry["request_id"] == first["request_id"])
+            #expect(try await api.get("/v1/posts?total=true")["total"] == .int(0))
+            // A claim whose process died (running, older than the lease) is taken over.
+            let stale = Timestamp.now().millisecondsSinceEpoch - IdempotencyService.leaseMillis - 1_000
+            let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
+            let keyHash = Digest.sha256Hex(["dead", admin.callerKey, "POST", "/v1/posts"].joined(separator: "\u{1F}"))
+            let body = try JSONValue.parse(#"{"title":"c"}"#).canonicalBytes()
+            _ = try await api.runtime.store.write([SQLStatement(#"INSERT INTO "_basalt_idempotency" ("key_hash", "request_hash", "state", "created_at") VALUES (\#(keyHash), \#(Digest.sha256Hex(body)), 'running', \#(stale))"#, api.runtime.store.dialect)])
+            let takeover = try await api.post("/v1/posts", #"{"title":"c"}"#, headers: ["Idempotency-Key": "dead"])
+            #expect(takeover.status == .created && takeover.header("Idempotent-Replayed") == nil)
+        }
+    }
+
+    /// PUT and DELETE take keys as POST and PATCH do.
+    @Test(arguments: TestBackend.all)
+    func idempotentPutAndDelete(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            let id = try await api.create("posts", #"{"title":"a"}"#)["id"]!.stringValue!
+            let put1 = try await api.put("/v1/posts/\(id)", #"{"title":"b"}"#, headers: ["Idempotency-Key": "put"])
+            let put2 = try await api.put("/v1/posts/\(id)", #"{"title":"b"}"#, headers: ["Idempotency-Key": "put"])
+            #expect(put1.status == .ok && put2.status == .ok && put2.header("Idempotent-Replayed") == "true")
+            #expect(put2.header("ETag") == "\"2\"" && put2.text == put1.text)
+            let del1 = try await api.delete("/v1/posts/\(id)", headers: ["Idempotency-Key": "del"])
+            let del2 = try await api.delete("/v1/posts/\(id)", headers: ["Idempotency-Key": "del"])
+            #expect(del1.status == .noContent && del2.status == .noContent && del2.header("Idempotent-Replayed") == "true")
+            // Without the key, the second delete is the 404 it is.
+            #expect(try await api.delete("/v1/posts/\(id)").status == .notFound)
         }
     }
 

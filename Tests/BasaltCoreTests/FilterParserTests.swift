@@ -63,6 +63,10 @@ private let createdAt = field("created_at", .datetime, nullable: false)
 private let updatedAt = field("updated_at", .datetime, nullable: false)
 private let version = field("version", .number, nullable: false)
 
+private func newRef(_ name: String, _ kind: ValueKind, nullable: Bool = true) -> FilterOperand {
+    .new(FieldPath(field: name, kind: kind, nullable: nullable))
+}
+
 private func str(_ s: String) -> FilterOperand { .literal(.string(s)) }
 private func int(_ i: Int64) -> FilterOperand { .literal(.int(i)) }
 private func dbl(_ d: Double) -> FilterOperand { .literal(.double(d)) }
@@ -132,22 +136,22 @@ private let validFilters: [ValidFilter] = [
     ValidFilter("id > '\(uuidA)'", .compare(id, .gt, uuid(uuidA))),
     ValidFilter("author = editor", .compare(author, .eq, editor)),
 
-    // Relation hops: nullable unless both the relation and the target field are required.
+    // Relation hops: always nullable (an unset relation, or a target the caller may not view, reads as null).
     ValidFilter(
-        "author.name = 'Ada'", .compare(hop("author", "users", "name", .text, nullable: false), .eq, str("Ada"))),
+        "author.name = 'Ada'", .compare(hop("author", "users", "name", .text, nullable: true), .eq, str("Ada"))),
     ValidFilter(
         "editor.name = 'Ada'", .compare(hop("editor", "users", "name", .text, nullable: true), .eq, str("Ada"))),
     ValidFilter(
         "author.email ~ '@x'", .compare(hop("author", "users", "email", .text, nullable: true), .contains, str("@x"))),
     ValidFilter("author.age >= 18", .compare(hop("author", "users", "age", .number, nullable: true), .ge, int(18))),
     ValidFilter(
-        "author.id = '\(uuidA)'", .compare(hop("author", "users", "id", .id, nullable: false), .eq, uuid(uuidA))),
+        "author.id = '\(uuidA)'", .compare(hop("author", "users", "id", .id, nullable: true), .eq, uuid(uuidA))),
     ValidFilter(
         "editor.created_at > '2024-01-01T00:00:00Z'",
         .compare(hop("editor", "users", "created_at", .datetime, nullable: true), .gt, ts("2024-01-01T00:00:00Z"))),
     ValidFilter("author.team is null", .isNull(hop("author", "users", "team", .id, nullable: true), negated: false)),
     ValidFilter(
-        "'Ada' = author.name", .compare(str("Ada"), .eq, hop("author", "users", "name", .text, nullable: false))),
+        "'Ada' = author.name", .compare(str("Ada"), .eq, hop("author", "users", "name", .text, nullable: true))),
 
     // in, is null, null-safe equality.
     ValidFilter("status in ('draft', 'open')", .inList(status, [.string("draft"), .string("open")])),
@@ -235,11 +239,20 @@ private let validFilters: [ValidFilter] = [
         .or([.compare(.auth("role", .text), .eq, str("admin")), .compare(author, .eq, .auth("id", .id))]),
         allowAuth: true, authFields: ["id": .id, "role": .text]),
     ValidFilter("@auth.id is not null", .isNull(.auth("id", .id), negated: true), allowAuth: true),
-    ValidFilter("@new.title = title", .compare(.new("title", .text), .eq, title), allowNew: true),
-    ValidFilter("@new.views <= 100", .compare(.new("views", .number), .le, int(100)), allowNew: true),
-    ValidFilter("@new.meta is null", .isNull(.new("meta", .json), negated: false), allowNew: true),
+    ValidFilter("@new.title = title", .compare(newRef("title", .text, nullable: false), .eq, title), allowNew: true),
+    ValidFilter("@new.views <= 100", .compare(newRef("views", .number), .le, int(100)), allowNew: true),
+    ValidFilter("@new.meta is null", .isNull(newRef("meta", .json), negated: false), allowNew: true),
+    // One hop from an incoming relation value (API.md §9): the target as stored.
     ValidFilter(
-        "@new.author = @auth.id", .compare(.new("author", .id), .eq, .auth("id", .id)), allowAuth: true,
+        "@new.author.name = @auth.name",
+        .compare(.new(FieldPath(field: "author", hop: ("users", "name"), kind: .text, nullable: true)), .eq, .auth("name", .text)),
+        allowAuth: true, allowNew: true, authFields: ["id": .id, "name": .text]),
+    ValidFilter(
+        "@new.editor.id = @auth.id",
+        .compare(.new(FieldPath(field: "editor", hop: ("users", "id"), kind: .id, nullable: true)), .eq, .auth("id", .id)),
+        allowAuth: true, allowNew: true),
+    ValidFilter(
+        "@new.author = @auth.id", .compare(newRef("author", .id, nullable: false), .eq, .auth("id", .id)), allowAuth: true,
         allowNew: true),
 ]
 
@@ -295,7 +308,7 @@ private let parsedFilters: [ParsedFilter] = [
     ParsedFilter("x is not null", FilterSyntax(.isNull(path("x", 1), negated: true), column: 1)),
     ParsedFilter(
         "@auth.id = @new.owner",
-        FilterSyntax(.compare(op(.auth("id"), 1), .eq, op(.new("owner"), 12)), column: 1)),
+        FilterSyntax(.compare(op(.auth("id"), 1), .eq, op(.new(field: "owner", hop: nil), 12)), column: 1)),
     // Columns count Unicode code points: one per emoji scalar, two for e + combining acute.
     ParsedFilter(
         "'🙂' = x", FilterSyntax(.compare(op(.literal(.string("🙂")), 1), .eq, path("x", 7)), column: 1)),
@@ -406,6 +419,7 @@ private let syntaxErrors: [InvalidFilter] = [
     InvalidFilter("@ = 1", 1, "unknown reference '@'"),
     InvalidFilter("@auth = 1", 6, "expected '.' and a field name after '@auth'"),
     InvalidFilter("@auth.id.x = 1", 9, "a reference names a single field"),
+    InvalidFilter("@new.author.name.x = 1", 17, "a reference names a single field", allowNew: true),
     InvalidFilter("title = 'a\u{0}b'", 11, "may not contain U+0000"),
     InvalidFilter("views\u{200B} = 1", 6, "unexpected character U+200B"),
     InvalidFilter("views = 1 && \u{7}", 14, "unexpected character U+0007"),
@@ -421,6 +435,8 @@ private let syntaxErrors: [InvalidFilter] = [
 ]
 
 private let typeErrors: [InvalidFilter] = [
+    InvalidFilter("@new.title.x = 'a'", 6, "'@new.title' is not a relation", allowNew: true),
+    InvalidFilter("@new.author.nope = 'a'", 13, "unknown field 'nope' in 'users'", allowNew: true),
     InvalidFilter("nope = 1", 1, "unknown field 'nope' in 'posts'"),
     InvalidFilter("views = 1 && nope = 1", 14, "unknown field 'nope'"),
     InvalidFilter("views = nope", 9, "unknown field 'nope'"),
@@ -458,8 +474,8 @@ private let typeErrors: [InvalidFilter] = [
     InvalidFilter("author !~ 'x'", 1, "'!~' needs text on both sides, but author (id)"),
     InvalidFilter("views > null", 1, "'>' cannot compare with null"),
     InvalidFilter("null ~ title", 1, "'~' cannot compare with null"),
-    InvalidFilter("views in (1, null)", 14, "null is not allowed in an 'in' list"),
-    InvalidFilter("title = 'x' && views in (null)", 26, "null is not allowed in an 'in' list"),
+    InvalidFilter("views in (1, null)", 1, "null is not allowed in an 'in' list"),
+    InvalidFilter("title = 'x' && views in (null)", 16, "null is not allowed in an 'in' list"),
     InvalidFilter("views in (1, 'two')", 1, "cannot compare views (number) with 'two' (text)"),
     InvalidFilter("id in ('\(uuidA)', 'bad')", 1, "not a UUID"),
     InvalidFilter("views = 1 && (views = 2 || (title = 2))", 29, "cannot compare title (text)"),

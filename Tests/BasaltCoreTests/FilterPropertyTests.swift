@@ -188,7 +188,7 @@ private func shape(_ o: FilterSyntax.Operand) -> String {
     switch o.value {
     case .path(let field, let hop): hop.map { "\(field).\($0)" } ?? field
     case .auth(let f): "@auth.\(f)"
-    case .new(let f): "@new.\(f)"
+    case .new(let f, let hop): "@new.\(f)" + (hop.map { ".\($0)" } ?? "")
     case .literal(.string): "str"
     case .literal(.int(let i)): "int(\(i))"
     case .literal(.double(let d)): "double(\(d))"
@@ -215,7 +215,8 @@ private func contents(_ e: FilterExpr) -> (strings: [String], names: [String]) {
         switch o {
         case .literal(.string(let s)): strings.append(s)
         case .field(let p): names.append(p.hop.map { "\(p.field).\($0.field)" } ?? p.field)
-        case .auth(let n, _), .new(let n, _): names.append(n)
+        case .auth(let n, _): names.append(n)
+        case .new(let p): names.append(p.hop.map { "\(p.field).\($0.field)" } ?? p.field)
         case .literal: break
         }
     }

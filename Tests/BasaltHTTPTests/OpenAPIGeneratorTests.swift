@@ -412,7 +412,7 @@ enum Wire {
         ("POST", "/v1/auth/password/reset", ["token", "password"], 204),
         ("POST", "/v1/auth/email/change", ["new_email", "password"], 202),
         ("POST", "/v1/auth/email/confirm", ["token"], 204),
-        ("POST", "/v1/auth/mfa/totp", nil, 200),
+        ("POST", "/v1/auth/mfa/totp", ["password"], 200),
         ("POST", "/v1/auth/mfa/totp/confirm", ["otp"], 200),
         ("DELETE", "/v1/auth/mfa/totp", ["otp"], 204),
         ("GET", "/.well-known/jwks.json", nil, 200),

@@ -15,7 +15,7 @@ private let schema = Schema(collections: [posts, people])
 private func compile(_ filter: String, _ dialect: any SQLDialect, auth: [String: FilterLiteral] = [:]) throws -> SQLQuery {
     let expr = try FilterChecker.check(filter, collection: posts, schema: schema, allowAuth: true)
     var b = SQLBuilder(dialect)
-    FilterCompiler(schema: schema, dialect: dialect, authValues: auth).compile(expr, table: "t", into: &b)
+    FilterCompiler(schema: schema, dialect: dialect, authValues: auth).compile(expr, into: &b)
     return b.query
 }
 
@@ -30,7 +30,7 @@ struct FilterCompilerTests {
         ("views = null", #"(t."views" IS NULL)"#, #"(t."views" IS NULL)"#),
         ("status = views", "", ""),
         ("title ~ 'x'", #"((instr(basalt_lower(t."title"), basalt_lower(?1)) > 0))"#, #"((strpos(basalt_lower(t."title"), basalt_lower($1)) > 0))"#),
-        ("author.name = 'a'", #"((SELECT "name" FROM "people" WHERE "id" = t."author") = ?1)"#, #"((SELECT "name" FROM "people" WHERE "id" = t."author") = $1)"#),
+        ("author.name = 'a'", #"((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author") = ?1)"#, #"((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author") = $1)"#),
         ("views in (1, 2) && title = 'a'", #"((t."views" IN (?1, ?2)) AND (t."title" = ?3))"#, #"((t."views" IN ($1, $2)) AND (t."title" = $3))"#),
     ])
     func sqlText(_ filter: String, _ sqlite: String, _ postgres: String) throws {
@@ -40,6 +40,35 @@ struct FilterCompilerTests {
         }
         #expect(try compile(filter, SQLiteDialect()).sql == sqlite)
         #expect(try compile(filter, PostgresDialect()).sql == postgres)
+    }
+
+    /// A caller's filter reads a hop's target only through the caller's view grants (API.md §3):
+    /// the target's rule is ANDed into the subquery; no grant at all makes the hop NULL.
+    @Test func hopsThroughViewGrants() throws {
+        let expr = try FilterChecker.check("author.name ~ 'ad'", collection: posts, schema: schema)
+        let rule = try FilterChecker.check("name = 'public'", collection: people, schema: schema)
+        var c = FilterCompiler(schema: schema, dialect: SQLiteDialect())
+        c.hopAccess = { _ in .visible([rule]) }
+        var b = SQLBuilder(SQLiteDialect())
+        c.compile(expr, into: &b)
+        #expect(b.sql == #"((instr(basalt_lower((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author" AND (h1."name" = ?1))), basalt_lower(?2)) > 0))"#)
+        #expect(b.query.binds == [.text("public"), .text("ad")])
+        c.hopAccess = { _ in .hidden }
+        var h = SQLBuilder(SQLiteDialect())
+        c.compile(expr, into: &h)
+        #expect(h.sql == #"((instr(basalt_lower(NULL), basalt_lower(?1)) > 0))"#)
+    }
+
+    /// Create rules read the record from values; `@new.<relation>.<field>` reads the target as stored.
+    @Test func writeRulesBindTheIncomingRecord() throws {
+        let expr = try FilterChecker.check("@new.author.name = 'Ada' && views < 10", collection: posts, schema: schema, allowNew: true)
+        var c = FilterCompiler(schema: schema, dialect: PostgresDialect())
+        c.record = .values(["views": .int(3)])
+        c.newValues = ["author": .uuid("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b")]
+        var b = SQLBuilder(PostgresDialect())
+        c.compile(expr, into: &b)
+        #expect(b.sql == #"(((SELECT h1."name" FROM "people" h1 WHERE h1."id" = $1) = $2) AND ($3 < $4))"#)
+        #expect(b.query.binds == [.uuid("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b"), .text("Ada"), .int(3), .int(10)])
     }
 
     @Test func authReferencesAreBound() throws {

@@ -829,7 +829,7 @@ extension OpenAPIGenerator {
                         [(202, accepted)],
                         errors: body + signedIn,
                         notes: userNotes.merging([
-                            403: "`forbidden`: the password is wrong, or the credential is an API key",
+                            401: "`unauthenticated`: no access token, an invalid, expired or revoked one, or a wrong password",
                             422:
                                 "`validation-failed`: `new_email` or `password` is missing, or `new_email` is not an email address",
                         ]) { $1 },
@@ -871,12 +871,16 @@ extension OpenAPIGenerator {
                         "Start two-factor enrolment",
                         """
                         Creates a new TOTP key for the caller. It is not active until confirmed with a code at \
-                        `POST /v1/auth/mfa/totp/confirm`. No request body.
+                        `POST /v1/auth/mfa/totp/confirm`. Needs the current password (checked and throttled like \
+                        sign-in): an access token alone cannot add a second factor.
                         """,
+                        body: request(["password": .string(format: .password, description: "The current password")]),
                         [(200, Responses.ok("The new key", Media.json(enrolment), headers: noStore))],
-                        errors: signedIn + [409],
+                        errors: body + signedIn + [409],
                         notes: userNotes.merging([
-                            409: "`conflict`: two-factor sign-in is already on; turn it off first"
+                            401: "`unauthenticated`: no access token, an invalid, expired or revoked one, or a wrong password",
+                            409: "`conflict`: two-factor sign-in is already on; turn it off first",
+                            422: "`validation-failed`: `password` is missing",
                         ]) {
                             $1
                         },

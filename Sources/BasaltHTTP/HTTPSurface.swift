@@ -1,0 +1,93 @@
+import BasaltCore
+import BasaltServices
+public import HTTPTypes
+public import Hummingbird
+
+/// One endpoint of the HTTP surface, declared once in its resource's route file. The router,
+/// the `405` + `Allow` answers, which paths ignore credentials and which paths the OpenAPI
+/// document lists all derive from these declarations.
+public struct Endpoint: Sendable {
+    /// Who may call it, as far as the edge decides (grants decide the rest in the services).
+    public enum Access: Sendable, Equatable {
+        /// Credentials are ignored (health, discovery, problem pages): a bad token is no error.
+        case open
+        /// Any caller; a credential that is sent must be valid.
+        case caller
+        /// An admin credential: `401` anonymous, `403` otherwise.
+        case admin
+    }
+
+    public let method: HTTPRequest.Method
+    /// A router pattern: `/v1/auth/sessions/:id`.
+    public let path: String
+    public let access: Access
+    let handler: @Sendable (Request, BasaltRequestContext) async throws -> Response
+
+    init(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
+         _ handler: @escaping @Sendable (Request, BasaltRequestContext) async throws -> Response) {
+        self.method = method
+        self.path = path
+        self.access = access
+        self.handler = handler
+    }
+}
+
+/// Every endpoint of a deployment: the one description of its HTTP surface.
+public struct HTTPSurface: Sendable {
+    public let endpoints: [Endpoint]
+    /// Path patterns in declaration order, split into segments, with their methods.
+    let patterns: [(segments: [Substring], methods: [String], open: Bool)]
+
+    public init(_ endpoints: [Endpoint]) {
+        self.endpoints = endpoints
+        var patterns: [(segments: [Substring], methods: [String], open: Bool)] = []
+        for e in endpoints {
+            let segments = e.path.split(separator: "/")
+            var methods = [e.method.rawValue]
+            if e.method == .get { methods.append("HEAD") }  // the router answers HEAD for every GET
+            if let i = patterns.firstIndex(where: { $0.segments == segments }) {
+                patterns[i].methods += methods.filter { !patterns[i].methods.contains($0) }
+                patterns[i].open = patterns[i].open && e.access == .open
+            } else {
+                patterns.append((segments, methods, e.access == .open))
+            }
+        }
+        self.patterns = patterns
+    }
+
+    public func register(on router: Router<BasaltRequestContext>) {
+        for e in endpoints {
+            let handler = e.handler
+            switch e.access {
+            case .admin:
+                router.on(RouterPath(e.path), method: e.method) { req, ctx in
+                    try Self.requireAdmin(ctx)
+                    return try await handler(req, ctx)
+                }
+            case .open, .caller:
+                router.on(RouterPath(e.path), method: e.method) { req, ctx in try await handler(req, ctx) }
+            }
+        }
+    }
+
+    static func requireAdmin(_ ctx: BasaltRequestContext) throws(BasaltError) {
+        if ctx.principal.isAdmin { return }
+        if ctx.principal.isAnonymous { throw BasaltError(.unauthenticated, "An admin credential is required") }
+        throw BasaltError(.forbidden, "An admin credential is required")
+    }
+
+    /// The pattern a concrete path matches (the first declared, as the router's literal segments
+    /// win over parameters only where declared so).
+    func pattern(for path: String) -> (segments: [Substring], methods: [String], open: Bool)? {
+        let parts = path.split(separator: "/")
+        return patterns.first { p in
+            p.segments.count == parts.count && zip(p.segments, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+        }
+    }
+
+    /// The methods of a path that exists under other methods: a `405` with `Allow`, not a `404`.
+    public func allowedMethods(for path: String) -> [String]? { pattern(for: path)?.methods }
+
+    /// Whether the endpoint at `path` ignores credentials (API.md §4: health, discovery, problem pages).
+    public func ignoresCredentials(_ path: String) -> Bool { pattern(for: path)?.open ?? false }
+}
