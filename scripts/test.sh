@@ -146,6 +146,8 @@ as_postgres "$PG_BIN/pg_ctl" -D "$PGDATA" -l "$PGDATA/server.log" -w -t 60 \
 psql_admin() { "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"; }
 psql_admin -c 'CREATE DATABASE basalt_test'
 export BASALT_TEST_POSTGRES_URL="postgres://postgres@127.0.0.1:$PG_PORT/basalt_test"
+# The fault tests start (and stop, and restart) a PostgreSQL of their own with these binaries.
+export BASALT_TEST_PG_BIN="$PG_BIN"
 log "PostgreSQL is up: $BASALT_TEST_POSTGRES_URL"
 
 FAILED=()

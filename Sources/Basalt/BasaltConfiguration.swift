@@ -14,6 +14,9 @@ public struct BasaltConfiguration: Sendable {
     public var postgresSchema: String?
     /// Size of the PostgreSQL connection pool (per process).
     public var postgresMaxConnections: Int = 20
+    /// How long a request waits for the database before it is answered `503` (PostgreSQL: for a
+    /// pooled connection; SQLite: for the write lock).
+    public var databaseTimeout: Duration = .seconds(5)
     public var host: String = "127.0.0.1"
     public var port: Int = 8080
     public var http = HTTPSettings()

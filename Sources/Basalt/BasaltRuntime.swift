@@ -88,14 +88,16 @@ public final class BasaltRuntime: Sendable {
         if let url = configuration.databaseURL {
             var pg = try PostgresStore.configuration(url: url)
             pg.options.maximumConnections = configuration.postgresMaxConnections
-            let store = try PostgresStore(configuration: pg, schemaName: configuration.postgresSchema, logger: logger)
+            let store = try PostgresStore(configuration: pg, schemaName: configuration.postgresSchema,
+                                          acquireTimeout: configuration.databaseTimeout, logger: logger)
             return try await store.withRunning {
                 try await store.bootstrap()
                 let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
                 return try await body(runtime)
             }
         }
-        let store = try SQLiteStore(directory: configuration.dataDirectory, synchronous: configuration.sqliteSynchronous, logger: logger)
+        let store = try SQLiteStore(directory: configuration.dataDirectory, synchronous: configuration.sqliteSynchronous,
+                                    busyTimeout: configuration.databaseTimeout, logger: logger)
         do {
             let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
             let result = try await body(runtime)

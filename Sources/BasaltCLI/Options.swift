@@ -100,6 +100,10 @@ struct StoreOptions: ParsableArguments {
             guard ["open", "closed"].contains(v) else { throw ValidationError("registration is open or closed") }
             c.auth.registrationOpen = v == "open"
         }
+        if let v = r.string(forKey: "database_timeout") {
+            guard let n = Double(v), n > 0, n <= 300 else { throw ValidationError("database_timeout is seconds, more than 0 and at most 300") }
+            c.databaseTimeout = .milliseconds(Int((n * 1000).rounded()))
+        }
         if let v = r.string(forKey: "sqlite_synchronous") {
             guard let s = SQLiteStore.Synchronous(rawValue: v.uppercased()) else { throw ValidationError("sqlite_synchronous is normal or full") }
             c.sqliteSynchronous = s

@@ -1,6 +1,7 @@
 import BasaltCore
 public import BasaltStorage
 import Foundation
+import Synchronization
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
@@ -20,11 +21,14 @@ public import ServiceLifecycle
 /// ```
 public final class PostgresStore: Store, Service {
     public let dialect: any SQLDialect = PostgresDialect()
-    /// The connection pool. Its `run()` must be running for any query to proceed.
-    public let client: PostgresClient
+    /// How each pool is configured (with `search_path` when a schema name is given).
+    let clientConfiguration: PostgresClient.Configuration
     /// The PostgreSQL schema every connection works in (`search_path`), or `nil` for the server's default.
     public let schemaName: String?
+    /// How long a call waits for a connection before it fails as `unavailable` (a `503`, not a hang).
+    public let acquireTimeout: Duration
     let logger: Logger
+    let pools: Pools
 
     /// Connects to `url` (`postgres://user:pass@host:port/db`, also `postgresql://`).
     ///
@@ -33,13 +37,14 @@ public final class PostgresStore: Store, Service {
     /// - TLS follows the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`);
     ///   without one it is off for loopback hosts and `prefer` (certificate verified) elsewhere.
     /// - `?host=/path/to/socket/dir` connects through that directory's Unix socket instead of TCP.
-    public convenience init(url: String, schemaName: String? = nil, logger: Logger) throws {
-        try self.init(configuration: Self.configuration(url: url), schemaName: schemaName, logger: logger)
+    public convenience init(url: String, schemaName: String? = nil, acquireTimeout: Duration = .seconds(5), logger: Logger) throws {
+        try self.init(configuration: Self.configuration(url: url), schemaName: schemaName, acquireTimeout: acquireTimeout, logger: logger)
     }
 
     /// Uses a ready configuration (pool size, timeouts, TLS). `search_path` is added to its startup
     /// parameters when `schemaName` is given.
-    public init(configuration: PostgresClient.Configuration, schemaName: String? = nil, logger: Logger) throws {
+    public init(configuration: PostgresClient.Configuration, schemaName: String? = nil, acquireTimeout: Duration = .seconds(5),
+                logger: Logger) throws {
         var configuration = configuration
         if let schemaName {
             guard !schemaName.isEmpty, schemaName.utf8.count <= 63, !schemaName.utf8.contains(0) else {
@@ -53,19 +58,42 @@ public final class PostgresStore: Store, Service {
                 ("search_path", PostgresDialect().quote(schemaName))
             )
         }
-        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        // A connection attempt to a host that does not answer must not outlast a caller's wait.
+        if configuration.options.connectTimeout > acquireTimeout { configuration.options.connectTimeout = acquireTimeout }
+        self.clientConfiguration = configuration
         self.schemaName = schemaName
+        self.acquireTimeout = acquireTimeout
         self.logger = logger
+        self.pools = Pools(first: PostgresClient(configuration: configuration, backgroundLogger: logger))
+    }
+
+    /// The connection pool in use now.
+    public var client: PostgresClient { pools.current }
+
+    /// Set once a connection was leased; read by the timer racing the lease.
+    final class Flag: Sendable {
+        let value = Atomic(false)
+        func set() { value.store(true, ordering: .releasing) }
+        var isSet: Bool { value.load(ordering: .acquiring) }
     }
 
     // MARK: - Lifecycle
 
-    /// Runs the connection pool until cancelled or until graceful shutdown. Call once.
+    /// Runs the connection pools until cancelled or until graceful shutdown. Call once.
+    ///
+    /// After an outage PostgresNIO's pool retries connecting with a backoff that grows to a
+    /// minute, so service would come back up to a minute after the database does. Instead, while
+    /// calls fail for want of a connection, a fresh pool replaces the current one every
+    /// `replaceEvery`: its first attempt is immediate, so service is back within about that long
+    /// of the database. A replaced pool keeps running for `retireAfter`, for calls still using it.
     public func run() async throws {
-        await client.run()
+        await pools.run(
+            replaceEvery: .seconds(1), retireAfter: .seconds(30),
+            makeClient: { [clientConfiguration, logger] in PostgresClient(configuration: clientConfiguration, backgroundLogger: logger) },
+            logger: logger)
     }
 
-    /// Runs the pool around `body`, then stops it: for CLI commands and tests, which have no
+    /// Runs the pools around `body`, then stops them: for CLI commands and tests, which have no
     /// `ServiceGroup`. Use either this or ``run()``, once per store.
     ///
     /// ```swift
@@ -73,9 +101,45 @@ public final class PostgresStore: Store, Service {
     /// ```
     public func withRunning<T>(_ body: () async throws -> T) async rethrows -> T {
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await self.client.run() }
+            group.addTask { try await self.run() }
             defer { group.cancelAll() }
             return try await body()
+        }
+    }
+
+    /// Runs `body` on a leased connection, waiting at most `acquireTimeout` for one. Failures to
+    /// reach the database mark the pool for replacement (see ``run()``).
+    func leased<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        let client = pools.current
+        let acquired = Flag()
+        let timeout = acquireTimeout
+        do {
+            return try await withThrowingTaskGroup(of: R?.self) { group in
+                group.addTask {
+                    try await client.withConnection { conn in
+                        acquired.set()
+                        return try await body(conn)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    if acquired.isSet { return nil }
+                    throw StoreError.unavailable(underlying: "no database connection within \(timeout)")
+                }
+                while let next = try await group.next() {
+                    if let value = next {
+                        group.cancelAll()
+                        return value
+                    }
+                }
+                throw CancellationError()
+            }
+        } catch {
+            let translated = Self.translate(error, tag: 0)
+            if case .unavailable = translated, !acquired.isSet || Self.isConnectionLoss(error) {
+                pools.noteFailure()
+            }
+            throw error
         }
     }
 
@@ -119,12 +183,8 @@ public final class PostgresStore: Store, Service {
     public func dropSchema() async throws {
         guard let schemaName else { throw StoreError.other(underlying: "dropSchema needs a schemaName") }
         do {
-            try await client.withConnection { conn in
-                _ = try await conn.query(
-                    PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \(self.dialect.quote(schemaName)) CASCADE"),
-                    logger: self.logger
-                ).get()
-            }
+            let sql = "DROP SCHEMA IF EXISTS \(dialect.quote(schemaName)) CASCADE"
+            try await leased { conn in _ = try await conn.query(PostgresQuery(unsafeSQL: sql), logger: self.logger).get() }
         } catch {
             throw Self.translate(error, tag: 0)
         }
@@ -134,11 +194,11 @@ public final class PostgresStore: Store, Service {
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
         do {
-            let rows = try await client.query(try Self.postgresQuery(query), logger: logger)
-            // Drain first: the connection goes back to the pool when the stream ends.
-            var raw: [PostgresRow] = []
-            for try await row in rows { raw.append(row) }
-            return try raw.map { try Self.decode($0, types) }
+            let q = try Self.postgresQuery(query)
+            return try await leased { conn in
+                let result = try await conn.query(q, logger: self.logger).get()
+                return try result.rows.map { try Self.decode($0, types) }
+            }
         } catch {
             throw Self.translate(error, tag: 0)
         }
@@ -188,28 +248,15 @@ public final class PostgresStore: Store, Service {
         guard !tables.isEmpty else { return }
         let list = tables.map { dialect.quote($0) }.joined(separator: ", ")
         do {
-            try await client.withConnection { conn in
-                _ = try await conn.query(PostgresQuery(unsafeSQL: "ANALYZE \(list)"), logger: self.logger).get()
-            }
+            try await leased { conn in _ = try await conn.query(PostgresQuery(unsafeSQL: "ANALYZE \(list)"), logger: self.logger).get() }
         } catch {
             throw Self.translate(error, tag: 0)
         }
     }
 
-    /// Whether the database answers `SELECT 1` within five seconds.
+    /// Whether the database answers `SELECT 1` (within the acquire timeout: see ``leased(_:)``).
     public func ping() async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask {
-                (try? await self.fetch(SQLQuery(sql: "SELECT 1"), types: [.int]).first?.first) == .int(1)
-            }
-            group.addTask {
-                try? await Task.sleep(for: .seconds(5))
-                return false
-            }
-            let first = await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
+        (try? await fetch(SQLQuery(sql: "SELECT 1"), types: [.int]).first?.first) == .int(1)
     }
 
     /// Nothing to do: the pool closes its connections when the task running ``run()`` (or
@@ -223,9 +270,9 @@ public final class PostgresStore: Store, Service {
 
     /// Runs `body` between BEGIN and COMMIT on one leased connection; any error rolls back.
     /// Errors come out as `StoreError`: those `body` throws as they are, others translated with `tag`.
-    func transaction<R: Sendable>(tag: Int, _ body: (PostgresConnection) async throws -> R) async throws -> R {
+    func transaction<R: Sendable>(tag: Int, _ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         do {
-            return try await client.withConnection { conn in
+            return try await leased { conn in
                 _ = try await conn.query("BEGIN", logger: self.logger).get()
                 let value: R
                 do {

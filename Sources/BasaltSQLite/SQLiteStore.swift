@@ -24,11 +24,18 @@ public final class SQLiteStore: Store, StatisticsTracking {
     public enum Synchronous: String, Sendable { case normal = "NORMAL", full = "FULL" }
 
     /// Opens (creating if needed) `directory/data.db` and applies Basalt's own migrations.
-    public init(directory: String, synchronous: Synchronous = .normal, logger: Logger) throws {
+    public init(directory: String, synchronous: Synchronous = .normal, busyTimeout: Duration = .seconds(5), logger: Logger) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // A read-only folder or file system would fail deep inside SQLite; say it plainly instead.
+        if access(directory, W_OK) != 0, errno == EROFS || errno == EACCES {
+            throw BasaltError(.unavailable, "the data folder \(directory) is read-only: Basalt must be able to write its database there")
+        }
         var config = Configuration()
         config.foreignKeysEnabled = true
-        config.busyMode = .timeout(10)
+        // Another process holding the write lock longer than this (a `basalt schema apply` from a
+        // shell, a backup) makes a write a `503`, not a hang.
+        let busySeconds = Double(busyTimeout.components.seconds) + Double(busyTimeout.components.attoseconds) / 1e18
+        config.busyMode = .timeout(busySeconds)
         config.maximumReaderCount = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
@@ -301,8 +308,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
         case .SQLITE_CONSTRAINT_FOREIGNKEY:
             return StoreError.foreignKeyViolation(tag: tag, underlying: message)
         default:
-            if e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED || e.resultCode == .SQLITE_CANTOPEN
-                || e.resultCode == .SQLITE_FULL || e.resultCode == .SQLITE_IOERR
+            // A full disk, a read-only file or file system, a lock held too long: the database
+            // cannot take the write now. The transaction rolled back; nothing acknowledged is lost.
+            if [.SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_CANTOPEN, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_READONLY, .SQLITE_PROTOCOL]
+                .contains(e.resultCode)
             {
                 return StoreError.unavailable(underlying: String(describing: e))
             }

@@ -99,13 +99,9 @@ public final class ApiKeyService: Sendable {
             $0[digest] = (p, r[3].int, now)
         }
         if let exp = r[3].int, exp <= now { return nil }
-        // Last use, at the cache's granularity: one small write per key per 5 s at most.
-        var u = SQLBuilder(store.dialect)
-        u.append("UPDATE \"_basalt_api_keys\" SET \"last_used_at\" = ")
-        u.bind(.int(now))
-        u.append(" WHERE \"key_hash\" = ")
-        u.bind(.text(digest))
-        _ = try await store.write([SQLStatement(u.query)])
+        // Last use, at the cache's granularity: one small write per key per 5 s at most. Best
+        // effort: a database that cannot take writes (a full disk) must not refuse valid keys.
+        _ = try? await store.write([store.statement("UPDATE \"_basalt_api_keys\" SET \"last_used_at\" = \(now) WHERE \"key_hash\" = \(digest)")])
         return p
     }
 }
