@@ -130,7 +130,7 @@ let package = Package(
         ),
         .testTarget(
             name: "BasaltHTTPTests",
-            dependencies: ["BasaltHTTP", "BasaltServices", "BasaltCore", "BasaltTesting", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: ["Basalt", "BasaltHTTP", "BasaltServices", "BasaltCore", "BasaltTesting", .product(name: "HTTPTypes", package: "swift-http-types")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

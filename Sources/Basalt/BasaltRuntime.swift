@@ -114,11 +114,14 @@ public final class BasaltRuntime: Sendable {
         let settings = configuration.http
         let store = self.store
         let recordRoutes = RecordRoutes(records: records, idempotency: idempotency, settings: settings)
-        return HTTPSurface(
-            MetaRoutes(schemas: schemas, settings: settings, isReady: { await store.ping() }).endpoints
+        let openAPI = OpenAPIPublisher(schemas: schemas, serverURL: settings.publicURL)
+        let surface = HTTPSurface(
+            MetaRoutes(openAPI: openAPI, isReady: { await store.ping() }).endpoints
                 + AuthRoutes(auth: auth, settings: settings).endpoints
                 + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
                 + recordRoutes.endpoints)
+        openAPI.install(surface)
+        return surface
     }
 
     /// The HTTP router with every route and middleware, as `basalt serve` runs it.

@@ -244,7 +244,8 @@ struct OpenAPICommand: AsyncParsableCommand {
         flags["public_url"] = publicURL
         let config = try await store.configuration(flags: flags)
         let bytes = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
-            OpenAPIGenerator.json(schema: rt.schemas.current, principal: Principal(kind: .admin, id: "cli"), serverURL: config.http.publicURL)
+            OpenAPIGenerator.json(schema: rt.schemas.current, principal: Principal(kind: .admin, id: "cli"), serverURL: config.http.publicURL,
+                                  surface: rt.makeSurface())
         }
         FileHandle.standardOutput.write(Data(bytes))
         print()

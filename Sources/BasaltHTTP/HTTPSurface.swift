@@ -21,13 +21,16 @@ public struct Endpoint: Sendable {
     /// A router pattern: `/v1/auth/sessions/:id`.
     public let path: String
     public let access: Access
+    /// Whether the OpenAPI document describes it (HTML pages for people are left out).
+    public let inOpenAPI: Bool
     let handler: @Sendable (Request, BasaltRequestContext) async throws -> Response
 
-    init(_ method: HTTPRequest.Method, _ path: String, _ access: Access,
+    init(_ method: HTTPRequest.Method, _ path: String, _ access: Access, inOpenAPI: Bool = true,
          _ handler: @escaping @Sendable (Request, BasaltRequestContext) async throws -> Response) {
         self.method = method
         self.path = path
         self.access = access
+        self.inOpenAPI = inOpenAPI
         self.handler = handler
     }
 }

@@ -1,19 +1,17 @@
 import HTTPTypes
 import BasaltCore
-public import BasaltServices
+import BasaltServices
 import Foundation
 import Hummingbird
 import NIOCore
 
 /// Health, the OpenAPI document, the HTML reference and the problem pages.
 public struct MetaRoutes: Sendable {
-    let schemas: SchemaService
-    let settings: HTTPSettings
+    let openAPI: OpenAPIPublisher
     let isReady: @Sendable () async -> Bool
 
-    public init(schemas: SchemaService, settings: HTTPSettings, isReady: @escaping @Sendable () async -> Bool) {
-        self.schemas = schemas
-        self.settings = settings
+    public init(openAPI: OpenAPIPublisher, isReady: @escaping @Sendable () async -> Bool) {
+        self.openAPI = openAPI
         self.isReady = isReady
     }
 
@@ -28,15 +26,13 @@ public struct MetaRoutes: Sendable {
             },
             Endpoint(.get, "/v1/openapi.json", .caller) { req, ctx in
                 try HTTPSupport.requireJSONAccept(req)
-                let bytes = OpenAPIGenerator.json(schema: schemas.current, principal: ctx.principal, serverURL: settings.publicURL)
+                let bytes = openAPI.json(for: ctx.principal)
                 return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "private, no-cache", .vary: "Authorization"],
                                 body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
             },
-            Endpoint(.get, "/docs", .caller) { _, ctx in
-                let doc = OpenAPIGenerator.document(schema: schemas.current, principal: ctx.principal, serverURL: settings.publicURL)
-                return Self.html(DocsPage.html(document: doc))
-            },
-            Endpoint(.get, "/problems/:code", .open) { _, ctx in
+            // HTML pages for people, outside the OpenAPI document.
+            Endpoint(.get, "/docs", .caller, inOpenAPI: false) { _, ctx in Self.html(openAPI.html(for: ctx.principal)) },
+            Endpoint(.get, "/problems/:code", .open, inOpenAPI: false) { _, ctx in
                 let code = try ctx.parameters.require("code")
                 guard let page = ProblemPages.html(slug: code) else { throw BasaltError.notFound("There is no problem type \(code)") }
                 return Self.html(page)

@@ -1,3 +1,4 @@
+import Basalt
 import BasaltCore
 import BasaltHTTP
 import BasaltServices
@@ -695,5 +696,28 @@ enum SpecValidator {
         #expect(ProblemPages.html(slug: "<script>") == nil)
         #expect(ProblemPages.title(.validationFailed) == "Validation failed")
         #expect(ProblemPages.title(.notFound) == "Not found")
+    }
+}
+
+/// The fixed part of the document follows the declared HTTP surface (one description of it).
+@Suite struct OpenAPISurfaceTests {
+    @Test func everyDeclaredEndpointIsDocumentedAndNothingElse() async throws {
+        try await TestBackend.sqlite.withRuntime { rt, _ in
+            let surface = rt.makeSurface()
+            let doc = OpenAPIGenerator.json(schema: rt.schemas.current, principal: Fixture.admin, serverURL: "/", surface: surface)
+            let ops = operations(try #require(try JSONSerialization.jsonObject(with: Data(doc)) as? [String: Any]))
+            // Record routes are documented per collection; every other declared endpoint, as declared.
+            let declared = Set(surface.endpoints.filter { $0.inOpenAPI && !$0.path.hasPrefix("/v1/:collection") }.map { e in
+                "\(e.method.rawValue) " + e.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                    .reduce("") { $0 + "/" + $1 }
+            })
+            let fixed = ops.filter { !$0.hasSuffix("/v1/users") && !$0.contains("/v1/users/{id}") && !$0.hasPrefix("HEAD ") }
+            #expect(declared.subtracting(fixed).isEmpty, "declared but undocumented: \(declared.subtracting(fixed).sorted())")
+            #expect(fixed.subtracting(declared).isEmpty, "documented but not declared: \(fixed.subtracting(declared).sorted())")
+            // Admin endpoints are for admins only, as their declaration says.
+            let anon = OpenAPIGenerator.json(schema: rt.schemas.current, principal: Fixture.anonymous, serverURL: "/", surface: surface)
+            let anonOps = operations(try #require(try JSONSerialization.jsonObject(with: Data(anon)) as? [String: Any]))
+            #expect(!anonOps.contains { $0.contains("/v1/admin/") } && anonOps.contains("POST /v1/auth/login"))
+        }
     }
 }
