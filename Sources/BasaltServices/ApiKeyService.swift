@@ -27,15 +27,15 @@ public final class ApiKeyService: Sendable {
         let key = "bsk_" + Digest.randomToken(bytes: 32)
         let id = RecordID.make()
         let now = Timestamp.now()
-        var b = SQLBuilder(store.dialect)
-        b.append("INSERT INTO \"_basalt_api_keys\" (\"id\", \"name\", \"key_hash\", \"prefix\", \"admin\", \"roles\", \"created_at\", \"expires_at\") VALUES (")
-        let values: [SQLValue] = [.text(id), .text(name), .text(Digest.sha256Hex(key)), .text(String(key.prefix(12))), .int(admin ? 1 : 0),
-                                  .text(JSONValue.array(roles.map { .string($0) }).serialized()), .int(now.millisecondsSinceEpoch),
-                                  expiresAt.map { .int($0.millisecondsSinceEpoch) } ?? .null]
-        b.bindList(values)
-        b.append(")")
-        _ = try await store.write([SQLStatement(b.query)] + also(id))
-        var rec = Self.json(id: id, name: name, prefix: String(key.prefix(12)), admin: admin, roles: roles, createdAt: now, expiresAt: expiresAt, lastUsed: nil)
+        let prefix = String(key.prefix(12))
+        let rolesJSON = JSONValue.array(roles.map { .string($0) }).serialized()
+        let insert = store.statement("""
+            INSERT INTO "_basalt_api_keys" ("id", "name", "key_hash", "prefix", "admin", "roles", "created_at", "expires_at")
+            VALUES (\(id), \(name), \(Digest.sha256Hex(key)), \(prefix), \(admin), \(rolesJSON),
+                    \(now.millisecondsSinceEpoch), \(expiresAt?.millisecondsSinceEpoch))
+            """)
+        _ = try await store.write([insert] + also(id))
+        var rec = Self.json(id: id, name: name, prefix: prefix, admin: admin, roles: roles, createdAt: now, expiresAt: expiresAt, lastUsed: nil)
         if case .object(var o) = rec {
             o.append("key", .string(key))
             rec = .object(o)
@@ -51,25 +51,48 @@ public final class ApiKeyService: Sendable {
         ]))
     }
 
+    struct KeyRow: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .text, .text, .int, .text, .int, .int, .int]
+        var id: String
+        var name: String
+        var prefix: String
+        var admin: Bool
+        /// The role names as a JSON array.
+        var roles: String?
+        var createdAt: Int64
+        var expiresAt: Int64?
+        var lastUsedAt: Int64?
+        init(_ r: inout RowReader) {
+            id = r.text() ?? ""
+            name = r.text() ?? ""
+            prefix = r.text() ?? ""
+            admin = r.flag()
+            roles = r.text()
+            createdAt = r.int() ?? 0
+            expiresAt = r.int()
+            lastUsedAt = r.int()
+        }
+    }
+
     public func list() async throws -> [JSONValue] {
-        let rows = try await store.fetch(SQLQuery(sql: "SELECT \"id\", \"name\", \"prefix\", \"admin\", \"roles\", \"created_at\", \"expires_at\", \"last_used_at\" FROM \"_basalt_api_keys\" WHERE \"revoked_at\" IS NULL ORDER BY \"created_at\" DESC"),
-                                         types: [.text, .text, .text, .int, .text, .int, .int, .int])
-        return rows.map { r in
-            Self.json(id: r[0].text ?? "", name: r[1].text ?? "", prefix: r[2].text ?? "", admin: r[3].int == 1,
-                      roles: Self.roles(r[4].text), createdAt: Timestamp(millisecondsSinceEpoch: r[5].int ?? 0),
-                      expiresAt: r[6].int.map(Timestamp.init(millisecondsSinceEpoch:)), lastUsed: r[7].int.map(Timestamp.init(millisecondsSinceEpoch:)))
+        let rows = try await store.fetch("""
+            SELECT "id", "name", "prefix", "admin", "roles", "created_at", "expires_at", "last_used_at"
+            FROM "_basalt_api_keys" WHERE "revoked_at" IS NULL ORDER BY "created_at" DESC
+            """, as: KeyRow.self)
+        return rows.map { k in
+            Self.json(id: k.id, name: k.name, prefix: k.prefix, admin: k.admin,
+                      roles: Self.roles(k.roles), createdAt: Timestamp(millisecondsSinceEpoch: k.createdAt),
+                      expiresAt: k.expiresAt.map(Timestamp.init(millisecondsSinceEpoch:)),
+                      lastUsed: k.lastUsedAt.map(Timestamp.init(millisecondsSinceEpoch:)))
         }
     }
 
     public func revoke(id: String) async throws {
-        var b = SQLBuilder(store.dialect)
-        b.append("UPDATE \"_basalt_api_keys\" SET \"revoked_at\" = ")
-        b.bind(.int(Timestamp.now().millisecondsSinceEpoch))
-        b.append(" WHERE \"id\" = ")
-        b.bind(.text(id))
-        b.append(" AND \"revoked_at\" IS NULL")
         do {
-            _ = try await store.write([SQLStatement(b.query, expect: .one)])
+            _ = try await store.write([store.statement("""
+                UPDATE "_basalt_api_keys" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                WHERE "id" = \(id) AND "revoked_at" IS NULL
+                """, expect: .one)])
         } catch StoreError.expectationFailed {
             throw BasaltError.notFound("There is no API key with this id")
         }
@@ -80,6 +103,21 @@ public final class ApiKeyService: Sendable {
         ((try? JSONValue.parse(text ?? "[]"))?.arrayValue ?? []).compactMap(\.stringValue)
     }
 
+    struct PresentedKey: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .int, .text, .int]
+        var id: String?
+        var admin: Bool
+        /// The role names as a JSON array.
+        var roles: String?
+        var expiresAt: Int64?
+        init(_ r: inout RowReader) {
+            id = r.text()
+            admin = r.flag()
+            roles = r.text()
+            expiresAt = r.int()
+        }
+    }
+
     /// The principal of a presented key, or nil when it is unknown, expired or revoked.
     public func authenticate(_ key: String) async throws -> Principal? {
         let digest = Digest.sha256Hex(key)
@@ -88,17 +126,16 @@ public final class ApiKeyService: Sendable {
             if let exp = hit.1, exp <= now { return nil }
             return hit.0
         }
-        var b = SQLBuilder(store.dialect)
-        b.append("SELECT \"id\", \"admin\", \"roles\", \"expires_at\" FROM \"_basalt_api_keys\" WHERE \"key_hash\" = ")
-        b.bind(.text(digest))
-        b.append(" AND \"revoked_at\" IS NULL")
-        guard let r = try await store.fetchOne(b.query, types: [.text, .int, .text, .int]) else { return nil }
-        let p = Principal(kind: r[1].int == 1 ? .admin : .subject, id: r[0].text, roles: Set(Self.roles(r[2].text)))
+        let sql: SQL = """
+            SELECT "id", "admin", "roles", "expires_at" FROM "_basalt_api_keys" WHERE "key_hash" = \(digest) AND "revoked_at" IS NULL
+            """
+        guard let k = try await store.fetchOne(sql, as: PresentedKey.self) else { return nil }
+        let p = Principal(kind: k.admin ? .admin : .subject, id: k.id, roles: Set(Self.roles(k.roles)))
         cache.withLock {
             if $0.count > 10_000 { $0 = [:] }
-            $0[digest] = (p, r[3].int, now)
+            $0[digest] = (p, k.expiresAt, now)
         }
-        if let exp = r[3].int, exp <= now { return nil }
+        if let exp = k.expiresAt, exp <= now { return nil }
         // Last use, at the cache's granularity: one small write per key per 5 s at most. Best
         // effort: a database that cannot take writes (a full disk) must not refuse valid keys.
         _ = try? await store.write([store.statement("UPDATE \"_basalt_api_keys\" SET \"last_used_at\" = \(now) WHERE \"key_hash\" = \(digest)")])

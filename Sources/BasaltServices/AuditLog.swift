@@ -31,45 +31,64 @@ public struct AuditLog: Sendable {
     }
 
     public func statement(_ e: Entry, at now: Timestamp = .now()) -> SQLStatement {
-        var b = SQLBuilder(store.dialect)
-        b.append("INSERT INTO \"_basalt_audit\" (\"id\", \"at\", \"actor\", \"action\", \"collection\", \"record_id\", \"request_id\", \"detail\") VALUES (")
-        let values: [SQLValue] = [.text(RecordID.make(at: now)), .int(now.millisecondsSinceEpoch), .text(e.actor), .text(e.action),
-                                  e.collection.map(SQLValue.text) ?? .null, e.recordID.map(SQLValue.text) ?? .null,
-                                  e.requestID.map(SQLValue.text) ?? .null, e.detail.map { .text($0.serialized()) } ?? .null]
-        b.bindList(values)
-        b.append(")")
-        return SQLStatement(b.query)
+        store.statement("""
+            INSERT INTO "_basalt_audit" ("id", "at", "actor", "action", "collection", "record_id", "request_id", "detail")
+            VALUES (\(RecordID.make(at: now)), \(now.millisecondsSinceEpoch), \(e.actor), \(e.action),
+                    \(e.collection), \(e.recordID), \(e.requestID), \(e.detail?.serialized()))
+            """)
     }
 
     public func record(_ e: Entry) async throws {
         _ = try await store.write([statement(e)])
     }
 
+    struct AuditRow: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .int, .text, .text, .text, .text, .text, .text]
+        var id: String?
+        var at: Int64
+        var actor: String
+        var action: String
+        var collection: String?
+        var recordID: String?
+        var requestID: String?
+        /// JSON text.
+        var detail: String?
+        init(_ r: inout RowReader) {
+            id = r.text()
+            at = r.int() ?? 0
+            actor = r.text() ?? ""
+            action = r.text() ?? ""
+            collection = r.text()
+            recordID = r.text()
+            requestID = r.text()
+            detail = r.text()
+        }
+    }
+
     /// Newest first, keyset-paginated by id (UUIDv7: time order), optionally narrowed to one
     /// actor, action or collection.
     public func list(limit: Int, before: String?, actor: String?, action: String?, collection: String?) async throws -> (items: [JSONValue], next: String?) {
-        var b = SQLBuilder(store.dialect)
-        b.append("SELECT \"id\", \"at\", \"actor\", \"action\", \"collection\", \"record_id\", \"request_id\", \"detail\" FROM \"_basalt_audit\" WHERE 1 = 1")
+        var sql: SQL = """
+            SELECT "id", "at", "actor", "action", "collection", "record_id", "request_id", "detail" FROM "_basalt_audit" WHERE 1 = 1
+            """
         for (col, v) in [("id", before), ("actor", actor), ("action", action), ("collection", collection)] {
             guard let v else { continue }
-            b.append(col == "id" ? " AND \"id\" < " : " AND \"\(col)\" = ")
-            b.bind(.text(v))
+            sql = col == "id" ? "\(sql) AND \"id\" < \(v)" : "\(sql) AND \(identifier: col) = \(v)"
         }
-        b.append(" ORDER BY \"id\" DESC LIMIT ")
-        b.bind(.int(Int64(limit + 1)))
-        var rows = try await store.fetch(b.query, types: [.text, .int, .text, .text, .text, .text, .text, .text])
+        sql = "\(sql) ORDER BY \"id\" DESC LIMIT \(limit + 1)"
+        var rows = try await store.fetch(sql, as: AuditRow.self)
         var next: String?
         if rows.count > limit {
             rows.removeLast()
-            next = rows.last?[0].text
+            next = rows.last?.id
         }
-        let items = rows.map { r -> JSONValue in
+        let items = rows.map { a -> JSONValue in
             .object(JSONObject([
-                ("id", .string(r[0].text ?? "")), ("at", .string(Timestamp(millisecondsSinceEpoch: r[1].int ?? 0).rfc3339)),
-                ("actor", .string(r[2].text ?? "")), ("action", .string(r[3].text ?? "")),
-                ("collection", r[4].text.map(JSONValue.string) ?? .null), ("record_id", r[5].text.map(JSONValue.string) ?? .null),
-                ("request_id", r[6].text.map(JSONValue.string) ?? .null),
-                ("detail", r[7].text.flatMap { try? JSONValue.parse($0) } ?? .null),
+                ("id", .string(a.id ?? "")), ("at", .string(Timestamp(millisecondsSinceEpoch: a.at).rfc3339)),
+                ("actor", .string(a.actor)), ("action", .string(a.action)),
+                ("collection", a.collection.map(JSONValue.string) ?? .null), ("record_id", a.recordID.map(JSONValue.string) ?? .null),
+                ("request_id", a.requestID.map(JSONValue.string) ?? .null),
+                ("detail", a.detail.flatMap { try? JSONValue.parse($0) } ?? .null),
             ]))
         }
         return (items, next)

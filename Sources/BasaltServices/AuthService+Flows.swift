@@ -14,9 +14,11 @@ extension AuthService {
     func mailToken(_ purpose: Purpose, userID: String, payload: String? = nil, lifetime: Duration, now: Timestamp) -> (String, SQLStatement) {
         let raw = Digest.randomToken(bytes: 32)
         let t = now.millisecondsSinceEpoch
-        return (raw, SQLStatement(q("INSERT INTO \"_basalt_mail_tokens\" (\"token_hash\", \"user_id\", \"purpose\", \"payload\", \"created_at\", \"expires_at\") VALUES (",
-                                    SQLValue.text(Digest.sha256Hex(raw)), ", ", SQLValue.text(userID), ", ", SQLValue.text(purpose.rawValue), ", ",
-                                    payload.map(SQLValue.text) ?? .null, ", ", SQLValue.int(t), ", ", SQLValue.int(t + Int64(lifetime.components.seconds) * 1000), ")")))
+        let expires = t + Int64(lifetime.components.seconds) * 1000
+        return (raw, store.statement("""
+            INSERT INTO "_basalt_mail_tokens" ("token_hash", "user_id", "purpose", "payload", "created_at", "expires_at")
+            VALUES (\(Digest.sha256Hex(raw)), \(userID), \(purpose.rawValue), \(payload), \(t), \(expires))
+            """))
     }
 
     /// A presented token, checked (right purpose, unused, unexpired) but not yet used up.
@@ -30,28 +32,41 @@ extension AuthService {
 
     static let invalidToken = BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The token is invalid, expired or already used")])
 
+    struct MailTokenRow: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .text]
+        var userID: String?
+        var payload: String?
+        init(_ r: inout RowReader) {
+            userID = r.text()
+            payload = r.text()
+        }
+    }
+
     func presented(_ purpose: Purpose, _ body: JSONValue) async throws -> PresentedToken {
         guard let raw = body["token"]?.stringValue, !raw.isEmpty else {
             throw BasaltError.validation([FieldError(field: "/token", code: .required, message: "token is required")])
         }
         let hash = Digest.sha256Hex(raw)
         let t = Timestamp.now().millisecondsSinceEpoch
-        guard let row = try await store.fetchOne(q("SELECT \"user_id\", \"payload\" FROM \"_basalt_mail_tokens\" WHERE \"token_hash\" = ", SQLValue.text(hash),
-                                                   " AND \"purpose\" = ", SQLValue.text(purpose.rawValue), " AND \"used_at\" IS NULL AND \"expires_at\" > ", SQLValue.int(t)),
-                                                 types: [.text, .text]), let userID = row[0].text
-        else { throw Self.invalidToken }
-        let consume = SQLStatement(q("UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(t), " WHERE \"token_hash\" = ",
-                                     SQLValue.text(hash), " AND \"used_at\" IS NULL"), expect: .one)
-        return PresentedToken(userID: userID, payload: row[1].text, consume: consume)
+        let sql: SQL = """
+            SELECT "user_id", "payload" FROM "_basalt_mail_tokens"
+            WHERE "token_hash" = \(hash) AND "purpose" = \(purpose.rawValue) AND "used_at" IS NULL AND "expires_at" > \(t)
+            """
+        guard let row = try await store.fetchOne(sql, as: MailTokenRow.self), let userID = row.userID else { throw Self.invalidToken }
+        let consume = store.statement("""
+            UPDATE "_basalt_mail_tokens" SET "used_at" = \(t) WHERE "token_hash" = \(hash) AND "used_at" IS NULL
+            """, expect: .one)
+        return PresentedToken(userID: userID, payload: row.payload, consume: consume)
     }
 
     /// Retires a user's other unused tokens (of `purpose`, or all): after a reset or an email
     /// change, links mailed earlier — possibly to an old address — must stop working.
     func retireTokens(_ userID: String, purpose: Purpose? = nil, now: Timestamp) -> SQLStatement {
-        var parts: [any SQLFragment] = ["UPDATE \"_basalt_mail_tokens\" SET \"used_at\" = ", SQLValue.int(now.millisecondsSinceEpoch),
-                            " WHERE \"user_id\" = ", SQLValue.text(userID), " AND \"used_at\" IS NULL"]
-        if let purpose { parts += [" AND \"purpose\" = ", SQLValue.text(purpose.rawValue)] }
-        return SQLStatement(SQLQuery.build(dialect, parts))
+        var sql: SQL = """
+            UPDATE "_basalt_mail_tokens" SET "used_at" = \(now.millisecondsSinceEpoch) WHERE "user_id" = \(userID) AND "used_at" IS NULL
+            """
+        if let purpose { sql = "\(sql) AND \"purpose\" = \(purpose.rawValue)" }
+        return store.statement(sql)
     }
 
     func link(_ path: String, _ token: String) -> String {
@@ -62,20 +77,11 @@ extension AuthService {
     /// version, in one transaction with `token`'s consumption and `extra`.
     func updateUser(_ userID: String, _ sets: [(String, SQLValue)], token: PresentedToken, extra: [SQLStatement] = []) async throws {
         let now = Timestamp.now()
-        var b = SQLBuilder(dialect)
-        b.append("UPDATE \"users\" SET \"updated_at\" = ")
-        b.bind(.timestamp(now))
-        b.append(", \"version\" = \"version\" + 1")
-        for (k, v) in sets {
-            b.append(", ")
-            b.identifier(k)
-            b.append(" = ")
-            b.bind(v)
-        }
-        b.append(" WHERE \"id\" = ")
-        b.bind(.uuid(userID))
+        var sql: SQL = "UPDATE \"users\" SET \"updated_at\" = \(SQLValue.timestamp(now)), \"version\" = \"version\" + 1"
+        for (k, v) in sets { sql = "\(sql), \(identifier: k) = \(v)" }
+        sql = "\(sql) WHERE \"id\" = \(SQLValue.uuid(userID))"
         do {
-            _ = try await store.write([token.consume, SQLStatement(b.query, expect: .one)] + extra)
+            _ = try await store.write([token.consume, store.statement(sql, expect: .one)] + extra)
         } catch StoreError.uniqueViolation {
             // Rolled back: the token stays usable once the address is free again.
             throw BasaltError(.conflict, "Another account uses this email", fieldErrors: [FieldError(field: "/email", code: .unique, message: "email is taken")])
@@ -124,8 +130,26 @@ extension AuthService {
             throw BasaltError.validation([FieldError(field: "/email", code: .format, message: "email must be an email address")])
         }
         let now = Timestamp.now()
-        _ = try await store.write([SQLStatement(q("INSERT INTO \"_basalt_reset_requests\" (\"id\", \"email\", \"created_at\") VALUES (",
-                                                  SQLValue.text(RecordID.make(at: now)), ", ", SQLValue.text(email), ", ", SQLValue.int(now.millisecondsSinceEpoch), ")"))])
+        _ = try await store.write([store.statement("""
+            INSERT INTO "_basalt_reset_requests" ("id", "email", "created_at")
+            VALUES (\(RecordID.make(at: now)), \(email), \(now.millisecondsSinceEpoch))
+            """)])
+    }
+
+    struct ResetRequestRow: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .text]
+        var id: String?
+        var email: String?
+        init(_ r: inout RowReader) {
+            id = r.text()
+            email = r.text()
+        }
+    }
+
+    /// A `SELECT 1` that found a row.
+    struct Found: StoredRow {
+        static let columns: [SQLColumnType] = [.int]
+        init(_ r: inout RowReader) {}
     }
 
     /// Turns recorded reset requests into reset mails: for an account that exists and is not
@@ -134,13 +158,13 @@ extension AuthService {
     /// requests were handled.
     @discardableResult
     public func processResetRequests(limit: Int = 50) async throws -> Int {
-        let rows = try await store.fetch(q("SELECT \"id\", \"email\" FROM \"_basalt_reset_requests\" ORDER BY \"id\" LIMIT ", SQLValue.int(Int64(limit))),
-                                         types: [.text, .text])
+        let rows = try await store.fetch("SELECT \"id\", \"email\" FROM \"_basalt_reset_requests\" ORDER BY \"id\" LIMIT \(limit)",
+                                         as: ResetRequestRow.self)
         var handled = 0
         for r in rows {
-            guard let rid = r[0].text, let email = r[1].text else { continue }
+            guard let rid = r.id, let email = r.email else { continue }
             do {
-                _ = try await store.write([SQLStatement(q("DELETE FROM \"_basalt_reset_requests\" WHERE \"id\" = ", SQLValue.text(rid)), expect: .one)])
+                _ = try await store.write([store.statement("DELETE FROM \"_basalt_reset_requests\" WHERE \"id\" = \(rid)", expect: .one)])
             } catch StoreError.expectationFailed {
                 continue  // another replica took it
             }
@@ -149,8 +173,10 @@ extension AuthService {
                 user["disabled"]?.boolValue != true
             else { continue }
             let now = Timestamp.now()
-            let recent = try await store.fetchOne(q("SELECT 1 FROM \"_basalt_mail_tokens\" WHERE \"user_id\" = ", SQLValue.text(id), " AND \"purpose\" = 'reset' AND \"created_at\" > ",
-                                                    SQLValue.int(now.millisecondsSinceEpoch - Int64(settings.resetMailInterval.components.seconds) * 1000)), types: [.int])
+            let since = now.millisecondsSinceEpoch - Int64(settings.resetMailInterval.components.seconds) * 1000
+            let recent = try await store.fetchOne("""
+                SELECT 1 FROM "_basalt_mail_tokens" WHERE "user_id" = \(id) AND "purpose" = 'reset' AND "created_at" > \(since)
+                """, as: Found.self)
             if recent != nil { continue }
             let (token, stmt) = mailToken(.reset, userID: id, lifetime: settings.resetTokenLifetime, now: now)
             _ = try await store.write([stmt, try mail.enqueue(to: email, subject: "Reset your \(settings.productName) password", body: """
@@ -176,8 +202,8 @@ extension AuthService {
         do {
             _ = try await store.write([
                 token.consume,
-                SQLStatement(upsertPassword(token.userID, hash, now)),
-                SQLStatement(IdentityTables.revokeSessions(userID: token.userID, now: now, dialect: dialect)),
+                upsertPassword(token.userID, hash, now),
+                store.statement(IdentityTables.revokeSessions(userID: token.userID, now: now)),
                 retireTokens(token.userID, purpose: .reset, now: now),
             ])
         } catch StoreError.expectationFailed {
@@ -185,9 +211,12 @@ extension AuthService {
         }
     }
 
-    func upsertPassword(_ id: String, _ hash: String, _ now: Timestamp) -> SQLQuery {
-        q("INSERT INTO \"_basalt_credentials\" (\"user_id\", \"password_hash\", \"updated_at\") VALUES (", SQLValue.text(id), ", ", SQLValue.text(hash), ", ",
-          SQLValue.int(now.millisecondsSinceEpoch), ") ON CONFLICT (\"user_id\") DO UPDATE SET \"password_hash\" = excluded.\"password_hash\", \"updated_at\" = excluded.\"updated_at\"")
+    func upsertPassword(_ id: String, _ hash: String, _ now: Timestamp) -> SQLStatement {
+        store.statement("""
+            INSERT INTO "_basalt_credentials" ("user_id", "password_hash", "updated_at")
+            VALUES (\(id), \(hash), \(now.millisecondsSinceEpoch))
+            ON CONFLICT ("user_id") DO UPDATE SET "password_hash" = excluded."password_hash", "updated_at" = excluded."updated_at"
+            """)
     }
 
     // MARK: - Email change
@@ -249,13 +278,15 @@ extension AuthService {
         let secret = OneTimePasswords.newSecret()
         let sealed = try secrets.seal(Array(secret.utf8))
         let now = Timestamp.now()
+        // The WHERE never replaces the secret of an enabled factor, whatever raced with the check above.
         do {
-        _ = try await store.write([SQLStatement(q(
-            "INSERT INTO \"_basalt_credentials\" (\"user_id\", \"totp_secret\", \"totp_enabled\", \"updated_at\") VALUES (", SQLValue.text(id), ", ",
-            SQLValue.text(sealed), ", 0, ", SQLValue.int(now.millisecondsSinceEpoch),
-            ") ON CONFLICT (\"user_id\") DO UPDATE SET \"totp_secret\" = excluded.\"totp_secret\", \"totp_enabled\" = 0, \"totp_last_step\" = NULL, \"updated_at\" = excluded.\"updated_at\"",
-            // Never replaces the secret of an enabled factor, whatever raced with the check above.
-            " WHERE \"_basalt_credentials\".\"totp_enabled\" = 0"), expect: .one)])
+            _ = try await store.write([store.statement("""
+                INSERT INTO "_basalt_credentials" ("user_id", "totp_secret", "totp_enabled", "updated_at")
+                VALUES (\(id), \(sealed), 0, \(now.millisecondsSinceEpoch))
+                ON CONFLICT ("user_id") DO UPDATE SET "totp_secret" = excluded."totp_secret", "totp_enabled" = 0, "totp_last_step" = NULL,
+                "updated_at" = excluded."updated_at"
+                WHERE "_basalt_credentials"."totp_enabled" = 0
+                """, expect: .one)])
         } catch StoreError.expectationFailed {
             throw BasaltError(.conflict, "Two-factor sign-in is already on; turn it off first")
         }
@@ -279,18 +310,20 @@ extension AuthService {
             throw BasaltError.validation([FieldError(field: "/otp", code: .invalid, message: "The code does not match; check the device's clock")])
         }
         var codes: [String] = []
-        var statements = [SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 1, \"totp_last_step\" = ", SQLValue.int(step),
-                                         " WHERE \"user_id\" = ", SQLValue.text(id), " AND \"totp_enabled\" = 0",
-                                         // Enables the secret the code was checked against, not one a concurrent begin swapped in.
-                                         " AND \"totp_secret\" = ", SQLValue.text(creds.totpSealed ?? "")), expect: .one),
-                          SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id)))]
+        // The last condition enables the secret the code was checked against, not one a concurrent begin swapped in.
+        let enable = store.statement("""
+            UPDATE "_basalt_credentials" SET "totp_enabled" = 1, "totp_last_step" = \(step)
+            WHERE "user_id" = \(id) AND "totp_enabled" = 0 AND "totp_secret" = \(creds.totpSealed ?? "")
+            """, expect: .one)
+        var statements = [enable, store.statement("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = \(id)")]
         let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<10 {
             let raw = String((0..<10).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] })
             codes.append(String(raw.prefix(5)) + "-" + String(raw.suffix(5)))
-            statements.append(SQLStatement(q("INSERT INTO \"_basalt_recovery_codes\" (\"user_id\", \"code_hash\") VALUES (", SQLValue.text(id), ", ",
-                                             SQLValue.text(Digest.sha256Hex(raw)), ")")))
+            statements.append(store.statement("""
+                INSERT INTO "_basalt_recovery_codes" ("user_id", "code_hash") VALUES (\(id), \(Digest.sha256Hex(raw)))
+                """))
         }
         do {
             _ = try await store.write(statements)
@@ -314,8 +347,10 @@ extension AuthService {
             throw BasaltError.validation([FieldError(field: "/otp", code: .invalid, message: "The code is wrong or was already used")])
         }
         _ = try await store.write([
-            SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 0, \"totp_secret\" = NULL, \"totp_last_step\" = NULL WHERE \"user_id\" = ", SQLValue.text(id))),
-            SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id))),
+            store.statement("""
+                UPDATE "_basalt_credentials" SET "totp_enabled" = 0, "totp_secret" = NULL, "totp_last_step" = NULL WHERE "user_id" = \(id)
+                """),
+            store.statement("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = \(id)"),
         ])
     }
 
@@ -329,12 +364,17 @@ extension AuthService {
         let day: Int64 = 86_400_000
         let t = now.millisecondsSinceEpoch
         _ = try await store.write([
-            SQLStatement(q("DELETE FROM \"_basalt_refresh_tokens\" WHERE \"session_id\" IN (SELECT \"id\" FROM \"_basalt_sessions\" WHERE \"expires_at\" < ",
-                           SQLValue.int(t - day), " OR \"revoked_at\" < ", SQLValue.int(t - day), ")")),
-            SQLStatement(q("DELETE FROM \"_basalt_sessions\" WHERE \"expires_at\" < ", SQLValue.int(t - day), " OR \"revoked_at\" < ", SQLValue.int(t - day))),
-            SQLStatement(q("DELETE FROM \"_basalt_mail_tokens\" WHERE \"expires_at\" < ", SQLValue.int(t - day))),
-            SQLStatement(q("DELETE FROM \"_basalt_mail_queue\" WHERE \"sent_at\" < ", SQLValue.int(t - day),
-                           " OR (\"sent_at\" IS NULL AND \"attempts\" >= ", SQLValue.int(MailOutbox.maximumAttempts), " AND \"created_at\" < ", SQLValue.int(t - 7 * day), ")")),
+            store.statement("""
+                DELETE FROM "_basalt_refresh_tokens"
+                WHERE "session_id" IN (SELECT "id" FROM "_basalt_sessions" WHERE "expires_at" < \(t - day) OR "revoked_at" < \(t - day))
+                """),
+            store.statement("DELETE FROM \"_basalt_sessions\" WHERE \"expires_at\" < \(t - day) OR \"revoked_at\" < \(t - day)"),
+            store.statement("DELETE FROM \"_basalt_mail_tokens\" WHERE \"expires_at\" < \(t - day)"),
+            store.statement("""
+                DELETE FROM "_basalt_mail_queue"
+                WHERE "sent_at" < \(t - day)
+                OR ("sent_at" IS NULL AND "attempts" >= \(MailOutbox.maximumAttempts) AND "created_at" < \(t - 7 * day))
+                """),
         ])
     }
 
@@ -366,7 +406,7 @@ extension AuthService {
         guard let id = RecordID.normalize(rawID) else { throw BasaltError.notFound("There is no such user") }
         let disabling = o["disabled"]?.boolValue == true
         let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, precondition: .none), principal: p) { [self] _ in
-            disabling ? [SQLStatement(IdentityTables.revokeSessions(userID: id, now: .now(), dialect: dialect))] : []
+            disabling ? [store.statement(IdentityTables.revokeSessions(userID: id, now: .now()))] : []
         }
         guard case .updated(_, let user) = out else { throw BasaltError(.internalError, "a user update made no record") }
         return .object(user)
@@ -379,8 +419,10 @@ extension AuthService {
             throw BasaltError.notFound("There is no such user")
         }
         _ = try await store.write([
-            SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_enabled\" = 0, \"totp_secret\" = NULL, \"totp_last_step\" = NULL WHERE \"user_id\" = ", SQLValue.text(id))),
-            SQLStatement(q("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = ", SQLValue.text(id))),
+            store.statement("""
+                UPDATE "_basalt_credentials" SET "totp_enabled" = 0, "totp_secret" = NULL, "totp_last_step" = NULL WHERE "user_id" = \(id)
+                """),
+            store.statement("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = \(id)"),
             audit.statement(AuditLog.entry(p, "user.reset_mfa", collection: BuiltinCollections.usersName, recordID: id)),
         ])
     }
@@ -389,7 +431,7 @@ extension AuthService {
         guard let id = RecordID.normalize(rawID), try await records.users.current(id, fresh: true) != nil else {
             throw BasaltError.notFound("There is no such user")
         }
-        _ = try await store.write([SQLStatement(IdentityTables.revokeSessions(userID: id, now: .now(), dialect: dialect)),
+        _ = try await store.write([store.statement(IdentityTables.revokeSessions(userID: id, now: .now())),
                                    audit.statement(AuditLog.entry(p, "user.revoke_sessions", collection: BuiltinCollections.usersName, recordID: id))])
     }
 }

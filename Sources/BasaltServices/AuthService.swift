@@ -57,9 +57,6 @@ public final class AuthService: Sendable {
         self.logger = logger
     }
 
-    var dialect: any SQLDialect { store.dialect }
-    func q(_ parts: any SQLFragment...) -> SQLQuery { SQLQuery.build(dialect, parts) }
-
     public struct Client: Sendable {
         public var address: String
         public var userAgent: String?
@@ -96,8 +93,10 @@ public final class AuthService: Sendable {
         let now = Timestamp.now()
         let outcome = try await records.execute(.create(collection: BuiltinCollections.usersName, body: .object(o)), principal: .system) { [self] answer in
             guard case .record(.created(_, let id, _)) = answer else { return [] }
-            return [SQLStatement(q("INSERT INTO \"_basalt_credentials\" (\"user_id\", \"password_hash\", \"updated_at\") VALUES (",
-                                   SQLValue.text(id), ", ", SQLValue.text(hash), ", ", SQLValue.int(now.millisecondsSinceEpoch), ")"))]
+            return [store.statement("""
+                INSERT INTO "_basalt_credentials" ("user_id", "password_hash", "updated_at")
+                VALUES (\(id), \(hash), \(now.millisecondsSinceEpoch))
+                """)]
         }
         guard case .created(_, let id, let user?) = outcome else { throw BasaltError(.internalError, "registration made no user") }
         logger.info("user registered", metadata: ["user.id": "\(id)"])
@@ -113,15 +112,38 @@ public final class AuthService: Sendable {
         var totpLastStep: Int64?
     }
 
+    struct CredentialsRow: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .text, .int, .int]
+        var passwordHash: String?
+        var totpSealed: String?
+        var totpEnabled: Bool
+        var totpLastStep: Int64?
+        init(_ r: inout RowReader) {
+            passwordHash = r.text()
+            totpSealed = r.text()
+            totpEnabled = r.flag()
+            totpLastStep = r.int()
+        }
+    }
+
     func credentials(_ userID: String) async throws -> Credentials? {
-        guard let r = try await store.fetchOne(q("SELECT \"password_hash\", \"totp_secret\", \"totp_enabled\", \"totp_last_step\" FROM \"_basalt_credentials\" WHERE \"user_id\" = ", SQLValue.text(userID)),
-                                               types: [.text, .text, .int, .int]) else { return nil }
-        return Credentials(passwordHash: r[0].text, totpSecret: try r[1].text.map { String(decoding: try secrets.open($0), as: UTF8.self) },
-                           totpSealed: r[1].text, totpEnabled: r[2].int == 1, totpLastStep: r[3].int)
+        let sql: SQL = """
+            SELECT "password_hash", "totp_secret", "totp_enabled", "totp_last_step" FROM "_basalt_credentials" WHERE "user_id" = \(userID)
+            """
+        guard let row = try await store.fetchOne(sql, as: CredentialsRow.self) else { return nil }
+        let secret = try row.totpSealed.map { String(decoding: try secrets.open($0), as: UTF8.self) }
+        return Credentials(passwordHash: row.passwordHash, totpSecret: secret, totpSealed: row.totpSealed,
+                           totpEnabled: row.totpEnabled, totpLastStep: row.totpLastStep)
+    }
+
+    struct UserIDRow: StoredRow {
+        static let columns: [SQLColumnType] = [.uuid]
+        var id: String?
+        init(_ r: inout RowReader) { id = r.text() }
     }
 
     func userID(byEmail email: String) async throws -> String? {
-        try await store.fetchOne(q("SELECT \"id\" FROM \"users\" WHERE \"email\" = ", SQLValue.text(email)), types: [.uuid])?[0].text
+        try await store.fetchOne("SELECT \"id\" FROM \"users\" WHERE \"email\" = \(email)", as: UserIDRow.self)?.id
     }
 
     public func decoyHash() async throws -> String {
@@ -166,8 +188,10 @@ public final class AuthService: Sendable {
         throttle.succeeded(email: email)
         if check == .matchNeedsRehash {
             let fresh = try await hasher.hash(password)
-            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"password_hash\" = ", SQLValue.text(fresh),
-                                                      ", \"updated_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch), " WHERE \"user_id\" = ", SQLValue.text(id)))])
+            _ = try await store.write([store.statement("""
+                UPDATE "_basalt_credentials" SET "password_hash" = \(fresh), "updated_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                WHERE "user_id" = \(id)
+                """)])
         }
         return try await startSession(user: user, client: client)
     }
@@ -178,9 +202,10 @@ public final class AuthService: Sendable {
         if let secret = creds.totpSecret, let step = OneTimePasswords.matchingStep(secret: secret, code: code, at: .now(), after: creds.totpLastStep) {
             // Conditional on the last step, so two concurrent logins cannot both use one code.
             do {
-                _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_credentials\" SET \"totp_last_step\" = ", SQLValue.int(step),
-                                                          " WHERE \"user_id\" = ", SQLValue.text(userID), " AND (\"totp_last_step\" IS NULL OR \"totp_last_step\" < ", SQLValue.int(step), ")"),
-                                                        expect: .one)])
+                _ = try await store.write([store.statement("""
+                    UPDATE "_basalt_credentials" SET "totp_last_step" = \(step)
+                    WHERE "user_id" = \(userID) AND ("totp_last_step" IS NULL OR "totp_last_step" < \(step))
+                    """, expect: .one)])
                 return true
             } catch StoreError.expectationFailed {
                 return false
@@ -189,9 +214,10 @@ public final class AuthService: Sendable {
         let normalized = code.lowercased().replacingOccurrences(of: "-", with: "")
         guard normalized.count == 10 else { return false }
         do {
-            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_recovery_codes\" SET \"used_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
-                                                      " WHERE \"user_id\" = ", SQLValue.text(userID), " AND \"code_hash\" = ", SQLValue.text(Digest.sha256Hex(normalized)),
-                                                      " AND \"used_at\" IS NULL"), expect: .one)])
+            _ = try await store.write([store.statement("""
+                UPDATE "_basalt_recovery_codes" SET "used_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                WHERE "user_id" = \(userID) AND "code_hash" = \(Digest.sha256Hex(normalized)) AND "used_at" IS NULL
+                """, expect: .one)])
             return true
         } catch StoreError.expectationFailed {
             return false
@@ -205,13 +231,17 @@ public final class AuthService: Sendable {
         let refresh = "bsr_" + Digest.randomToken(bytes: 32)
         let expires = now.millisecondsSinceEpoch + Int64(settings.sessionLifetime.components.seconds) * 1000
         let userID = user["id"]?.stringValue ?? ""
+        let t = now.millisecondsSinceEpoch
+        let userAgent = client.userAgent.map { String($0.prefix(300)) }
         _ = try await store.write([
-            SQLStatement(q("INSERT INTO \"_basalt_sessions\" (\"id\", \"user_id\", \"created_at\", \"last_used_at\", \"expires_at\", \"user_agent\", \"client_address\") VALUES (",
-                           SQLValue.text(sessionID), ", ", SQLValue.text(userID), ", ", SQLValue.int(now.millisecondsSinceEpoch), ", ",
-                           SQLValue.int(now.millisecondsSinceEpoch), ", ", SQLValue.int(expires), ", ",
-                           client.userAgent.map { SQLValue.text(String($0.prefix(300))) } ?? .null, ", ", SQLValue.text(client.address), ")")),
-            SQLStatement(q("INSERT INTO \"_basalt_refresh_tokens\" (\"token_hash\", \"session_id\", \"created_at\") VALUES (",
-                           SQLValue.text(Digest.sha256Hex(refresh)), ", ", SQLValue.text(sessionID), ", ", SQLValue.int(now.millisecondsSinceEpoch), ")")),
+            store.statement("""
+                INSERT INTO "_basalt_sessions" ("id", "user_id", "created_at", "last_used_at", "expires_at", "user_agent", "client_address")
+                VALUES (\(sessionID), \(userID), \(t), \(t), \(expires), \(userAgent), \(client.address))
+                """),
+            store.statement("""
+                INSERT INTO "_basalt_refresh_tokens" ("token_hash", "session_id", "created_at")
+                VALUES (\(Digest.sha256Hex(refresh)), \(sessionID), \(t))
+                """),
         ])
         return try await tokenResponse(user: user, refresh: refresh, now: now)
     }
@@ -230,6 +260,22 @@ public final class AuthService: Sendable {
         (user["roles"]?.arrayValue ?? []).compactMap(\.stringValue)
     }
 
+    struct RefreshTokenRow: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .int, .text, .int, .int]
+        var sessionID: String?
+        var usedAt: Int64?
+        var userID: String?
+        var revokedAt: Int64?
+        var expiresAt: Int64?
+        init(_ r: inout RowReader) {
+            sessionID = r.text()
+            usedAt = r.int()
+            userID = r.text()
+            revokedAt = r.int()
+            expiresAt = r.int()
+        }
+    }
+
     /// `POST /v1/auth/refresh`: single use. A token already used revokes its whole family
     /// (someone else holds a copy).
     public func refresh(_ body: JSONValue, client: Client) async throws -> JSONValue {
@@ -240,30 +286,42 @@ public final class AuthService: Sendable {
         let hash = Digest.sha256Hex(token)
         let now = Timestamp.now()
         let t = now.millisecondsSinceEpoch
-        guard let row = try await store.fetchOne(q("SELECT t.\"session_id\", t.\"used_at\", s.\"user_id\", s.\"revoked_at\", s.\"expires_at\" FROM \"_basalt_refresh_tokens\" t JOIN \"_basalt_sessions\" s ON s.\"id\" = t.\"session_id\" WHERE t.\"token_hash\" = ", SQLValue.text(hash)),
-                                                 types: [.text, .int, .text, .int, .int]),
-            let sessionID = row[0].text, let userID = row[2].text
+        let sql: SQL = """
+            SELECT t."session_id", t."used_at", s."user_id", s."revoked_at", s."expires_at"
+            FROM "_basalt_refresh_tokens" t JOIN "_basalt_sessions" s ON s."id" = t."session_id" WHERE t."token_hash" = \(hash)
+            """
+        guard let row = try await store.fetchOne(sql, as: RefreshTokenRow.self), let sessionID = row.sessionID, let userID = row.userID
         else { throw dead }
-        if row[1].int != nil {
-            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(t), " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"revoked_at\" IS NULL"))])
+        let revokeFamily = store.statement(
+            "UPDATE \"_basalt_sessions\" SET \"revoked_at\" = \(t) WHERE \"id\" = \(sessionID) AND \"revoked_at\" IS NULL")
+        if row.usedAt != nil {
+            _ = try await store.write([revokeFamily])
             logger.warning("refresh token reused: session revoked", metadata: ["session.id": "\(sessionID)", "user.id": "\(userID)"])
             throw dead
         }
-        guard row[3].int == nil, (row[4].int ?? 0) > t, let user = try await records.users.current(userID, fresh: true), user["disabled"]?.boolValue != true else { throw dead }
+        guard row.revokedAt == nil, (row.expiresAt ?? 0) > t, let user = try await records.users.current(userID, fresh: true),
+            user["disabled"]?.boolValue != true
+        else { throw dead }
         let next = "bsr_" + Digest.randomToken(bytes: 32)
         do {
             _ = try await store.write([
                 // The single-use guard: of two concurrent refreshes with one token, one wins.
-                SQLStatement(q("UPDATE \"_basalt_refresh_tokens\" SET \"used_at\" = ", SQLValue.int(t), " WHERE \"token_hash\" = ", SQLValue.text(hash), " AND \"used_at\" IS NULL"), expect: .one),
-                SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"last_used_at\" = ", SQLValue.int(t), " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"revoked_at\" IS NULL"), expect: .one),
-                SQLStatement(q("INSERT INTO \"_basalt_refresh_tokens\" (\"token_hash\", \"session_id\", \"created_at\") VALUES (",
-                               SQLValue.text(Digest.sha256Hex(next)), ", ", SQLValue.text(sessionID), ", ", SQLValue.int(t), ")")),
+                store.statement("""
+                    UPDATE "_basalt_refresh_tokens" SET "used_at" = \(t) WHERE "token_hash" = \(hash) AND "used_at" IS NULL
+                    """, expect: .one),
+                store.statement("""
+                    UPDATE "_basalt_sessions" SET "last_used_at" = \(t) WHERE "id" = \(sessionID) AND "revoked_at" IS NULL
+                    """, expect: .one),
+                store.statement("""
+                    INSERT INTO "_basalt_refresh_tokens" ("token_hash", "session_id", "created_at")
+                    VALUES (\(Digest.sha256Hex(next)), \(sessionID), \(t))
+                    """),
             ])
         } catch StoreError.expectationFailed(let statement, _) {
             // Statement 0 lost: the token was used concurrently — two holders of one token, as
             // with a reused one, so the family goes.
             if statement == 0 {
-                _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(t), " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"revoked_at\" IS NULL"))])
+                _ = try await store.write([revokeFamily])
                 logger.warning("refresh token used twice at once: session revoked", metadata: ["session.id": "\(sessionID)", "user.id": "\(userID)"])
             }
             throw dead
@@ -276,9 +334,11 @@ public final class AuthService: Sendable {
         guard let token = body["refresh_token"]?.stringValue, !token.isEmpty else {
             throw BasaltError.validation([FieldError(field: "/refresh_token", code: .required, message: "refresh_token is required")])
         }
-        _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
-                                                  " WHERE \"revoked_at\" IS NULL AND \"id\" IN (SELECT \"session_id\" FROM \"_basalt_refresh_tokens\" WHERE \"token_hash\" = ",
-                                                  SQLValue.text(Digest.sha256Hex(token)), ")"))])
+        _ = try await store.write([store.statement("""
+            UPDATE "_basalt_sessions" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
+            WHERE "revoked_at" IS NULL
+            AND "id" IN (SELECT "session_id" FROM "_basalt_refresh_tokens" WHERE "token_hash" = \(Digest.sha256Hex(token)))
+            """)])
     }
 
     // MARK: - The caller
@@ -296,17 +356,37 @@ public final class AuthService: Sendable {
         return .object(p.user ?? JSONObject())
     }
 
+    struct SessionRow: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .int, .int, .int, .text, .text]
+        var id: String
+        var createdAt: Int64
+        var lastUsedAt: Int64
+        var expiresAt: Int64
+        var userAgent: String?
+        var clientAddress: String?
+        init(_ r: inout RowReader) {
+            id = r.text() ?? ""
+            createdAt = r.int() ?? 0
+            lastUsedAt = r.int() ?? 0
+            expiresAt = r.int() ?? 0
+            userAgent = r.text()
+            clientAddress = r.text()
+        }
+    }
+
     public func sessions(_ p: Principal) async throws -> [JSONValue] {
         let id = try requireUser(p)
-        let rows = try await store.fetch(q("SELECT \"id\", \"created_at\", \"last_used_at\", \"expires_at\", \"user_agent\", \"client_address\" FROM \"_basalt_sessions\" WHERE \"user_id\" = ",
-                                           SQLValue.text(id), " AND \"revoked_at\" IS NULL AND \"expires_at\" > ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
-                                           " ORDER BY \"last_used_at\" DESC LIMIT 200"), types: [.text, .int, .int, .int, .text, .text])
-        return rows.map { r in
+        let rows = try await store.fetch("""
+            SELECT "id", "created_at", "last_used_at", "expires_at", "user_agent", "client_address" FROM "_basalt_sessions"
+            WHERE "user_id" = \(id) AND "revoked_at" IS NULL AND "expires_at" > \(Timestamp.now().millisecondsSinceEpoch)
+            ORDER BY "last_used_at" DESC LIMIT 200
+            """, as: SessionRow.self)
+        return rows.map { s in
             .object(JSONObject([
-                ("id", .string(r[0].text ?? "")), ("created_at", .string(Timestamp(millisecondsSinceEpoch: r[1].int ?? 0).rfc3339)),
-                ("last_used_at", .string(Timestamp(millisecondsSinceEpoch: r[2].int ?? 0).rfc3339)),
-                ("expires_at", .string(Timestamp(millisecondsSinceEpoch: r[3].int ?? 0).rfc3339)),
-                ("user_agent", r[4].text.map(JSONValue.string) ?? .null), ("client_address", r[5].text.map(JSONValue.string) ?? .null),
+                ("id", .string(s.id)), ("created_at", .string(Timestamp(millisecondsSinceEpoch: s.createdAt).rfc3339)),
+                ("last_used_at", .string(Timestamp(millisecondsSinceEpoch: s.lastUsedAt).rfc3339)),
+                ("expires_at", .string(Timestamp(millisecondsSinceEpoch: s.expiresAt).rfc3339)),
+                ("user_agent", s.userAgent.map(JSONValue.string) ?? .null), ("client_address", s.clientAddress.map(JSONValue.string) ?? .null),
             ]))
         }
     }
@@ -314,8 +394,10 @@ public final class AuthService: Sendable {
     public func revokeSession(_ p: Principal, id sessionID: String) async throws {
         let id = try requireUser(p)
         do {
-            _ = try await store.write([SQLStatement(q("UPDATE \"_basalt_sessions\" SET \"revoked_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
-                                                      " WHERE \"id\" = ", SQLValue.text(sessionID), " AND \"user_id\" = ", SQLValue.text(id), " AND \"revoked_at\" IS NULL"), expect: .one)])
+            _ = try await store.write([store.statement("""
+                UPDATE "_basalt_sessions" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                WHERE "id" = \(sessionID) AND "user_id" = \(id) AND "revoked_at" IS NULL
+                """, expect: .one)])
         } catch StoreError.expectationFailed {
             throw BasaltError.notFound("There is no such session")
         }

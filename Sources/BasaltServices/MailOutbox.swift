@@ -52,12 +52,13 @@ public struct MailOutbox: Sendable {
     }
 
     public func enqueue(to: String, subject: String, body: String, now: Timestamp = .now()) throws -> SQLStatement {
-        SQLStatement(SQLQuery.build(store.dialect, [
-            "INSERT INTO \"_basalt_mail_queue\" (\"id\", \"recipient\", \"subject\", \"body\", \"created_at\", \"attempts\", \"next_attempt_at\") VALUES (",
-            SQLValue.text(RecordID.make(at: now)), ", ", SQLValue.text(to), ", ", SQLValue.text(subject), ", ",
-            SQLValue.text(try secrets.seal(Array(body.utf8))), ", ",
-            SQLValue.int(now.millisecondsSinceEpoch), ", 0, ", SQLValue.int(now.millisecondsSinceEpoch), ")",
-        ]))
+        let id = RecordID.make(at: now)
+        let sealed = try secrets.seal(Array(body.utf8))
+        let t = now.millisecondsSinceEpoch
+        return store.statement("""
+            INSERT INTO "_basalt_mail_queue" ("id", "recipient", "subject", "body", "created_at", "attempts", "next_attempt_at")
+            VALUES (\(id), \(to), \(subject), \(sealed), \(t), 0, \(t))
+            """)
     }
 
     /// A queued body in clear text (for delivery, and for tests that play the recipient).
@@ -65,43 +66,66 @@ public struct MailOutbox: Sendable {
         String(decoding: try secrets.open(sealed), as: UTF8.self)
     }
 
+    struct QueuedMail: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .text, .text, .text, .int, .int]
+        var id: String?
+        var recipient: String?
+        var subject: String?
+        /// Sealed with the master key.
+        var body: String?
+        var attempts: Int64?
+        var nextAttemptAt: Int64?
+        init(_ r: inout RowReader) {
+            id = r.text()
+            recipient = r.text()
+            subject = r.text()
+            body = r.text()
+            attempts = r.int()
+            nextAttemptAt = r.int()
+        }
+    }
+
     /// Sends up to `limit` due mails; returns how many were sent.
     @discardableResult
     public func deliverDue(limit: Int = 20, now: Timestamp = .now()) async throws -> Int {
         let t = now.millisecondsSinceEpoch
-        let due = try await store.fetch(SQLQuery.build(store.dialect, [
-            "SELECT \"id\", \"recipient\", \"subject\", \"body\", \"attempts\", \"next_attempt_at\" FROM \"_basalt_mail_queue\" WHERE \"sent_at\" IS NULL AND \"next_attempt_at\" <= ",
-            SQLValue.int(t), " AND \"attempts\" < ", SQLValue.int(Self.maximumAttempts), " ORDER BY \"next_attempt_at\" LIMIT ", SQLValue.int(Int64(limit)),
-        ]), types: [.text, .text, .text, .text, .int, .int])
+        let due = try await store.fetch("""
+            SELECT "id", "recipient", "subject", "body", "attempts", "next_attempt_at" FROM "_basalt_mail_queue"
+            WHERE "sent_at" IS NULL AND "next_attempt_at" <= \(t) AND "attempts" < \(Self.maximumAttempts)
+            ORDER BY "next_attempt_at" LIMIT \(limit)
+            """, as: QueuedMail.self)
         var sent = 0
         for r in due {
-            guard let id = r[0].text, let attempts = r[4].int, let next = r[5].int else { continue }
+            guard let id = r.id, let attempts = r.attempts, let next = r.nextAttemptAt else { continue }
             // Claim: whoever moves next_attempt_at first sends; a crash mid-send retries after the lease.
             let lease = t + 60_000
             do {
-                _ = try await store.write([SQLStatement(SQLQuery.build(store.dialect, [
-                    "UPDATE \"_basalt_mail_queue\" SET \"next_attempt_at\" = ", SQLValue.int(lease), " WHERE \"id\" = ", SQLValue.text(id),
-                    " AND \"next_attempt_at\" = ", SQLValue.int(next), " AND \"sent_at\" IS NULL",
-                ]), expect: .one)])
+                _ = try await store.write([store.statement("""
+                    UPDATE "_basalt_mail_queue" SET "next_attempt_at" = \(lease)
+                    WHERE "id" = \(id) AND "next_attempt_at" = \(next) AND "sent_at" IS NULL
+                    """, expect: .one)])
             } catch StoreError.expectationFailed {
                 continue
             }
             do {
-                let mail = OutgoingMail(id: id, to: r[1].text ?? "", subject: r[2].text ?? "", body: try open(r[3].text ?? ""))
+                let mail = OutgoingMail(id: id, to: r.recipient ?? "", subject: r.subject ?? "", body: try open(r.body ?? ""))
                 try await transport.send(mail)
-                _ = try await store.write([SQLStatement(SQLQuery.build(store.dialect, [
-                    "UPDATE \"_basalt_mail_queue\" SET \"sent_at\" = ", SQLValue.int(Timestamp.now().millisecondsSinceEpoch),
-                    ", \"attempts\" = ", SQLValue.int(attempts + 1), ", \"last_error\" = NULL WHERE \"id\" = ", SQLValue.text(id),
-                ]))])
+                _ = try await store.write([store.statement("""
+                    UPDATE "_basalt_mail_queue"
+                    SET "sent_at" = \(Timestamp.now().millisecondsSinceEpoch), "attempts" = \(attempts + 1), "last_error" = NULL
+                    WHERE "id" = \(id)
+                    """)])
                 sent += 1
                 logger.info("mail sent", metadata: ["mail.id": "\(id)"])
             } catch {
                 let delay = min(Int64(2_000) << min(attempts, 20), 3_600_000)
-                _ = try await store.write([SQLStatement(SQLQuery.build(store.dialect, [
-                    "UPDATE \"_basalt_mail_queue\" SET \"attempts\" = ", SQLValue.int(attempts + 1), ", \"next_attempt_at\" = ",
-                    SQLValue.int(Timestamp.now().millisecondsSinceEpoch + delay), ", \"last_error\" = ", SQLValue.text(String(describing: error).prefix(500).description),
-                    " WHERE \"id\" = ", SQLValue.text(id),
-                ]))])
+                let lastError = String(describing: error).prefix(500).description
+                _ = try await store.write([store.statement("""
+                    UPDATE "_basalt_mail_queue"
+                    SET "attempts" = \(attempts + 1), "next_attempt_at" = \(Timestamp.now().millisecondsSinceEpoch + delay),
+                        "last_error" = \(lastError)
+                    WHERE "id" = \(id)
+                    """)])
                 logger.warning("mail delivery failed; will retry", metadata: ["mail.id": "\(id)", "mail.attempts": "\(attempts + 1)", "error": "\(error)"])
             }
         }

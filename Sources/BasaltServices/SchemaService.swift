@@ -62,11 +62,17 @@ public final class SchemaService: Sendable {
         state.withLock { $0 = compiled }
     }
 
+    struct StoredVersion: StoredRow {
+        static let columns: [SQLColumnType] = [.int]
+        var version: Int64?
+        init(_ r: inout RowReader) { version = r.int() }
+    }
+
     /// Reloads when the stored version differs from the one in memory; returns whether it did.
     @discardableResult
     public func reloadIfChanged() async throws -> Bool {
-        let row = try await store.fetchOne(SQLQuery(sql: "SELECT \"version\" FROM \"_basalt_schema\" WHERE \"id\" = 1"), types: [.int])
-        let stored = row?.first?.int ?? 0
+        let sql: SQL = "SELECT \"version\" FROM \"_basalt_schema\" WHERE \"id\" = 1"
+        let stored = try await store.fetchOne(sql, as: StoredVersion.self)?.version ?? 0
         guard stored != current.version else { return false }
         try await changing.withLock { try await self.reload() }
         logger.info("schema reloaded", metadata: ["schema.version": "\(stored)"])

@@ -9,17 +9,18 @@ public struct SettingsRepository: Sendable {
     /// The value under `key`, creating it with `make()` the first time.
     public func value(_ key: String, orCreate make: () -> String) async throws -> String {
         if let v = try await read(key) { return v }
-        var b = SQLBuilder(store.dialect)
-        b.append("INSERT INTO \"_basalt_settings\" (\"key\", \"value\") VALUES (")
-        b.bind(.text(key)); b.append(", "); b.bind(.text(make())); b.append(")")
-        do { _ = try await store.write([SQLStatement(b.query)]) } catch StoreError.uniqueViolation {}  // another replica won
+        let insert = store.statement("INSERT INTO \"_basalt_settings\" (\"key\", \"value\") VALUES (\(key), \(make()))")
+        do { _ = try await store.write([insert]) } catch StoreError.uniqueViolation {}  // another replica won
         return try await read(key) ?? ""
     }
 
+    struct Setting: StoredRow {
+        static let columns: [SQLColumnType] = [.text]
+        var value: String?
+        init(_ r: inout RowReader) { value = r.text() }
+    }
+
     func read(_ key: String) async throws -> String? {
-        var b = SQLBuilder(store.dialect)
-        b.append("SELECT \"value\" FROM \"_basalt_settings\" WHERE \"key\" = ")
-        b.bind(.text(key))
-        return try await store.fetchOne(b.query, types: [.text])?.first?.text
+        try await store.fetchOne("SELECT \"value\" FROM \"_basalt_settings\" WHERE \"key\" = \(key)", as: Setting.self)?.value
     }
 }

@@ -14,13 +14,30 @@ public struct SigningKeyStore: Sendable {
         self.box = box
     }
 
+    struct StoredKey: StoredRow {
+        static let columns: [SQLColumnType] = [.text, .text, .int, .int]
+        var kid: String
+        /// The private half, sealed with the master key.
+        var sealedPrivateKey: String
+        var createdAt: Int64
+        var retiredAt: Int64?
+        init(_ r: inout RowReader) {
+            kid = r.text() ?? ""
+            sealedPrivateKey = r.text() ?? ""
+            createdAt = r.int() ?? 0
+            retiredAt = r.int()
+        }
+    }
+
     public func load() async throws -> [SigningKey] {
-        let rows = try await store.fetch(SQLQuery(sql: "SELECT \"kid\", \"private_key\", \"created_at\", \"retired_at\" FROM \"_basalt_signing_keys\" ORDER BY \"created_at\""),
-                                         types: [.text, .text, .int, .int])
-        return try rows.map { r in
-            let raw = try box.open(r[1].text ?? "")
-            return SigningKey(kid: r[0].text ?? "", privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: raw),
-                              createdAt: Timestamp(millisecondsSinceEpoch: r[2].int ?? 0), retiredAt: r[3].int.map(Timestamp.init(millisecondsSinceEpoch:)))
+        let rows = try await store.fetch("""
+            SELECT "kid", "private_key", "created_at", "retired_at" FROM "_basalt_signing_keys" ORDER BY "created_at"
+            """, as: StoredKey.self)
+        return try rows.map { k in
+            let raw = try box.open(k.sealedPrivateKey)
+            return SigningKey(kid: k.kid, privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: raw),
+                              createdAt: Timestamp(millisecondsSinceEpoch: k.createdAt),
+                              retiredAt: k.retiredAt.map(Timestamp.init(millisecondsSinceEpoch:)))
         }
     }
 
@@ -32,13 +49,11 @@ public struct SigningKeyStore: Sendable {
         let t = now.millisecondsSinceEpoch
         let sealed = try box.seal(Array(key.privateKey.rawRepresentation))
         _ = try await store.write([
-            SQLStatement(SQLQuery.build(store.dialect, ["UPDATE \"_basalt_signing_keys\" SET \"retired_at\" = ", SQLValue.int(t), " WHERE \"retired_at\" IS NULL"])),
-            SQLStatement(SQLQuery.build(store.dialect, ["DELETE FROM \"_basalt_signing_keys\" WHERE \"retired_at\" < ",
-                                                              SQLValue.int(t - Int64(keep.components.seconds) * 1000)])),
-            SQLStatement(SQLQuery.build(store.dialect, [
-                "INSERT INTO \"_basalt_signing_keys\" (\"kid\", \"private_key\", \"created_at\") VALUES (",
-                SQLValue.text(key.kid), ", ", SQLValue.text(sealed), ", ", SQLValue.int(t), ")",
-            ])),
+            store.statement("UPDATE \"_basalt_signing_keys\" SET \"retired_at\" = \(t) WHERE \"retired_at\" IS NULL"),
+            store.statement("DELETE FROM \"_basalt_signing_keys\" WHERE \"retired_at\" < \(t - Int64(keep.components.seconds) * 1000)"),
+            store.statement("""
+                INSERT INTO "_basalt_signing_keys" ("kid", "private_key", "created_at") VALUES (\(key.kid), \(sealed), \(t))
+                """),
         ])
         return key.kid
     }

@@ -11,40 +11,38 @@ public struct SchemaRepository: Sendable {
         public var version: Int64
     }
 
+    struct SchemaRow: StoredRow {
+        static let columns: [SQLColumnType] = [.int, .text]
+        var version: Int64
+        /// The schema document, JSON text.
+        var document: String?
+        init(_ r: inout RowReader) {
+            version = r.int() ?? 0
+            document = r.text()
+        }
+    }
+
     public func load() async throws -> Stored {
-        guard let row = try await store.fetchOne(
-            SQLQuery(sql: "SELECT \"version\", \"document\" FROM \"_basalt_schema\" WHERE \"id\" = 1"), types: [.int, .text])
-        else { return Stored(schema: .empty, version: 0) }
-        let doc = try JSONValue.parse(row[1].text ?? "{}")
-        return Stored(schema: try Schema.decode(doc), version: row[0].int ?? 0)
+        let sql: SQL = "SELECT \"version\", \"document\" FROM \"_basalt_schema\" WHERE \"id\" = 1"
+        guard let row = try await store.fetchOne(sql, as: SchemaRow.self) else { return Stored(schema: .empty, version: 0) }
+        let doc = try JSONValue.parse(row.document ?? "{}")
+        return Stored(schema: try Schema.decode(doc), version: row.version)
     }
 
     /// Applies `plan` (DDL, schema document, history entry) in one transaction.
     public func apply(_ plan: MigrationPlan, fromVersion: Int64, source: String, now: Timestamp = .now()) async throws -> Int64 {
         let version = fromVersion + 1
-        var b = SQLBuilder(store.dialect)
-        b.append("DELETE FROM \"_basalt_schema\"")
-        var statements = plan.statements
-        statements.append(b.query)
-        var ins = SQLBuilder(store.dialect)
-        ins.append("INSERT INTO \"_basalt_schema\" (\"id\", \"version\", \"document\") VALUES (1, ")
-        ins.bind(.int(version))
-        ins.append(", ")
-        ins.bind(.text(plan.wanted.encode().serialized()))
-        ins.append(")")
-        statements.append(ins.query)
-        var hist = SQLBuilder(store.dialect)
-        hist.append("INSERT INTO \"_basalt_migrations\" (\"version\", \"applied_at\", \"steps\", \"source\") VALUES (")
-        hist.bind(.int(version))
-        hist.append(", ")
-        hist.bind(.int(now.millisecondsSinceEpoch))
-        hist.append(", ")
-        hist.bind(.text(plan.json.serialized()))
-        hist.append(", ")
-        hist.bind(.text(source))
-        hist.append(")")
-        statements.append(hist.query)
-        try await store.migrate(statements)
+        let bookkeeping: [SQL] = [
+            "DELETE FROM \"_basalt_schema\"",
+            """
+            INSERT INTO "_basalt_schema" ("id", "version", "document") VALUES (1, \(version), \(plan.wanted.encode().serialized()))
+            """,
+            """
+            INSERT INTO "_basalt_migrations" ("version", "applied_at", "steps", "source")
+            VALUES (\(version), \(now.millisecondsSinceEpoch), \(plan.json.serialized()), \(source))
+            """,
+        ]
+        try await store.migrate(plan.statements + bookkeeping.map { $0.query(store.dialect) })
         return version
     }
 
@@ -60,13 +58,28 @@ public struct SchemaRepository: Sendable {
         }
     }
 
+    struct MigrationRow: StoredRow {
+        static let columns: [SQLColumnType] = [.int, .int, .text, .text]
+        var version: Int64
+        var appliedAt: Int64
+        /// The plan's steps, JSON text.
+        var steps: String?
+        var source: String
+        init(_ r: inout RowReader) {
+            version = r.int() ?? 0
+            appliedAt = r.int() ?? 0
+            steps = r.text()
+            source = r.text() ?? ""
+        }
+    }
+
     public func history() async throws -> [HistoryEntry] {
-        let rows = try await store.fetch(
-            SQLQuery(sql: "SELECT \"version\", \"applied_at\", \"steps\", \"source\" FROM \"_basalt_migrations\" ORDER BY \"version\" DESC"),
-            types: [.int, .int, .text, .text])
+        let rows = try await store.fetch("""
+            SELECT "version", "applied_at", "steps", "source" FROM "_basalt_migrations" ORDER BY "version" DESC
+            """, as: MigrationRow.self)
         return rows.map {
-            HistoryEntry(version: $0[0].int ?? 0, appliedAt: Timestamp(millisecondsSinceEpoch: $0[1].int ?? 0),
-                         plan: (try? JSONValue.parse($0[2].text ?? "{}")) ?? .null, source: $0[3].text ?? "")
+            HistoryEntry(version: $0.version, appliedAt: Timestamp(millisecondsSinceEpoch: $0.appliedAt),
+                         plan: (try? JSONValue.parse($0.steps ?? "{}")) ?? .null, source: $0.source)
         }
     }
 }

@@ -10,6 +10,10 @@ import Darwin
 import Foundation
 import Testing
 
+/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which its module map leaves out.
+@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
+func spawnCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
+
 /// Runs a system program to completion (≤ `timeout` s), its output to a file (never a pipe).
 /// Spawned with posix_spawn and reaped with waitpid: Foundation's `Process` tracks its child
 /// through a descriptor the child inherits, so a program that leaves a daemon behind
@@ -24,6 +28,9 @@ func system(_ executable: String, _ arguments: [String], in dir: TempDir, timeou
     posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
     posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_APPEND, 0)
     posix_spawn_file_actions_adddup2(&actions, 1, 2)
+    // Nothing else of ours leaks into the child (a daemon such as PostgreSQL would keep other
+    // tests' sockets and files open for as long as it runs).
+    _ = spawnCloseFrom(&actions, 3)
     let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for a in argv { free(a) } }
     var pid: pid_t = 0

@@ -311,7 +311,7 @@ struct WritePlanner {
         }
         pending.append(table.delete(id: id, expectedVersion: version), returning: [.uuid], expect: .one, failure: .stale)
         if c == BuiltinCollections.usersName {
-            for q in IdentityTables.forgetUser(id, dialect: store.dialect) { pending.append(q) }
+            for q in IdentityTables.forgetUser(id) { pending.append(q.query(store.dialect)) }
         }
         pending.overlay[PendingWrite.key(c, id)] = .some(nil)
         pending.touched[c, default: 0] += 1
