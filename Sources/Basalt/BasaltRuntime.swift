@@ -142,7 +142,7 @@ public final class BasaltRuntime: Sendable {
             router: makeRouter(),
             // An idle timeout bounds how long a silent or stalled client holds a connection (and,
             // with the group's graceful-shutdown limit, how long it can delay a stop).
-            server: .http1(configuration: .init(idleTimeout: .seconds(30))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()], idleTimeout: .seconds(30))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             services: [HousekeepingService(runtime: self), MailDeliveryService(runtime: self)],
             onServerRunning: onServerRunning,

@@ -13,10 +13,13 @@ public struct AccessClaims: Sendable, Equatable, Codable, JWTPayload {
     public var iat: Int64
     public var nbf: Int64
     public var jti: String
+    /// The session (refresh-token family) the token belongs to: ending the session ends the token.
+    public var sid: String
     public var roles: [String]
     public var scope: String
 
-    public init(iss: String, sub: String, aud: String, exp: Int64, iat: Int64, nbf: Int64, jti: String, roles: [String], scope: String) {
+    public init(iss: String, sub: String, aud: String, exp: Int64, iat: Int64, nbf: Int64, jti: String, sid: String,
+                roles: [String], scope: String) {
         self.iss = iss
         self.sub = sub
         self.aud = aud
@@ -24,6 +27,7 @@ public struct AccessClaims: Sendable, Equatable, Codable, JWTPayload {
         self.iat = iat
         self.nbf = nbf
         self.jti = jti
+        self.sid = sid
         self.roles = roles
         self.scope = scope
     }
@@ -125,11 +129,11 @@ public final class AccessTokens: Sendable {
     }
 
     /// Claims for a new token for `subject`, valid from `now` for the configured lifetime.
-    public func claims(subject: String, roles: [String], scope: String = "", now: Timestamp) -> AccessClaims {
+    public func claims(subject: String, session: String, roles: [String], scope: String = "", now: Timestamp) -> AccessClaims {
         let iat = now.millisecondsSinceEpoch / 1000
         return AccessClaims(iss: settings.issuer, sub: subject, aud: settings.audience,
                             exp: iat + Int64(settings.lifetime.components.seconds), iat: iat, nbf: iat,
-                            jti: RecordID.make(at: now), roles: roles.sorted(), scope: scope)
+                            jti: RecordID.make(at: now), sid: session, roles: roles.sorted(), scope: scope)
     }
 
     public func sign(_ claims: AccessClaims) async throws -> String {
@@ -144,7 +148,11 @@ public final class AccessTokens: Sendable {
     public func verify(_ token: String, now: Timestamp) async -> Result<AccessClaims, TokenRejection> {
         if let claims = verified.withLock({ $0[token] }) { return checkClaims(claims, now: now) }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        // One token, one spelling: each part must be exactly the canonical unpadded base64url of
+        // its bytes (no `=`, no stray low bits in the last character), so that no other string
+        // verifies as the same token (RFC 7515 §2, RFC 4648 §3.5).
         guard parts.count == 3, token.utf8.count <= 8192,
+            parts.allSatisfy({ p in Base64URL.decode(String(p)).map { Base64URL.encode($0) == p } ?? false }),
             let headerBytes = Base64URL.decode(String(parts[0])),
             case .object(let header)? = try? JSONValue.parse(String(decoding: headerBytes, as: UTF8.self))
         else { return .failure(.malformed) }

@@ -76,9 +76,15 @@ public struct JSONObject: Sendable, Equatable, Sequence {
     public var count: Int { members.count }
     public var isEmpty: Bool { members.isEmpty }
     public func makeIterator() -> IndexingIterator<[(key: String, value: JSONValue)]> { members.makeIterator() }
+    /// Equal members, in any order. Linear: past a few members `b` is indexed by name first.
     public static func == (a: JSONObject, b: JSONObject) -> Bool {
         guard a.members.count == b.members.count else { return false }
-        for (k, v) in a.members where b[k] != v { return false }
+        if a.members.count <= 16 {
+            for (k, v) in a.members where b[k] != v { return false }
+            return true
+        }
+        let index = Dictionary(b.members.map { ($0.key, $0.value) }, uniquingKeysWith: { first, _ in first })
+        for (k, v) in a.members where index[k] != v { return false }
         return true
     }
 }
@@ -109,9 +115,11 @@ extension JSONValue {
     /// Parses RFC 8259 JSON. `maxDepth` bounds nesting so a hostile body cannot exhaust the stack.
     /// Duplicate object members are rejected: which one wins differs between parsers, so accepting
     /// them would let two components read different documents.
-    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
+    /// `maxMembers` bounds each object (API.md §1: 10,000), so that no body makes work grow
+    /// faster than its size.
+    public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64, maxMembers: Int = 10_000) throws(JSONParseError) -> JSONValue {
         let array = Array(bytes)
-        var parser = JSONParser(bytes: array, maxDepth: maxDepth)
+        var parser = JSONParser(bytes: array, maxDepth: maxDepth, maxMembers: maxMembers)
         return try parser.parseDocument()
     }
     public static func parse(_ string: String, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
@@ -122,12 +130,14 @@ extension JSONValue {
 struct JSONParser {
     let bytes: [UInt8]
     let maxDepth: Int
+    let maxMembers: Int
     var i = 0
     var depth = 0
 
-    init(bytes: [UInt8], maxDepth: Int) {
+    init(bytes: [UInt8], maxDepth: Int, maxMembers: Int) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.maxMembers = maxMembers
     }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
@@ -180,6 +190,9 @@ struct JSONParser {
         try enter()
         i += 1
         var obj = JSONObject(minimumCapacity: 8)
+        // Duplicate names are found in linear time: a scan while the object is small, a set once
+        // it is not (a scan per member made 100,000 members cost a minute of CPU).
+        var names: Set<String>?
         skipWhitespace()
         if i < bytes.count, bytes[i] == UInt8(ascii: "}") {
             i += 1
@@ -190,7 +203,10 @@ struct JSONParser {
             skipWhitespace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let key = try parseString()
-            if obj[key] != nil { throw fail("duplicate member \"\(key)\"") }
+            if obj.count >= maxMembers { throw fail("an object has more than \(maxMembers) members") }
+            if names == nil, obj.count >= 16 { names = Set(obj.members.map(\.key)) }
+            let duplicate = names != nil ? !names!.insert(key).inserted : obj.members.contains { $0.key == key }
+            if duplicate { throw fail("duplicate member \"\(key)\"") }
             skipWhitespace()
             guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { throw fail("expected ':'") }
             i += 1

@@ -13,7 +13,9 @@ extension Schema {
         }
         var schema = Schema()
         if let rolesValue = root["roles"], !rolesValue.isNull {
-            if case .object(let roles) = rolesValue {
+            if case .object(let roles) = rolesValue, roles.count > SchemaNames.maxRoles {
+                errors.append(FieldError(field: "/roles", code: .max, message: "at most \(SchemaNames.maxRoles) roles"))
+            } else if case .object(let roles) = rolesValue {
                 for (name, def) in roles {
                     let ptr = "/roles/\(name)"
                     guard SchemaNames.isValidName(name) else {
@@ -37,7 +39,9 @@ extension Schema {
             }
         }
         if let collectionsValue = root["collections"], !collectionsValue.isNull {
-            if case .object(let cols) = collectionsValue {
+            if case .object(let cols) = collectionsValue, cols.count > SchemaNames.maxCollections {
+                errors.append(FieldError(field: "/collections", code: .max, message: "at most \(SchemaNames.maxCollections) collections"))
+            } else if case .object(let cols) = collectionsValue {
                 for (name, def) in cols {
                     if let c = CollectionSchema.decode(name: name, def, pointer: "/collections/\(name)", errors: &errors) {
                         schema.collections.append(c)
@@ -63,6 +67,8 @@ extension Schema {
     /// Cross-collection checks: relation targets, role inheritance, index fields.
     func validateReferences(errors: inout [FieldError]) {
         let roleNames = Set(roles.map(\.name))
+        let inheritance = Dictionary(roles.map { ($0.name, $0.inherits) }, uniquingKeysWith: { first, _ in first })
+        let collectionNames = Set(collections.map(\.name))
         for r in roles {
             for parent in r.inherits where !roleNames.contains(parent) {
                 errors.append(FieldError(field: "/roles/\(r.name)/inherits", code: .notFound, message: "unknown role \(parent)"))
@@ -77,13 +83,13 @@ extension Schema {
                     errors.append(FieldError(field: "/roles/\(r.name)/inherits", code: .invalid, message: "role inheritance has a cycle"))
                     break
                 }
-                if seen.insert(next).inserted { stack += roles.first { $0.name == next }?.inherits ?? [] }
+                if seen.insert(next).inserted { stack += inheritance[next] ?? [] }
             }
         }
         for c in collections {
             for f in c.fields where f.type == .relation {
                 // Built-in collections (users) exist in every schema, declared or not.
-                if let t = f.target, collection(t) == nil, t != BuiltinCollections.usersName {
+                if let t = f.target, !collectionNames.contains(t), t != BuiltinCollections.usersName {
                     errors.append(FieldError(field: "/collections/\(c.name)/fields/\(f.name)/collection", code: .notFound,
                                              message: "unknown collection \(t)"))
                 }
@@ -122,6 +128,9 @@ extension CollectionSchema {
             errors.append(FieldError(field: ptr, code: .pattern, message: "collection names match ^[a-z][a-z0-9_]{0,62}$"))
         } else if SchemaNames.reservedCollections.contains(name) || name.hasPrefix("_") {
             errors.append(FieldError(field: ptr, code: .invalid, message: "\(name) is a reserved name"))
+        } else if let prefix = SchemaNames.reservedPrefixes.first(where: { name.hasPrefix($0) }) {
+            // The storage engines' own namespaces: SQLite refuses such tables, PostgreSQL reserves them.
+            errors.append(FieldError(field: ptr, code: .invalid, message: "names starting with \(prefix) are reserved"))
         }
         guard case .object(let o) = json else {
             errors.append(FieldError(field: ptr, code: .type, message: "a collection must be an object"))
@@ -131,7 +140,9 @@ extension CollectionSchema {
             errors.append(FieldError(field: ptr + "/" + k, code: .unknownField, message: "unknown member \(k)"))
         }
         var fields: [FieldSchema] = []
-        if case .object(let fo)? = o["fields"] {
+        if case .object(let fo)? = o["fields"], fo.count > SchemaNames.maxFields {
+            errors.append(FieldError(field: ptr + "/fields", code: .max, message: "at most \(SchemaNames.maxFields) fields"))
+        } else if case .object(let fo)? = o["fields"] {
             for (fname, fdef) in fo {
                 if let f = FieldSchema.decode(name: fname, fdef, pointer: ptr + "/fields/" + fname, errors: &errors) {
                     fields.append(f)
@@ -141,7 +152,9 @@ extension CollectionSchema {
             errors.append(FieldError(field: ptr + "/fields", code: .type, message: "fields must be an object"))
         }
         var indexes: [IndexSchema] = []
-        if case .array(let ia)? = o["indexes"] {
+        if case .array(let ia)? = o["indexes"], ia.count > SchemaNames.maxIndexes {
+            errors.append(FieldError(field: ptr + "/indexes", code: .max, message: "at most \(SchemaNames.maxIndexes) indexes"))
+        } else if case .array(let ia)? = o["indexes"] {
             for (n, iv) in ia.enumerated() {
                 let ip = ptr + "/indexes/\(n)"
                 var names: [JSONValue] = []
@@ -178,6 +191,11 @@ extension CollectionSchema {
                 let ap = ptr + "/access/" + k
                 guard let action = AccessAction(rawValue: k) else {
                     errors.append(FieldError(field: ap, code: .unknownField, message: "unknown action \(k)"))
+                    continue
+                }
+                if case .array(let grants) = v, grants.count > SchemaNames.maxGrants {
+                    // Every request of the action walks its grants.
+                    errors.append(FieldError(field: ap, code: .max, message: "at most \(SchemaNames.maxGrants) grants an action"))
                     continue
                 }
                 guard case .array(let grants) = v else {

@@ -164,6 +164,15 @@ public enum SchemaNames {
     public static let reservedCollections: Set<String> = [
         "batch", "auth", "admin", "realtime", "openapi", "docs", "oauth", "health", "metrics", "problems",
     ]
+    /// Prefixes of the storage engines' own names (API.md §1).
+    public static let reservedPrefixes = ["sqlite_", "pg_"]
+    /// Bounds on a schema document, so that checking one costs at most a few million steps
+    /// (each check between collections, fields or roles is then at most quadratic in these).
+    public static let maxCollections = 1_000
+    public static let maxFields = 500
+    public static let maxIndexes = 64
+    public static let maxRoles = 1_000
+    public static let maxGrants = 64
     /// System fields, `expand`, and the filter language's keywords (a field named `null` could
     /// never be filtered on).
     public static let reservedFields: Set<String> = [

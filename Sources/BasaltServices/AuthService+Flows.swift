@@ -209,6 +209,7 @@ extension AuthService {
         } catch StoreError.expectationFailed {
             throw Self.invalidToken
         }
+        records.users.forget(token.userID)
     }
 
     func upsertPassword(_ id: String, _ hash: String, _ now: Timestamp) -> SQLStatement {
@@ -433,5 +434,6 @@ extension AuthService {
         }
         _ = try await store.write([store.statement(IdentityTables.revokeSessions(userID: id, now: .now())),
                                    audit.statement(AuditLog.entry(p, "user.revoke_sessions", collection: BuiltinCollections.usersName, recordID: id))])
+        records.users.forget(id)
     }
 }

@@ -185,7 +185,7 @@ public final class AuthService: Sendable {
                 throw BasaltError(.mfaRequired, "The one-time code is wrong or was already used")
             }
         }
-        throttle.succeeded(email: email)
+        throttle.succeeded(email: email, address: client.address)
         if check == .matchNeedsRehash {
             let fresh = try await hasher.hash(password)
             _ = try await store.write([store.statement("""
@@ -243,12 +243,13 @@ public final class AuthService: Sendable {
                 VALUES (\(Digest.sha256Hex(refresh)), \(sessionID), \(t))
                 """),
         ])
-        return try await tokenResponse(user: user, refresh: refresh, now: now)
+        return try await tokenResponse(user: user, session: sessionID, refresh: refresh, now: now)
     }
 
-    func tokenResponse(user: JSONObject, refresh: String, now: Timestamp) async throws -> JSONValue {
+    func tokenResponse(user: JSONObject, session: String, refresh: String, now: Timestamp) async throws -> JSONValue {
         let roles = schemas.current.effectiveRoles(Set(Self.roles(of: user)))
-        let access = try await tokens.sign(tokens.claims(subject: user["id"]?.stringValue ?? "", roles: Array(roles), scope: "", now: now))
+        let claims = tokens.claims(subject: user["id"]?.stringValue ?? "", session: session, roles: Array(roles), scope: "", now: now)
+        let access = try await tokens.sign(claims)
         return .object(JSONObject([
             ("access_token", .string(access)), ("token_type", .string("Bearer")),
             ("expires_in", .int(Int64(tokens.settings.lifetime.components.seconds))),
@@ -296,6 +297,7 @@ public final class AuthService: Sendable {
             "UPDATE \"_basalt_sessions\" SET \"revoked_at\" = \(t) WHERE \"id\" = \(sessionID) AND \"revoked_at\" IS NULL")
         if row.usedAt != nil {
             _ = try await store.write([revokeFamily])
+            records.users.forget(userID)
             logger.warning("refresh token reused: session revoked", metadata: ["session.id": "\(sessionID)", "user.id": "\(userID)"])
             throw dead
         }
@@ -322,11 +324,12 @@ public final class AuthService: Sendable {
             // with a reused one, so the family goes.
             if statement == 0 {
                 _ = try await store.write([revokeFamily])
+                records.users.forget(userID)
                 logger.warning("refresh token used twice at once: session revoked", metadata: ["session.id": "\(sessionID)", "user.id": "\(userID)"])
             }
             throw dead
         }
-        return try await tokenResponse(user: user, refresh: next, now: now)
+        return try await tokenResponse(user: user, session: sessionID, refresh: next, now: now)
     }
 
     /// `POST /v1/auth/logout`: revokes the token's family. Unknown tokens are not an error.
@@ -334,11 +337,14 @@ public final class AuthService: Sendable {
         guard let token = body["refresh_token"]?.stringValue, !token.isEmpty else {
             throw BasaltError.validation([FieldError(field: "/refresh_token", code: .required, message: "refresh_token is required")])
         }
-        _ = try await store.write([store.statement("""
+        let ended = try await store.write([store.statement("""
             UPDATE "_basalt_sessions" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
             WHERE "revoked_at" IS NULL
             AND "id" IN (SELECT "session_id" FROM "_basalt_refresh_tokens" WHERE "token_hash" = \(Digest.sha256Hex(token)))
-            """)])
+            RETURNING "user_id"
+            """, returning: [.text])])
+        // The session's access tokens end with it (API.md §8), here at once.
+        for row in ended.first ?? [] { if let user = row.first?.text { records.users.forget(user) } }
     }
 
     // MARK: - The caller
@@ -401,6 +407,7 @@ public final class AuthService: Sendable {
         } catch StoreError.expectationFailed {
             throw BasaltError.notFound("There is no such session")
         }
+        records.users.forget(id)
     }
 
     /// The principal of a bearer access token; `401` for any defect (the reason is logged).
@@ -417,8 +424,12 @@ public final class AuthService: Sendable {
             logger.debug("access token refused", metadata: ["auth.reason": "\(why)"])
             throw BasaltError(.unauthenticated, "The access token is invalid or expired", bearerError: "invalid_token")
         }
-        guard let user = try await records.users.current(claims.sub), user["disabled"]?.boolValue != true else {
-            throw BasaltError(.unauthenticated, "The access token is invalid or expired", bearerError: "invalid_token")
+        // The user must exist and be enabled, and the token's session must still be live:
+        // signing out, revoking the session, a reset or disabling the user end the token.
+        guard let user = try await records.users.current(claims.sub), user["disabled"]?.boolValue != true,
+            try await records.users.sessionIsLive(claims.sid, of: claims.sub, now: now)
+        else {
+            throw BasaltError(.unauthenticated, "The access token is invalid, expired or revoked", bearerError: "invalid_token")
         }
         var p = Principal(kind: .subject, id: claims.sub, roles: schemas.current.effectiveRoles(Set(Self.roles(of: user))), clientAddress: address)
         p.user = user

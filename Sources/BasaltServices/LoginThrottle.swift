@@ -1,11 +1,14 @@
 public import BasaltCore
 import Synchronization
 
-/// Sign-in throttling (API.md §8/§11), per submitted email — whether or not an account has it,
-/// so the answer reveals nothing — and per client address. Two mechanisms:
-/// - a quota of attempts per minute (default 10 per email, 60 per address);
-/// - after `freeFailures` consecutive failures, a lockout that doubles with each further
-///   failure (1 s, 2 s, 4 s … at most 15 min). A success clears the email's failures.
+/// Sign-in throttling (API.md §8/§11), keyed so that nobody can lock an account's owner out:
+/// - per submitted email *and* client address (whether or not an account has the email, so the
+///   answer reveals nothing): a quota (default 10 a minute) and, after `freeFailuresPerEmail`
+///   consecutive failures, a lockout that doubles with each further failure (1 s, 2 s, 4 s … at
+///   most 15 min). Failures from one address never lock the account from another.
+/// - per client address: a quota (60 a minute) and a lockout after 20 failures, whatever emails.
+/// - per email across all addresses: only a ceiling, ten times one address's quota, so a flood
+///   from many addresses is slowed without a single one being able to deny the owner.
 /// In-memory per process, like the rate limiter; state older than 15 minutes is forgotten.
 public final class LoginThrottle: Sendable {
     public struct Settings: Sendable {
@@ -41,7 +44,9 @@ public final class LoginThrottle: Sendable {
     /// is over its quota or locked out.
     public func begin(email: String, address: String, now: Timestamp = .now()) throws(BasaltError) {
         let t = now.millisecondsSinceEpoch
-        let keys = [("e:" + email, settings.attemptsPerMinutePerEmail), ("a:" + address, settings.attemptsPerMinutePerAddress)]
+        let ceiling = settings.attemptsPerMinutePerEmail * Self.emailCeilingFactor
+        let keys = [(Self.pair(email, address), settings.attemptsPerMinutePerEmail), ("a:" + address, settings.attemptsPerMinutePerAddress),
+                    ("e:" + email, ceiling)]
         let wait: Int64 = entries.withLock { map in
             if map.count > 100_000 { map = map.filter { t - $0.value.touched < 900_000 } }
             var wait: Int64 = 0
@@ -70,7 +75,7 @@ public final class LoginThrottle: Sendable {
         let t = now.millisecondsSinceEpoch
         let maxMs = Int64(settings.maximumLockout.components.seconds) * 1000
         entries.withLock { map in
-            for (key, free) in [("e:" + email, settings.freeFailuresPerEmail), ("a:" + address, settings.freeFailuresPerAddress)] {
+            for (key, free) in [(Self.pair(email, address), settings.freeFailuresPerEmail), ("a:" + address, settings.freeFailuresPerAddress)] {
                 var e = map[key] ?? Entry()
                 e.failures += 1
                 e.touched = t
@@ -83,13 +88,19 @@ public final class LoginThrottle: Sendable {
         }
     }
 
-    public func succeeded(email: String) {
+    public func succeeded(email: String, address: String) {
         entries.withLock { map in
-            if var e = map["e:" + email] {
+            let key = Self.pair(email, address)
+            if var e = map[key] {
                 e.failures = 0
                 e.lockedUntil = 0
-                map["e:" + email] = e
+                map[key] = e
             }
         }
     }
+
+    /// The email-and-address key (U+001F cannot appear in either).
+    static func pair(_ email: String, _ address: String) -> String { "ea:" + email + "\u{1F}" + address }
+    /// The per-email ceiling across addresses, in multiples of one address's quota.
+    static let emailCeilingFactor = 10
 }

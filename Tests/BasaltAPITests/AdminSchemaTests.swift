@@ -58,6 +58,18 @@ struct AdminSchemaTests {
             #expect(rule.status == .unprocessableContent)
             let reserved = try await api.post("/v1/admin/collections", #"{"name":"batch","fields":{}}"#)
             #expect(reserved.status == .unprocessableContent)
+            // The engines' own name spaces (API.md §1): refused by a dry run too, never a 500.
+            for name in ["sqlite_stat1", "sqlite_x", "pg_class", "pg_x"] {
+                let r = try await api.post("/v1/admin/collections", #"{"name":"\#(name)","fields":{}}"#)
+                #expect(r.status == .unprocessableContent && r.fieldErrors.first?.1 == "invalid", "\(name): \(r.text)")
+                let dry = try await api.put("/v1/admin/schema?dry_run=true", #"{"collections":{"\#(name)":{"fields":{"a":{"type":"text"}}}}}"#)
+                #expect(dry.status == .unprocessableContent, "\(name): \(dry.text)")
+            }
+            #expect(try await api.post("/v1/admin/collections", #"{"name":"sqlitex","fields":{}}"#).status == .created)
+            // Bounded documents: work to check a schema grows no faster than its size allows.
+            let many = (0..<1_001).map { #""c\#($0)":{"fields":{}}"# }.joined(separator: ",")
+            let tooMany = try await api.put("/v1/admin/schema?dry_run=true", #"{"collections":{\#(many)}}"#)
+            #expect(tooMany.status == .unprocessableContent && tooMany.fieldErrors.map(\.1) == ["max"])
         }
     }
 

@@ -67,7 +67,8 @@ struct AttackTests {
             forged.append(("truncated signature", parts[0] + "." + parts[1] + "." + String(parts[2].dropLast(4))))
             // Properly signed by the server's own key, but with bad claims.
             func signed(_ c: AccessClaims) async throws -> String { try await tokens.sign(c) }
-            let base = tokens.claims(subject: ada.id, roles: [], now: .now())
+            let sid = try #require(try JSONValue.parse(Base64URL.decode(parts[1]) ?? [])["sid"]?.stringValue)
+            let base = tokens.claims(subject: ada.id, session: sid, roles: [], now: .now())
             var c = base
             c.exp = now - 120
             c.iat = now - 1000
@@ -85,6 +86,16 @@ struct AttackTests {
             c = base
             c.sub = "00000000-0000-7000-8000-000000000000"
             forged.append(("unknown subject", try await signed(c)))
+            c = base
+            c.sid = RecordID.make()
+            forged.append(("a session that does not exist", try await signed(c)))
+            // One token, one spelling: padding, or other low bits in the signature's last character.
+            forged.append(("padded", ada.accessToken + "=="))
+            forged.append(("padded payload", parts[0] + "." + parts[1] + "=." + parts[2]))
+            let last = parts[2].last!
+            let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+            let sibling = alphabet[alphabet.firstIndex(of: last)! ^ 1]  // same high bits, another unused low bit
+            forged.append(("low bits of the last character", parts[0] + "." + parts[1] + "." + parts[2].dropLast() + String(sibling)))
             forged.append(("garbage", "not.a.jwt"))
             forged.append(("two parts", parts[0] + "." + parts[1]))
 
@@ -116,21 +127,34 @@ struct AttackTests {
         }
     }
 
+    /// Sign-in is throttled per email and address (API.md §8, §11): known and unknown emails alike,
+    /// and failures from one address never lock the owner out from another.
     @Test(arguments: TestBackend.all)
     func signInIsThrottledPerEmailWithoutRevealingAccounts(_ backend: TestBackend) async throws {
-        try await backend.withApp(schema: IdentityFixtures.schema, configure: { $0.auth.throttle = .init() }) { api in
+        try await backend.withApp(schema: IdentityFixtures.schema, configure: {
+            // A quota of 5 a minute (and the default lockout): the 6th attempt is refused however
+            // slowly the machine runs. Client addresses come from X-Forwarded-For of loopback.
+            $0.auth.throttle = .init(attemptsPerMinutePerEmail: 5)
+            $0.http.trustedProxies = ["127.0.0.1"]
+        }) { api in
             _ = try await api.post("/v1/auth/register", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none)
+            let attacker = ["X-Forwarded-For": "198.51.100.7"]
             for email in ["ada@example.com", "ghost@example.com"] {
                 for _ in 0..<5 {
-                    let r = try await api.post("/v1/auth/login", #"{"email":"\#(email)","password":"wrong wrong wrong"}"#, auth: .none)
+                    let r = try await api.post("/v1/auth/login", #"{"email":"\#(email)","password":"wrong wrong wrong"}"#, auth: .none, headers: attacker)
                     #expect(r.status == .unauthorized)
                 }
-                // Locked now — even with the right password, and just the same for an unknown address.
-                let locked = try await api.post("/v1/auth/login", #"{"email":"\#(email)","password":"correct horse battery"}"#, auth: .none)
+                // Refused now from that address — even with the right password, and just the same
+                // for an unknown email.
+                let locked = try await api.post("/v1/auth/login", #"{"email":"\#(email)","password":"correct horse battery"}"#, auth: .none, headers: attacker)
                 #expect(locked.status == .tooManyRequests, "\(email)")
                 #expect(locked.problem == "rate-limited")
                 #expect(Int(locked.header("Retry-After") ?? "") ?? 0 >= 1)
             }
+            // The owner, from another address, signs in.
+            let owner = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none,
+                                           headers: ["X-Forwarded-For": "203.0.113.9"])
+            #expect(owner.status == .ok, "\(owner.text)")
         }
     }
 

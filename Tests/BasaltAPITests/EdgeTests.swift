@@ -4,6 +4,7 @@ import Basalt
 import BasaltHTTP
 import BasaltTesting
 import HTTPTypes
+import HummingbirdTesting
 import Testing
 
 @Suite("Edge: request ids, tracing, headers, methods, CORS, rate limits, health")
@@ -87,6 +88,37 @@ struct EdgeTests {
             }
             let bad = try await api.post("/v1/auth/register", "{not json", auth: .none)
             #expect(bad.status == .badRequest && bad.header("RateLimit") != nil)
+        }
+    }
+
+    /// API.md §1: every error is a problem document — a URI or a header over the parser's limits too.
+    @Test(arguments: [TestBackend.sqlite])
+    func oversizedRequestLinesAndHeadersGetAProblem(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            let port = try #require(api.client.port)
+            let uri = "GET /v1/authors?filter=\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n"
+            let header = "GET /v1/authors HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "b", count: 100_000))\r\n\r\n"
+            for request in [uri, header] {
+                let answer = try await RawHTTP.exchange(port: port, Array(request.utf8))
+                #expect(answer.hasPrefix("HTTP/1.1 400"), "\(answer.prefix(200))")
+                #expect(answer.lowercased().contains("content-type: application/problem+json"), "\(answer.prefix(300))")
+                let body = try JSONValue.parse(String(answer[answer.range(of: "\r\n\r\n")!.upperBound...]))
+                #expect(body["type"] == "/problems/bad-request" && body["status"] == .int(400) && body["request_id"]?.stringValue != nil)
+            }
+        }
+    }
+
+    /// `Link` is built from the route, never from the raw request target: `//v1/authors` must not
+    /// answer a network-path reference to a host named `v1`.
+    @Test(arguments: [TestBackend.sqlite])
+    func linksNeverPointAtAnotherHost(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            for n in ["a", "b"] { _ = try await api.create("authors", #"{"name":"\#(n)"}"#) }
+            for path in ["/v1/authors?limit=1", "//v1/authors?limit=1", "/v1//authors?limit=1"] {
+                let r = try await api.get(path, auth: .none)
+                let link = try #require(r.header("Link"), "\(path): \(r.status)")
+                #expect(link.hasPrefix("</v1/authors?limit=1&cursor="), "\(path) → \(link)")
+            }
         }
     }
 

@@ -160,6 +160,49 @@ struct IdentityTests {
         }
     }
 
+    /// Access tokens name their session (`sid`) and end with it (API.md §8): sign-out, revoking
+    /// the session, an admin's revocation and disabling the user end them at once; enabling the
+    /// user again does not revive them.
+    @Test(arguments: TestBackend.all)
+    func accessTokensEndWithTheirSession(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema) { api in
+            let ada = try await api.signUp("ada@example.com")
+            let s1 = try await api.signIn("ada@example.com")
+            let s2 = try await api.signIn("ada@example.com")
+            let sessions = try await api.get("/v1/auth/sessions", auth: s1.auth)["items"]?.arrayValue ?? []
+            let sid = { (token: String) throws -> String in
+                let payload = token.split(separator: ".").map(String.init)[1]
+                return try #require(try JSONValue.parse(Base64URL.decode(payload) ?? [])["sid"]?.stringValue)
+            }
+            #expect(Set(sessions.compactMap { $0["id"]?.stringValue }) == Set([try sid(ada.accessToken), try sid(s1.accessToken), try sid(s2.accessToken)]))
+            for t in [ada, s1, s2] { #expect(try await api.get("/v1/auth/me", auth: t.auth).status == .ok) }
+            // Sign-out ends that session's token, and only that one.
+            #expect(try await api.post("/v1/auth/logout", #"{"refresh_token":"\#(ada.refreshToken)"}"#, auth: .none).status == .noContent)
+            #expect(try await api.get("/v1/auth/me", auth: ada.auth).status == .unauthorized)
+            #expect(try await api.get("/v1/notes", auth: ada.auth).status == .unauthorized)  // never anonymous either
+            #expect(try await api.get("/v1/auth/me", auth: s1.auth).status == .ok)
+            // Revoking a session by id.
+            #expect(try await api.delete("/v1/auth/sessions/\(try sid(s1.accessToken))", auth: s2.auth).status == .noContent)
+            #expect(try await api.get("/v1/auth/me", auth: s1.auth).status == .unauthorized)
+            #expect(try await api.get("/v1/auth/me", auth: s2.auth).status == .ok)
+            // An admin's revocation.
+            #expect(try await api.post("/v1/admin/users/\(ada.id)/revoke-sessions", "{}").status == .noContent)
+            #expect(try await api.get("/v1/auth/me", auth: s2.auth).status == .unauthorized)
+            // Disabling ends every token; enabling does not revive them, a new sign-in is needed.
+            let s3 = try await api.signIn("ada@example.com")
+            #expect(try await api.patch("/v1/admin/users/\(ada.id)", #"{"disabled":true}"#).status == .ok)
+            #expect(try await api.get("/v1/auth/me", auth: s3.auth).status == .unauthorized)
+            #expect(try await api.patch("/v1/admin/users/\(ada.id)", #"{"disabled":false}"#).status == .ok)
+            #expect(try await api.get("/v1/auth/me", auth: s3.auth).status == .unauthorized)
+            let s4 = try await api.signIn("ada@example.com")
+            #expect(try await api.get("/v1/auth/me", auth: s4.auth).status == .ok)
+            // A refreshed token belongs to the same session.
+            let refreshed = try await api.post("/v1/auth/refresh", #"{"refresh_token":"\#(s4.refreshToken)"}"#, auth: .none)
+            let t5 = try #require(refreshed["access_token"]?.stringValue)
+            #expect(try sid(t5) == (try sid(s4.accessToken)))
+        }
+    }
+
     @Test(arguments: TestBackend.all)
     func adminManagesUsersAndEveryBypassIsAudited(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: IdentityFixtures.schema) { api in

@@ -156,6 +156,8 @@ struct MFAAndMailTests {
             // Reset-token reuse fails; every session was revoked; only the new password works.
             #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"another new passphrase"}"#, auth: .none).status == .unprocessableContent)
             #expect(try await api.post("/v1/auth/refresh", #"{"refresh_token":"\#(other.refreshToken)"}"#, auth: .none).status == .unauthorized)
+            // …and their access tokens with them, at once (API.md §8): a stolen token dies with the reset.
+            #expect(try await api.get("/v1/auth/me", auth: other.auth).status == .unauthorized)
             #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
             let fresh = try await api.signIn("ada@example.com", password: "brand new passphrase")
 

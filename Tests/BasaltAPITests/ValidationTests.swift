@@ -122,4 +122,32 @@ struct ValidationTests {
             #expect(try await api.get("/v1/posts?total=true")["total"] == .int(0))
         }
     }
+
+    /// API.md §1: at most 10,000 members in an object (`400`), duplicates found in linear time,
+    /// and a problem lists at most 100 field errors with the total in `detail`.
+    @Test(arguments: TestBackend.all)
+    func wideObjectsAreBounded(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            func members(_ n: Int) -> String { (0..<n).map { #""\#(String($0, radix: 36))":0"# }.joined(separator: ",") }
+            // 100,000 members, about 900 KB (under the body limit), on a public endpoint: refused
+            // as soon as the 10,001st member is read.
+            let hostile = "{" + members(100_000) + "}"
+            #expect(hostile.utf8.count < 1 << 20)
+            for path in ["/v1/posts", "/v1/auth/login"] {
+                let r = try await api.post(path, hostile, auth: .none)
+                #expect(r.status == .badRequest && r.problem == "bad-request", "\(path)")
+                #expect(r.text.contains("10000 members"), "\(r.text.prefix(300))")
+            }
+            #expect(try await api.post("/v1/posts", "{" + members(10_001) + "}").status == .badRequest)
+            // 10,000 unknown members: a 422 of 100 errors, the total in `detail`.
+            let wide = try await api.post("/v1/posts", "{" + members(10_000) + "}")
+            #expect(wide.status == .unprocessableContent)
+            #expect(wide.fieldErrors.count == 100 && wide["detail"]?.stringValue?.contains("10001 fields are invalid") == true, "\(wide["detail"] ?? .null)")
+            #expect(wide.text.utf8.count < 20_000)
+            // A duplicate far into a wide object is still found.
+            let dup = try await api.post("/v1/posts", "{" + members(5_000) + #","a":1}"#)
+            #expect(dup.status == .badRequest && dup.text.contains("duplicate"))
+            #expect(try await api.get("/v1/posts?total=true")["total"] == .int(0))
+        }
+    }
 }

@@ -55,11 +55,12 @@ public final class CompiledSchema: Sendable {
         }
         if !errors.isEmpty { throw BasaltError.validation(errors) }
         var closure: [String: Set<String>] = [:]
+        let inheritance = Dictionary(schema.roles.map { ($0.name, $0.inherits) }, uniquingKeysWith: { first, _ in first })
         for r in schema.roles {
             var seen: Set<String> = [r.name]
             var stack = r.inherits
             while let n = stack.popLast() {
-                if seen.insert(n).inserted { stack += schema.roles.first { $0.name == n }?.inherits ?? [] }
+                if seen.insert(n).inserted { stack += inheritance[n] ?? [] }
             }
             closure[r.name] = seen
         }
@@ -91,7 +92,7 @@ public final class CompiledSchema: Sendable {
 
     public func access(_ action: AccessAction, on collection: String, for p: Principal) -> Access {
         if p.bypassesGrants { return .all }
-        guard let c = schema.collection(collection) else { return .denied }
+        guard let c = tables[collection]?.collection else { return .denied }
         let grants = c.access[action]
         let parsed = rules[collection]?[action] ?? []
         var predicates: [FilterExpr] = []
@@ -114,7 +115,7 @@ public final class CompiledSchema: Sendable {
 
     /// Whether the grants for `action` are an unconditional `public` (responses may be shared by caches).
     public func isUnconditionallyPublic(_ action: AccessAction, on collection: String) -> Bool {
-        guard let c = schema.collection(collection) else { return false }
+        guard let c = tables[collection]?.collection else { return false }
         return c.access[action].contains { $0.who == .public && $0.rule == nil }
     }
 }

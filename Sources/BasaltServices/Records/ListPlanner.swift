@@ -90,6 +90,7 @@ struct ListPlanner {
 
     static func sort(_ text: String?, _ c: CollectionSchema) throws(BasaltError) -> [RecordTable.SortKey] {
         var keys: [RecordTable.SortKey] = []
+        var seen: Set<String> = []
         let spec = (text?.isEmpty ?? true) ? "-created_at" : text!
         for raw in spec.split(separator: ",", omittingEmptySubsequences: false) {
             var name = Substring(raw)
@@ -102,7 +103,7 @@ struct ListPlanner {
             }
             let n = String(name)
             // A repeated field adds nothing to the order: the first occurrence decides.
-            if keys.contains(where: { $0.field == n }) { continue }
+            if !seen.insert(n).inserted { continue }
             if let sys = SystemField(rawValue: n) {
                 let type: SQLColumnType = switch sys {
                 case .id: .uuid

@@ -305,13 +305,21 @@ public final class RecordService: Sendable {
         }
     }
 
-    /// RFC 7396 JSON Merge Patch.
+    /// RFC 7396 JSON Merge Patch, in time linear in the sizes of target and patch.
     public static func mergePatch(_ target: JSONValue, _ patch: JSONValue) -> JSONValue {
         guard case .object(let p) = patch else { return patch }
         var t = target.objectValue ?? JSONObject()
+        var index = Dictionary(t.members.enumerated().map { ($1.key, $0) }, uniquingKeysWith: { first, _ in first })
+        var removed = Set<Int>()
         for (k, v) in p {
-            if v.isNull { t[k] = nil } else { t[k] = mergePatch(t[k] ?? .null, v) }
+            if let i = index[k] {
+                if v.isNull { removed.insert(i) } else { t.members[i].value = mergePatch(t.members[i].value, v) }
+            } else if !v.isNull {
+                index[k] = t.members.count
+                t.members.append((k, mergePatch(.null, v)))
+            }
         }
+        if !removed.isEmpty { t.members = t.members.enumerated().filter { !removed.contains($0.offset) }.map(\.element) }
         return .object(t)
     }
 }

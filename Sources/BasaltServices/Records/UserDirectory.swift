@@ -8,7 +8,14 @@ import Synchronization
 public final class UserDirectory: Sendable {
     let store: any Store
     let schemas: SchemaService
-    let cache = Mutex<[String: (user: JSONObject, at: Int64)]>([:])
+    struct Entry {
+        var user: JSONObject
+        var at: Int64
+        /// Sessions asked about, by id: until when each is live (0: revoked or unknown), and
+        /// when that was read.
+        var sessions: [String: (liveUntil: Int64, at: Int64)] = [:]
+    }
+    let cache = Mutex<[String: Entry]>([:])
     static let cacheMillis: Int64 = 2_000
     static let capacity = 50_000
 
@@ -31,9 +38,37 @@ public final class UserDirectory: Sendable {
         let user = RecordService.render(row, table)
         cache.withLock {
             if $0.count > Self.capacity { $0 = [:] }
-            $0[nid] = (user, now)
+            $0[nid] = Entry(user: user, at: now)
         }
         return user
+    }
+
+    struct SessionRow: StoredRow {
+        static let columns: [SQLColumnType] = [.int, .int]
+        var revokedAt: Int64?
+        var expiresAt: Int64
+        init(_ r: inout RowReader) {
+            revokedAt = r.int()
+            expiresAt = r.int() ?? 0
+        }
+    }
+
+    /// Whether session `sid` of user `userID` is live (not revoked, not expired): read with the
+    /// user's record, kept as long, and dropped with it when this process ends the session.
+    public func sessionIsLive(_ sid: String, of userID: String, now: Timestamp) async throws -> Bool {
+        guard let nid = RecordID.normalize(userID) else { return false }
+        let t = now.millisecondsSinceEpoch
+        if let hit = cache.withLock({ $0[nid]?.sessions[sid] }), t - hit.at < Self.cacheMillis { return hit.liveUntil > t }
+        let row = try await store.fetchOne("""
+            SELECT "revoked_at", "expires_at" FROM "_basalt_sessions" WHERE "id" = \(sid) AND "user_id" = \(nid)
+            """, as: SessionRow.self)
+        let liveUntil = row.map { $0.revokedAt == nil ? $0.expiresAt : 0 } ?? 0
+        cache.withLock { c in
+            guard c[nid] != nil else { return }
+            if c[nid]!.sessions.count > 100 { c[nid]!.sessions = [:] }
+            c[nid]!.sessions[sid] = (liveUntil, t)
+        }
+        return liveUntil > t
     }
 
     public func forget(_ id: String) {

@@ -1,0 +1,59 @@
+import BasaltCore
+import HTTPTypes
+public import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// Answers a request the HTTP parser rejects — a URI or header over the limits, a malformed
+/// request line — with a problem document (API.md §1: every error is one) instead of the empty
+/// `400` the server would send, then closes the connection as that answer requires.
+///
+/// It sits right after HTTP decoding. When a request is still being answered on the connection
+/// (a bad request pipelined behind a good one) it steps aside: the server's own answer follows
+/// the one in flight, and two answers must never interleave.
+public final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPRequestPart
+    public typealias InboundOut = HTTPRequestPart
+    public typealias OutboundIn = HTTPResponsePart
+    public typealias OutboundOut = HTTPResponsePart
+
+    /// Requests read and not yet fully answered.
+    var open = 0
+    /// Whether this handler answered already: what the client still sends is read and dropped.
+    var answered = false
+
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if answered { return }
+        if case .head = unwrapInboundIn(data) { open += 1 }
+        context.fireChannelRead(data)
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { open = max(0, open - 1) }
+        context.write(data, promise: promise)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if answered { return }
+        guard error is HTTPParserError, open == 0 else {
+            context.fireErrorCaught(error)
+            return
+        }
+        let requestID = RecordID.make()
+        let problem = BasaltError(.badRequest, "The request line or its headers are malformed or over the size limits")
+        let body = ByteBuffer(bytes: Problem.body(problem, instance: "/", requestID: requestID).serializedBytes())
+        var fields: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store", .connection: "close"]
+        fields[.contentLength] = String(body.readableBytes)
+        fields[BasaltHeader.requestID] = requestID
+        context.write(wrapOutboundOut(.head(HTTPResponse(status: .badRequest, headerFields: fields))), promise: nil)
+        context.write(wrapOutboundOut(.body(body)), promise: nil)
+        answered = true
+        // Close the output only: a client still sending the rest of its request would otherwise
+        // get a reset before it reads this answer. It closes its side once it has read it (and
+        // the idle timeout closes a client that does not).
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(mode: .output, promise: nil) }
+    }
+}
