@@ -4,7 +4,6 @@ public import BasaltHTTP
 import BasaltSMTP
 import Foundation
 import BasaltPostgres
-import PostgresNIO
 public import BasaltServices
 import BasaltSQLite
 public import BasaltStorage
@@ -86,9 +85,7 @@ public final class BasaltRuntime: Sendable {
         _ configuration: BasaltConfiguration, logger: Logger, _ body: @Sendable (BasaltRuntime) async throws -> T
     ) async throws -> T {
         if let url = configuration.databaseURL {
-            var pg = try PostgresStore.configuration(url: url)
-            pg.options.maximumConnections = configuration.postgresMaxConnections
-            let store = try PostgresStore(configuration: pg, schemaName: configuration.postgresSchema,
+            let store = try PostgresStore(url: url, schemaName: configuration.postgresSchema, maxConnections: configuration.postgresMaxConnections,
                                           acquireTimeout: configuration.databaseTimeout, logger: logger)
             return try await store.withRunning {
                 try await store.bootstrap()

@@ -10,9 +10,14 @@ public struct JSONLogHandler: LogHandler {
     public var logLevel: Logger.Level = .info
     let label: String
     /// Pending output: many lines become one write(2). Warnings and worse, a full buffer, and a
-    /// once-a-second `flush()` (from the schema watch service) keep the output timely.
+    /// once-a-second `flush()` (from the housekeeping service) keep the output timely.
     static let buffer = Mutex<[UInt8]>([])
+    /// Held while writing to standard output, which may block (a full pipe): never waited for,
+    /// and never the lock that loggers append under, so a stalled reader stalls no request.
+    static let writer = Mutex<Void>(())
     static let flushBytes = 32 * 1024
+    /// Past this much pending output (standard output stalled), new lines are dropped.
+    static let maxPendingBytes = 8 << 20
 
     public init(label: String) { self.label = label }
 
@@ -28,24 +33,38 @@ public struct JSONLogHandler: LogHandler {
         if let m = event.metadata { merged.merge(m) { $1 } }
         for (k, v) in merged.sorted(by: { $0.key < $1.key }) { line += "," + Self.quote(k) + ":" + Self.quote("\(v)") }
         line += "}\n"
-        Self.buffer.withLock { buf in
-            buf.append(contentsOf: line.utf8)
-            if buf.count >= Self.flushBytes || event.level >= .warning { Self.writeOut(&buf) }
+        let due = Self.buffer.withLock { buf -> Bool in
+            if buf.count < Self.maxPendingBytes { buf.append(contentsOf: line.utf8) }
+            return buf.count >= Self.flushBytes || event.level >= .warning
+        }
+        if due { Self.flush() }
+    }
+
+    /// Writes what is pending, unless another thread is writing already (it, or the next tick,
+    /// writes these lines too).
+    public static func flush() {
+        _ = writer.withLockIfAvailable { _ in
+            while true {
+                let chunk = buffer.withLock { buf -> [UInt8] in
+                    var taken: [UInt8] = []
+                    swap(&taken, &buf)
+                    return taken
+                }
+                if chunk.isEmpty { return }
+                writeAll(chunk)
+            }
         }
     }
 
-    public static func flush() { buffer.withLock { writeOut(&$0) } }
-
-    static func writeOut(_ buf: inout [UInt8]) {
+    static func writeAll(_ bytes: [UInt8]) {
         var offset = 0
-        buf.withUnsafeBytes { raw in
+        bytes.withUnsafeBytes { raw in
             while offset < raw.count {
                 let n = write(1, raw.baseAddress! + offset, raw.count - offset)
                 if n <= 0 { break }
                 offset += n
             }
         }
-        buf.removeAll(keepingCapacity: true)
     }
 
     static func quote(_ s: String) -> String {

@@ -1,7 +1,7 @@
 public import BasaltCore
-import Crypto
+public import Crypto
 import Foundation
-import JWTKit
+public import JWTKit
 import Synchronization
 
 /// The claims of an access token (API.md §8).

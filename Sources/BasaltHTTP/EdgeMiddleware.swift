@@ -2,7 +2,7 @@ import HTTPTypes
 import BasaltCore
 import Foundation
 public import Hummingbird
-import Logging
+public import Logging
 import NIOCore
 
 /// The outermost middleware, in one pass: assigns the request id and trace context, renders every

@@ -2,7 +2,7 @@ import BasaltCore
 import HTTPTypes
 public import NIOCore
 import NIOHTTP1
-import NIOHTTPTypes
+public import NIOHTTPTypes
 
 /// Answers a request the HTTP parser rejects — a URI or header over the limits, a malformed
 /// request line — with a problem document (API.md §1: every error is one) instead of the empty

@@ -1,5 +1,5 @@
 import HTTPTypes
-import BasaltCore
+public import BasaltCore
 import BasaltServices
 import Foundation
 public import Hummingbird

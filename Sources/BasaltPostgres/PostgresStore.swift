@@ -37,8 +37,12 @@ public final class PostgresStore: Store, Service {
     /// - TLS follows the URL's `sslmode` (`disable`, `prefer`, `require`, `verify-ca`, `verify-full`);
     ///   without one it is off for loopback hosts and `prefer` (certificate verified) elsewhere.
     /// - `?host=/path/to/socket/dir` connects through that directory's Unix socket instead of TCP.
-    public convenience init(url: String, schemaName: String? = nil, acquireTimeout: Duration = .seconds(5), logger: Logger) throws {
-        try self.init(configuration: Self.configuration(url: url), schemaName: schemaName, acquireTimeout: acquireTimeout, logger: logger)
+    /// - `maxConnections`: the size of the pool (per process).
+    public convenience init(url: String, schemaName: String? = nil, maxConnections: Int = 20, acquireTimeout: Duration = .seconds(5),
+                            logger: Logger) throws {
+        var configuration = try Self.configuration(url: url)
+        configuration.options.maximumConnections = maxConnections
+        try self.init(configuration: configuration, schemaName: schemaName, acquireTimeout: acquireTimeout, logger: logger)
     }
 
     /// Uses a ready configuration (pool size, timeouts, TLS). `search_path` is added to its startup

@@ -1,7 +1,7 @@
 import Foundation
 public import Logging
 public import NIOCore
-import NIOPosix
+public import NIOPosix
 import NIOSSL
 
 /// Submits mail over SMTP (RFC 5321), one connection per message.

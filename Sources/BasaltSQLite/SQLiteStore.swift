@@ -2,7 +2,7 @@ import BasaltCore
 public import BasaltStorage
 import Foundation
 internal import GRDB
-import Logging
+public import Logging
 import Synchronization
 
 /// The embedded default: one SQLite file in WAL mode, one writer and a pool of readers (GRDB

@@ -1,6 +1,6 @@
 public import BasaltCore
 public import BasaltStorage
-import Logging
+public import Logging
 import Synchronization
 
 /// Owns the current schema: loads it, plans and applies changes through the one migration

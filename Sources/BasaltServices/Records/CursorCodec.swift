@@ -1,5 +1,5 @@
 public import BasaltCore
-import BasaltStorage
+public import BasaltStorage
 import Crypto
 
 /// Opaque keyset cursors: base64url of the last row's sort values and a hash of the query,
