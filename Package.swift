@@ -1,10 +1,12 @@
-// swift-tools-version: 6.1
+// swift-tools-version: 6.2
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("MemberImportVisibility"),
     .enableUpcomingFeature("InternalImportsByDefault"),
+    // Our own code builds without warnings; SwiftPM drops this setting when Basalt is a dependency.
+    .treatAllWarnings(as: .error),
 ]
 
 let package = Package(
@@ -47,83 +49,101 @@ let package = Package(
         ),
         .target(
             name: "BasaltSQLite",
-            dependencies: ["BasaltCore", "BasaltStorage", .product(name: "GRDB", package: "GRDB.swift"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "BasaltCore", "BasaltStorage", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "BasaltPostgres",
-            dependencies: ["BasaltCore", "BasaltStorage", .product(name: "PostgresNIO", package: "postgres-nio"),
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle")],
+            dependencies: [
+                "BasaltCore", "BasaltStorage", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "BasaltAuth",
-            dependencies: ["BasaltCore",
-                           .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "CryptoExtras", package: "swift-crypto"),
-                           .product(name: "JWTKit", package: "jwt-kit"),
-                           .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
-                           .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "BasaltCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         // A small SMTP client (RFC 5321, STARTTLS per RFC 3207, AUTH PLAIN/LOGIN): there is no package.
         .target(
             name: "BasaltSMTP",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "BasaltServices",
-            dependencies: ["BasaltCore", "BasaltStorage", "BasaltAuth", .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "BasaltCore", "BasaltStorage", "BasaltAuth", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "BasaltHTTP",
-            dependencies: ["BasaltCore", "BasaltServices", "BasaltStorage", "BasaltAuth",
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HTTPTypes", package: "swift-http-types"),
-                           .product(name: "OpenAPIKit", package: "OpenAPIKit"),
-                           .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "NIOHTTP1", package: "swift-nio"),
-                           .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "BasaltCore", "BasaltServices", "BasaltStorage", "BasaltAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "OpenAPIKit", package: "OpenAPIKit"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Basalt",
-            dependencies: ["BasaltCore", "BasaltStorage", "BasaltSQLite", "BasaltPostgres", "BasaltServices", "BasaltHTTP",
-                           "BasaltAuth", "BasaltSMTP",
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "NIOCore", package: "swift-nio"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "BasaltCore", "BasaltStorage", "BasaltSQLite", "BasaltPostgres", "BasaltServices", "BasaltHTTP",
+                "BasaltAuth", "BasaltSMTP",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "BasaltCLI",
-            dependencies: ["Basalt", "BasaltCore", "BasaltServices", "BasaltStorage", "BasaltHTTP", "BasaltSQLite",
-                           .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                           .product(name: "Configuration", package: "swift-configuration"),
-                           .product(name: "SystemPackage", package: "swift-system"),
-                           .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Basalt", "BasaltCore", "BasaltServices", "BasaltStorage", "BasaltHTTP", "BasaltSQLite",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "BasaltTesting",
-            dependencies: ["Basalt", "BasaltCore", "BasaltServices", "BasaltPostgres", "BasaltHTTP", "BasaltAuth",
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HTTPTypes", package: "swift-http-types"),
-                           .product(name: "Logging", package: "swift-log"),
-                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "Basalt", "BasaltCore", "BasaltServices", "BasaltPostgres", "BasaltHTTP", "BasaltAuth",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -133,13 +153,17 @@ let package = Package(
         ),
         .testTarget(
             name: "BasaltHTTPTests",
-            dependencies: ["Basalt", "BasaltHTTP", "BasaltServices", "BasaltCore", "BasaltTesting", .product(name: "HTTPTypes", package: "swift-http-types")],
+            dependencies: [
+                "Basalt", "BasaltHTTP", "BasaltServices", "BasaltCore", "BasaltTesting", .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BasaltPostgresTests",
-            dependencies: ["BasaltPostgres", "BasaltStorage", "BasaltCore", .product(name: "Logging", package: "swift-log"),
-                           .product(name: "PostgresNIO", package: "postgres-nio")],
+            dependencies: [
+                "BasaltPostgres", "BasaltStorage", "BasaltCore", .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -149,17 +173,21 @@ let package = Package(
         ),
         .testTarget(
             name: "BasaltAPITests",
-            dependencies: ["Basalt", "BasaltTesting", "BasaltCore", "BasaltServices", "BasaltHTTP", "BasaltAuth", "BasaltPostgres",
-                           "BasaltStorage", .product(name: "Crypto", package: "swift-crypto"),
-                           .product(name: "Hummingbird", package: "hummingbird"),
-                           .product(name: "HTTPTypes", package: "swift-http-types"),
-                           .product(name: "HummingbirdTesting", package: "hummingbird")],
+            dependencies: [
+                "Basalt", "BasaltTesting", "BasaltCore", "BasaltServices", "BasaltHTTP", "BasaltAuth", "BasaltPostgres",
+                "BasaltStorage", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "BasaltSMTPTests",
-            dependencies: ["BasaltSMTP", .product(name: "NIOPosix", package: "swift-nio"),
-                           .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "BasaltSMTP", .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

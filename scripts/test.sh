@@ -153,6 +153,10 @@ log "PostgreSQL is up: $BASALT_TEST_POSTGRES_URL"
 FAILED=()
 
 # ---- Swift tests --------------------------------------------------------------------------------
+# Formatting first (the toolchain's swift-format, with the checked-in .swift-format): it fails
+# in seconds, before a build. Warnings are errors in our targets (Package.swift).
+log "swift format lint --strict"
+swift format lint --strict -r Sources Tests Package.swift || FAILED+=("swift format lint")
 log "building (swift build --build-tests)"
 locked swift build --build-tests
 if [[ ${SKIP_SWIFT_TESTS:-0} == 1 ]]; then

@@ -1,7 +1,7 @@
 public import BasaltAuth
 public import BasaltHTTP
-public import BasaltServices
 public import BasaltSQLite
+public import BasaltServices
 
 /// Everything `basalt serve` and the embedding API need to start. Built by the CLI from flags,
 /// `BASALT_*` variables and a config file; built directly by library users and tests.

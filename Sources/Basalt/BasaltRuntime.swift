@@ -1,15 +1,15 @@
 import BasaltAuth
 import BasaltCore
 public import BasaltHTTP
-import BasaltSMTP
-import Foundation
 import BasaltPostgres
-public import BasaltServices
+import BasaltSMTP
 import BasaltSQLite
+public import BasaltServices
 public import BasaltStorage
+import Foundation
 public import Hummingbird
-public import NIOCore
 public import Logging
+public import NIOCore
 import ServiceLifecycle
 
 /// An opened deployment: the store and the services over it. Obtain one with `withRuntime`,
@@ -38,21 +38,35 @@ public final class BasaltRuntime: Sendable {
         let box = try await Self.secretBox(configuration, store: store, logger: logger)
         let keys = try await SigningKeyStore(store: store, box: box).loadOrCreate()
         let publicURL = configuration.http.publicURL
-        let tokens = await AccessTokens(settings: .init(issuer: a.issuer ?? publicURL, audience: a.audience, lifetime: a.accessTokenLifetime), keys: keys)
+        let tokens = await AccessTokens(
+            settings: .init(issuer: a.issuer ?? publicURL, audience: a.audience, lifetime: a.accessTokenLifetime),
+            keys: keys
+        )
         let transport: any MailTransport
         if let url = a.smtpURL {
             transport = SMTPMailTransport(configuration: try SMTPConfiguration(url: url), from: a.mailFrom, logger: logger)
         } else {
-            logger.warning("BASALT_SMTP_URL is not set: mails (with their single-use tokens) are written to the log instead of sent — development only")
+            logger.warning(
+                "BASALT_SMTP_URL is not set: mails (with their single-use tokens) are written to the log instead of sent — development only"
+            )
             transport = LogMailTransport(logger: logger)
         }
         var authSettings = AuthService.Settings(appURL: a.appURL ?? publicURL)
         authSettings.sessionLifetime = a.sessionLifetime
         authSettings.registrationOpen = a.registrationOpen
-        auth = AuthService(store: store, records: records, schemas: schemas, tokens: tokens,
-                           hasher: ScryptPasswordHasher(parameters: a.passwordParameters), policy: PasswordPolicy(),
-                           throttle: LoginThrottle(settings: a.throttle), mail: MailOutbox(store: store, transport: transport, secrets: box, logger: logger),
-                           secrets: box, settings: authSettings, logger: logger)
+        auth = AuthService(
+            store: store,
+            records: records,
+            schemas: schemas,
+            tokens: tokens,
+            hasher: ScryptPasswordHasher(parameters: a.passwordParameters),
+            policy: PasswordPolicy(),
+            throttle: LoginThrottle(settings: a.throttle),
+            mail: MailOutbox(store: store, transport: transport, secrets: box, logger: logger),
+            secrets: box,
+            settings: authSettings,
+            logger: logger
+        )
     }
 
     /// The master key: configured, else a key file in the data folder, else (PostgreSQL without
@@ -82,19 +96,30 @@ public final class BasaltRuntime: Sendable {
 
     /// Opens the configured store, runs `body`, then closes the store.
     public static func withRuntime<T: Sendable>(
-        _ configuration: BasaltConfiguration, logger: Logger, _ body: @Sendable (BasaltRuntime) async throws -> T
+        _ configuration: BasaltConfiguration,
+        logger: Logger,
+        _ body: @Sendable (BasaltRuntime) async throws -> T
     ) async throws -> T {
         if let url = configuration.databaseURL {
-            let store = try PostgresStore(url: url, schemaName: configuration.postgresSchema, maxConnections: configuration.postgresMaxConnections,
-                                          acquireTimeout: configuration.databaseTimeout, logger: logger)
+            let store = try PostgresStore(
+                url: url,
+                schemaName: configuration.postgresSchema,
+                maxConnections: configuration.postgresMaxConnections,
+                acquireTimeout: configuration.databaseTimeout,
+                logger: logger
+            )
             return try await store.withRunning {
                 try await store.bootstrap()
                 let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
                 return try await body(runtime)
             }
         }
-        let store = try SQLiteStore(directory: configuration.dataDirectory, synchronous: configuration.sqliteSynchronous,
-                                    busyTimeout: configuration.databaseTimeout, logger: logger)
+        let store = try SQLiteStore(
+            directory: configuration.dataDirectory,
+            synchronous: configuration.sqliteSynchronous,
+            busyTimeout: configuration.databaseTimeout,
+            logger: logger
+        )
         do {
             let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
             let result = try await body(runtime)
@@ -116,7 +141,8 @@ public final class BasaltRuntime: Sendable {
             MetaRoutes(openAPI: openAPI, isReady: { await store.ping() }).endpoints
                 + AuthRoutes(auth: auth, settings: settings).endpoints
                 + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
-                + recordRoutes.endpoints)
+                + recordRoutes.endpoints
+        )
         openAPI.install(surface)
         return surface
     }
@@ -143,7 +169,8 @@ public final class BasaltRuntime: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             services: [HousekeepingService(runtime: self), MailDeliveryService(runtime: self)],
             onServerRunning: onServerRunning,
-            logger: logger)
+            logger: logger
+        )
     }
 }
 

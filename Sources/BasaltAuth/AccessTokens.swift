@@ -18,8 +18,18 @@ public struct AccessClaims: Sendable, Equatable, Codable, JWTPayload {
     public var roles: [String]
     public var scope: String
 
-    public init(iss: String, sub: String, aud: String, exp: Int64, iat: Int64, nbf: Int64, jti: String, sid: String,
-                roles: [String], scope: String) {
+    public init(
+        iss: String,
+        sub: String,
+        aud: String,
+        exp: Int64,
+        iat: Int64,
+        nbf: Int64,
+        jti: String,
+        sid: String,
+        roles: [String],
+        scope: String
+    ) {
         self.iss = iss
         self.sub = sub
         self.aud = aud
@@ -131,9 +141,18 @@ public final class AccessTokens: Sendable {
     /// Claims for a new token for `subject`, valid from `now` for the configured lifetime.
     public func claims(subject: String, session: String, roles: [String], scope: String = "", now: Timestamp) -> AccessClaims {
         let iat = now.millisecondsSinceEpoch / 1000
-        return AccessClaims(iss: settings.issuer, sub: subject, aud: settings.audience,
-                            exp: iat + Int64(settings.lifetime.components.seconds), iat: iat, nbf: iat,
-                            jti: RecordID.make(at: now), sid: session, roles: roles.sorted(), scope: scope)
+        return AccessClaims(
+            iss: settings.issuer,
+            sub: subject,
+            aud: settings.audience,
+            exp: iat + Int64(settings.lifetime.components.seconds),
+            iat: iat,
+            nbf: iat,
+            jti: RecordID.make(at: now),
+            sid: session,
+            roles: roles.sorted(),
+            scope: scope
+        )
     }
 
     public func sign(_ claims: AccessClaims) async throws -> String {
@@ -195,13 +214,22 @@ public final class AccessTokens: Sendable {
             guard let r = k.retiredAt else { return true }
             return r.millisecondsSinceEpoch + lifetimeMs + Int64(settings.leeway.components.seconds) * 1000 > now.millisecondsSinceEpoch
         }
-        return .object(JSONObject([
-            ("keys", .array(live.sorted { $0.createdAt > $1.createdAt }.map { k in
-                .object(JSONObject([
-                    ("kty", .string("OKP")), ("crv", .string("Ed25519")), ("use", .string("sig")), ("alg", .string("EdDSA")),
-                    ("kid", .string(k.kid)), ("x", .string(Base64URL.encode(Array(k.privateKey.publicKey.rawRepresentation)))),
-                ]))
-            }))
-        ]))
+        return .object(
+            JSONObject([
+                (
+                    "keys",
+                    .array(
+                        live.sorted { $0.createdAt > $1.createdAt }.map { k in
+                            .object(
+                                JSONObject([
+                                    ("kty", .string("OKP")), ("crv", .string("Ed25519")), ("use", .string("sig")), ("alg", .string("EdDSA")),
+                                    ("kid", .string(k.kid)), ("x", .string(Base64URL.encode(Array(k.privateKey.publicKey.rawRepresentation)))),
+                                ])
+                            )
+                        }
+                    )
+                )
+            ])
+        )
     }
 }

@@ -22,7 +22,8 @@ public enum OneTimePasswords {
     public static func base32(secret: String) -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
         var out = ""
-        var buffer = 0, bits = 0
+        var buffer = 0
+        var bits = 0
         for b in secret.utf8 {
             buffer = (buffer << 8) | Int(b)
             bits += 8
@@ -53,7 +54,8 @@ public enum OneTimePasswords {
     }
 
     static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         guard x.count == y.count else { return false }
         var d: UInt8 = 0
         for i in x.indices { d |= x[i] ^ y[i] }

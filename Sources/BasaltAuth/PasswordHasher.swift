@@ -54,7 +54,8 @@ public struct ScryptPasswordHasher: PasswordHasher {
         var salt = [UInt8](repeating: 0, count: Self.saltBytes)
         var rng = SystemRandomNumberGenerator()
         for i in salt.indices { salt[i] = rng.next() }
-        let params = parameters, saltBytes = salt
+        let params = parameters
+        let saltBytes = salt
         let key = try await Self.offload { try Self.derive(password, salt: saltBytes, params) }
         return "$scrypt$ln=\(params.logN),r=\(params.r),p=\(params.p)$\(Self.b64(salt))$\(Self.b64(key))"
     }
@@ -74,8 +75,13 @@ public struct ScryptPasswordHasher: PasswordHasher {
 
     static func derive(_ password: String, salt: [UInt8], _ p: Parameters) throws -> [UInt8] {
         let key = try KDF.Scrypt.deriveKey(
-            from: Array(password.utf8), salt: salt, outputByteCount: keyBytes,
-            rounds: 1 << p.logN, blockSize: p.r, parallelism: p.p)
+            from: Array(password.utf8),
+            salt: salt,
+            outputByteCount: keyBytes,
+            rounds: 1 << p.logN,
+            blockSize: p.r,
+            parallelism: p.p
+        )
         return key.withUnsafeBytes { Array($0) }
     }
 
@@ -93,7 +99,9 @@ public struct ScryptPasswordHasher: PasswordHasher {
     static func parse(_ s: String) -> PHC? {
         let parts = s.split(separator: "$", omittingEmptySubsequences: false)
         guard parts.count == 5, parts[0].isEmpty, parts[1] == "scrypt" else { return nil }
-        var ln = 0, r = 0, p = 0
+        var ln = 0
+        var r = 0
+        var p = 0
         for kv in parts[2].split(separator: ",") {
             let pair = kv.split(separator: "=", maxSplits: 1)
             guard pair.count == 2, let v = Int(pair[1]) else { return nil }

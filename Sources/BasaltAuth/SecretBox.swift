@@ -18,8 +18,10 @@ public struct SecretBox: Sendable {
         let s = encoded.trimmingCharacters(in: .whitespacesAndNewlines)
         if s.count == 64, let bytes = Self.hex(s) {
             try self.init(keyBytes: bytes)
-        } else if let bytes = Base64URL.decode(s.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .trimmingCharacters(in: CharacterSet(charactersIn: "="))), bytes.count == 32 {
+        } else if let bytes = Base64URL.decode(
+            s.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .trimmingCharacters(in: CharacterSet(charactersIn: "="))
+        ), bytes.count == 32 {
             try self.init(keyBytes: bytes)
         } else {
             throw BasaltError(.badRequest, "The secret key must be 32 bytes as 64 hex digits or base64")

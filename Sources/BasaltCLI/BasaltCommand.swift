@@ -1,4 +1,3 @@
-import UnixSignals
 import ArgumentParser
 import Basalt
 import BasaltCore
@@ -9,13 +8,15 @@ import Foundation
 import Hummingbird
 import Logging
 import ServiceLifecycle
+import UnixSignals
 
 @main
 struct BasaltCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "basalt",
         abstract: "A self-hosted backend: your collections as a standards-exact REST API.",
-        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, OpenAPICommand.self])
+        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, OpenAPICommand.self]
+    )
 }
 
 func makeLogger(_ label: String = "basalt", level: Logger.Level = .info) -> Logger {
@@ -55,27 +56,30 @@ struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the API (default 127.0.0.1:8080, SQLite in ./basalt-data).",
         discussion: """
-        Identity settings (environment or config file; secrets are never taken as flags):
-          BASALT_SECRET_KEY        master key sealing signing keys and TOTP secrets (64 hex digits or base64 of 32 bytes);
-                                   default: <data>/secret.key, created with mode 0600
-          BASALT_SMTP_URL          smtp://user:pass@host:port, smtp+starttls://… or smtps://…; unset: mails are logged (dev mode)
-          BASALT_MAIL_FROM         sender address (default no-reply@localhost)
-          BASALT_APP_URL           base of links in mails (default the public URL)
-          BASALT_JWT_AUDIENCE      aud of access tokens (default basalt)
-          BASALT_ACCESS_TOKEN_TTL  access-token lifetime in seconds (default 900)
-          BASALT_SESSION_TTL       refresh-session lifetime in seconds (default 2592000)
-          BASALT_RATE_LIMIT_AUTH   requests per minute per address on /v1/auth/* (default 60)
-          BASALT_REGISTRATION      open (anyone may sign up, the default) or closed (admins create users)
-        """)
+            Identity settings (environment or config file; secrets are never taken as flags):
+              BASALT_SECRET_KEY        master key sealing signing keys and TOTP secrets (64 hex digits or base64 of 32 bytes);
+                                       default: <data>/secret.key, created with mode 0600
+              BASALT_SMTP_URL          smtp://user:pass@host:port, smtp+starttls://… or smtps://…; unset: mails are logged (dev mode)
+              BASALT_MAIL_FROM         sender address (default no-reply@localhost)
+              BASALT_APP_URL           base of links in mails (default the public URL)
+              BASALT_JWT_AUDIENCE      aud of access tokens (default basalt)
+              BASALT_ACCESS_TOKEN_TTL  access-token lifetime in seconds (default 900)
+              BASALT_SESSION_TTL       refresh-session lifetime in seconds (default 2592000)
+              BASALT_RATE_LIMIT_AUTH   requests per minute per address on /v1/auth/* (default 60)
+              BASALT_REGISTRATION      open (anyone may sign up, the default) or closed (admins create users)
+            """
+    )
     @OptionGroup var store: StoreOptions
     @Option(help: "Listen address HOST:PORT. Env: BASALT_HTTP") var http: String?
     @Option(help: "Apply this schema file at start-up; a destructive plan prints and exits non-zero instead.") var schema: String?
     @Option(help: "Token issuer and base of absolute links. Env: BASALT_PUBLIC_URL") var publicURL: String?
     @Option(help: "Comma-separated CORS origins (* for any). Env: BASALT_CORS_ORIGINS") var corsOrigins: String?
     @Option(help: "Comma-separated proxy addresses whose X-Forwarded-For is trusted. Env: BASALT_TRUSTED_PROXIES") var trustedProxies: String?
-    @Option(help: "Anonymous requests per minute per address, 0 for no limit (default 600). Env: BASALT_RATE_LIMIT_ANONYMOUS") var rateLimitAnonymous: String?
+    @Option(help: "Anonymous requests per minute per address, 0 for no limit (default 600). Env: BASALT_RATE_LIMIT_ANONYMOUS") var rateLimitAnonymous:
+        String?
     @Option(help: "Requests per minute per subject, 0 for no limit (default 3000). Env: BASALT_RATE_LIMIT_SUBJECT") var rateLimitSubject: String?
-    @Option(help: "Requests per minute per address on /v1/auth/*, 0 for no limit (default 60). Env: BASALT_RATE_LIMIT_AUTH") var rateLimitAuth: String?
+    @Option(help: "Requests per minute per address on /v1/auth/*, 0 for no limit (default 60). Env: BASALT_RATE_LIMIT_AUTH") var rateLimitAuth:
+        String?
 
     func run() async throws {
         var flags: [String: String] = [:]
@@ -107,8 +111,13 @@ struct Serve: AsyncParsableCommand {
                 groupConfig.maximumGracefulShutdownDuration = .seconds(10)
                 groupConfig.maximumCancellationDuration = .seconds(5)
                 let group = ServiceGroup(configuration: groupConfig)
-                logger.info("serving", metadata: ["http.address": "\(config.host):\(config.port)",
-                                                  "storage": "\(config.databaseURL == nil ? "sqlite:" + config.dataDirectory : "postgres")"])
+                logger.info(
+                    "serving",
+                    metadata: [
+                        "http.address": "\(config.host):\(config.port)",
+                        "storage": "\(config.databaseURL == nil ? "sqlite:" + config.dataDirectory : "postgres")",
+                    ]
+                )
                 try await group.run()
                 JSONLogHandler.flush()
             }
@@ -122,8 +131,11 @@ struct Serve: AsyncParsableCommand {
 }
 
 struct SchemaCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "schema", abstract: "Export or apply the schema (YAML).",
-                                                    subcommands: [Export.self, Apply.self])
+    static let configuration = CommandConfiguration(
+        commandName: "schema",
+        abstract: "Export or apply the schema (YAML).",
+        subcommands: [Export.self, Apply.self]
+    )
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Print the live schema as YAML.")
@@ -225,7 +237,9 @@ struct Keys: AsyncParsableCommand {
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a new Ed25519 signing key; new tokens use it, old keys stay in the JWKS until their tokens expire.",
-            discussion: "Running servers pick the new key up within a minute (or at once when they see a token signed with it). Prints the new key id.")
+            discussion:
+                "Running servers pick the new key up within a minute (or at once when they see a token signed with it). Prints the new key id."
+        )
         @OptionGroup var store: StoreOptions
         func run() async throws {
             let config = try await store.configuration()
@@ -244,8 +258,12 @@ struct OpenAPICommand: AsyncParsableCommand {
         flags["public_url"] = publicURL
         let config = try await store.configuration(flags: flags)
         let bytes = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
-            OpenAPIGenerator.json(schema: rt.schemas.current, principal: Principal(kind: .admin, id: "cli"), serverURL: config.http.publicURL,
-                                  surface: rt.makeSurface())
+            OpenAPIGenerator.json(
+                schema: rt.schemas.current,
+                principal: Principal(kind: .admin, id: "cli"),
+                serverURL: config.http.publicURL,
+                surface: rt.makeSurface()
+            )
         }
         FileHandle.standardOutput.write(Data(bytes))
         print()

@@ -1,10 +1,10 @@
-import SystemPackage
 import ArgumentParser
 import Basalt
 import BasaltHTTP
 import BasaltSQLite
 import Configuration
 import Foundation
+import SystemPackage
 
 /// Settings shared by every command that touches data. Flags override `BASALT_*` environment
 /// variables, which override the config file (`--config`), which overrides defaults; all three
@@ -14,7 +14,10 @@ struct StoreOptions: ParsableArguments {
     var data: String?
     @Option(name: .long, help: "PostgreSQL URL (postgres://user:pass@host:port/db). Env: BASALT_DATABASE_URL")
     var database: String?
-    @Option(name: .long, help: "A YAML or JSON config file; its keys are the BASALT_* names in lowercase without the prefix (data, database_url, http, …)")
+    @Option(
+        name: .long,
+        help: "A YAML or JSON config file; its keys are the BASALT_* names in lowercase without the prefix (data, database_url, http, …)"
+    )
     var config: String?
 
     /// The layered reader: flags, then environment, then file.

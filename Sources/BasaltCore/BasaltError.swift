@@ -1,4 +1,5 @@
 import Foundation
+
 /// An error from below the domain (storage, the filter language) that knows what it means to a
 /// client. The edge maps every error through this once, so no service keeps a copy of the mapping.
 public protocol BasaltErrorConvertible: Error {
@@ -84,8 +85,14 @@ public struct BasaltError: Error, Sendable, CustomStringConvertible {
     public var underlying: (any Error)?
 
     public init(
-        _ code: Code, _ message: String, fieldErrors: [FieldError] = [], extensions: [(String, JSONValue)] = [],
-        retryAfter: Int? = nil, allowedMethods: [String] = [], bearerError: String? = nil, underlying: (any Error)? = nil
+        _ code: Code,
+        _ message: String,
+        fieldErrors: [FieldError] = [],
+        extensions: [(String, JSONValue)] = [],
+        retryAfter: Int? = nil,
+        allowedMethods: [String] = [],
+        bearerError: String? = nil,
+        underlying: (any Error)? = nil
     ) {
         self.code = code
         self.message = message

@@ -36,12 +36,22 @@ extension Schema {
             var c = s.collections[i]
             for f in c.fields {
                 if let b = builtins.first(where: { $0.name == f.name }), b != f {
-                    errors.append(FieldError(field: "/collections/users/fields/\(f.name)", code: .invalid,
-                                             message: "users.\(f.name) is built in and cannot be redefined"))
+                    errors.append(
+                        FieldError(
+                            field: "/collections/users/fields/\(f.name)",
+                            code: .invalid,
+                            message: "users.\(f.name) is built in and cannot be redefined"
+                        )
+                    )
                 }
                 if BuiltinCollections.reservedUserFields.contains(f.name) {
-                    errors.append(FieldError(field: "/collections/users/fields/\(f.name)", code: .invalid,
-                                             message: "users.\(f.name) is reserved for the auth flows"))
+                    errors.append(
+                        FieldError(
+                            field: "/collections/users/fields/\(f.name)",
+                            code: .invalid,
+                            message: "users.\(f.name) is reserved for the auth flows"
+                        )
+                    )
                 }
             }
             let own = c.fields.filter { f in !builtins.contains { $0.name == f.name } }

@@ -1,4 +1,5 @@
 import Foundation
+
 /// Checks one JSON value against a field's type and constraints and normalizes it
 /// (datetimes to canonical UTC milliseconds, relation ids to lowercase, numbers to doubles).
 public enum FieldValidator {
@@ -105,7 +106,9 @@ public enum FieldValidator {
         guard !s.contains(where: { $0.isWhitespace || $0.isNewline }), let r = s.range(of: "://") else { return false }
         let scheme = s[s.startIndex..<r.lowerBound]
         guard let first = scheme.unicodeScalars.first, ("a"..."z").contains(first) || ("A"..."Z").contains(first),
-            scheme.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "+.-".unicodeScalars.contains($0) })
+            scheme.unicodeScalars.allSatisfy({
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "+.-".unicodeScalars.contains($0)
+            })
         else { return false }
         let rest = s[r.upperBound...]
         let host = rest.prefix { $0 != "/" && $0 != "?" && $0 != "#" }

@@ -20,13 +20,22 @@ public enum FilterChecker {
     /// Parses `text` and checks it; see `check(_:collection:schema:allowAuth:allowNew:authFields:)`
     /// for the rules.
     public static func check(
-        _ text: String, collection: CollectionSchema, schema: Schema, allowAuth: Bool = false, allowNew: Bool = false,
+        _ text: String,
+        collection: CollectionSchema,
+        schema: Schema,
+        allowAuth: Bool = false,
+        allowNew: Bool = false,
         authFields: [String: ValueKind] = ["id": .id]
     ) throws(FilterError) -> FilterExpr {
         let syntax = try FilterParser.parse(text)
         return try check(
-            syntax, collection: collection, schema: schema, allowAuth: allowAuth, allowNew: allowNew,
-            authFields: authFields)
+            syntax,
+            collection: collection,
+            schema: schema,
+            allowAuth: allowAuth,
+            allowNew: allowNew,
+            authFields: authFields
+        )
     }
 
     /// Checks an already parsed filter.
@@ -38,11 +47,20 @@ public enum FilterChecker {
     /// - Literal-vs-literal comparisons fold to `.constant`; `= null` / `!= null` become `.isNull`.
     ///   `and`/`or` are flattened (`(a && b) && c` is one `.and` of three).
     public static func check(
-        _ syntax: FilterSyntax, collection: CollectionSchema, schema: Schema, allowAuth: Bool = false,
-        allowNew: Bool = false, authFields: [String: ValueKind] = ["id": .id]
+        _ syntax: FilterSyntax,
+        collection: CollectionSchema,
+        schema: Schema,
+        allowAuth: Bool = false,
+        allowNew: Bool = false,
+        authFields: [String: ValueKind] = ["id": .id]
     ) throws(FilterError) -> FilterExpr {
         let checker = TypeChecker(
-            collection: collection, schema: schema, allowAuth: allowAuth, allowNew: allowNew, authFields: authFields)
+            collection: collection,
+            schema: schema,
+            allowAuth: allowAuth,
+            allowNew: allowNew,
+            authFields: authFields
+        )
         return try checker.expression(syntax)
     }
 }
@@ -105,7 +123,11 @@ private struct TypeChecker {
         }
     }
 
-    func compare(_ lhs: FilterSyntax.Operand, _ op: FilterOp, _ rhs: FilterSyntax.Operand) throws(FilterError)
+    func compare(
+        _ lhs: FilterSyntax.Operand,
+        _ op: FilterOp,
+        _ rhs: FilterSyntax.Operand
+    ) throws(FilterError)
         -> FilterExpr
     {
         let a = try resolve(lhs)
@@ -118,7 +140,8 @@ private struct TypeChecker {
             guard op == .eq || op == .ne else {
                 throw FilterError(
                     "'\(op.rawValue)' cannot compare with null (use '=', '!=', 'is null' or 'is not null')",
-                    column: column)
+                    column: column
+                )
             }
             let negated = op == .ne
             if a.isNull && b.isNull { return .constant(!negated) }
@@ -129,14 +152,17 @@ private struct TypeChecker {
 
         for side in [a, b] where side.operand.kind == .json {
             throw FilterError(
-                "\(side.name) is json and can only be tested with 'is null' or 'is not null'", column: column)
+                "\(side.name) is json and can only be tested with 'is null' or 'is not null'",
+                column: column
+            )
         }
         // Before coercion, so that `created_at ~ '2024'` reports the operator, not a bad datetime.
         if op == .contains || op == .notContains {
             for side in [a, b] where side.operand.kind != .text {
                 throw FilterError(
                     "'\(op.rawValue)' needs text on both sides, but \(side.described) is not text",
-                    column: column)
+                    column: column
+                )
             }
         }
 
@@ -160,7 +186,8 @@ private struct TypeChecker {
         if a.operand.kind == .json {
             throw FilterError(
                 "\(a.name) is json and can only be tested with 'is null' or 'is not null'",
-                column: lhs.column)
+                column: lhs.column
+            )
         }
         var literals: [FilterLiteral] = []
         for item in items {
@@ -204,7 +231,10 @@ private struct TypeChecker {
         case .path(let name, nil):
             let (kind, nullable) = try field(name, in: collection, column: column)
             return Resolved(
-                operand: .field(FieldPath(field: name, kind: kind, nullable: nullable)), column: column, name: name)
+                operand: .field(FieldPath(field: name, kind: kind, nullable: nullable)),
+                column: column,
+                name: name
+            )
 
         case .path(let name, let hop?):
             let path = try hopPath(name, hop, column: column)
@@ -246,7 +276,9 @@ private struct TypeChecker {
         }
         guard let targetName = relation.target, let target = schema.collection(targetName) else {
             throw FilterError(
-                "relation '\(name)' points to unknown collection '\(relation.target ?? "")'", column: column)
+                "relation '\(name)' points to unknown collection '\(relation.target ?? "")'",
+                column: column
+            )
         }
         // The path is ASCII without spaces, so the hop starts right after `name.`.
         let hopColumn = column + name.unicodeScalars.count + 1
@@ -275,7 +307,9 @@ private struct TypeChecker {
         case .datetime:
             guard let timestamp = Timestamp(rfc3339: s) else {
                 throw FilterError(
-                    "cannot compare \(other.described) with \(x.name): not an RFC 3339 datetime", column: column)
+                    "cannot compare \(other.described) with \(x.name): not an RFC 3339 datetime",
+                    column: column
+                )
             }
             return .literal(.timestamp(timestamp))
         case .id:

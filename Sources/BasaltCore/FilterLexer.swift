@@ -130,7 +130,9 @@ struct FilterLexer {
         let scope = identifier()
         guard scope == "auth" || scope == "new" else {
             throw FilterError(
-                "unknown reference '@\(scope)' (use '@auth.<field>' or '@new.<field>')", column: start + 1)
+                "unknown reference '@\(scope)' (use '@auth.<field>' or '@new.<field>')",
+                column: start + 1
+            )
         }
         guard peek(0) == ".", let next = peek(1), Self.isIdentifierStart(next) else {
             throw FilterError("expected '.' and a field name after '@\(scope)'", column: position + 1)

@@ -131,7 +131,8 @@ private struct FilterParserState {
         default:
             throw FilterError(
                 "expected '&&', '||' or the end of the filter \(afterPrevious), found \(describe(token))",
-                column: token.column)
+                column: token.column
+            )
         }
     }
 
@@ -179,7 +180,8 @@ private struct FilterParserState {
                 }
                 throw FilterError(
                     "expected '&&', '||' or ')' \(afterPrevious), found \(describe(token))",
-                    column: token.column)
+                    column: token.column
+                )
             }
             try advance()
             depth -= 1
@@ -207,7 +209,8 @@ private struct FilterParserState {
             guard let rhs = try operand() else {
                 throw FilterError(
                     "expected an operand after '\(op.rawValue)', found \(describe(token))",
-                    column: token.column)
+                    column: token.column
+                )
             }
             return FilterSyntax(.compare(lhs, op, rhs), column: lhs.column)
 
@@ -232,7 +235,8 @@ private struct FilterParserState {
                 } else {
                     throw FilterError(
                         "expected ',' or ')' in the 'in' list, found \(describe(token))",
-                        column: token.column)
+                        column: token.column
+                    )
                 }
             }
             return FilterSyntax(.inList(lhs, items), column: lhs.column)

@@ -165,9 +165,15 @@ struct JSONParser {
         case UInt8(ascii: "{"): return try parseObject()
         case UInt8(ascii: "["): return try parseArray()
         case UInt8(ascii: "\""): return .string(try parseString())
-        case UInt8(ascii: "t"): try expectWord("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectWord("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectWord("null"); return .null
+        case UInt8(ascii: "t"):
+            try expectWord("true")
+            return .bool(true)
+        case UInt8(ascii: "f"):
+            try expectWord("false")
+            return .bool(false)
+        case UInt8(ascii: "n"):
+            try expectWord("null")
+            return .null
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return try parseNumber()
         default: throw fail("unexpected character")
         }
@@ -391,8 +397,10 @@ extension JSONValue {
     public func canonicalBytes() -> [UInt8] {
         switch self {
         case .object(let o):
-            let sorted = JSONObject(o.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-                .map { (key: $0.key, value: JSONValue.parse(canonical: $0.value)) })
+            let sorted = JSONObject(
+                o.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                    .map { (key: $0.key, value: JSONValue.parse(canonical: $0.value)) }
+            )
             return JSONValue.object(sorted).serializedBytes()
         case .array(let a):
             return JSONValue.array(a.map { JSONValue.parse(canonical: $0) }).serializedBytes()
@@ -404,8 +412,12 @@ extension JSONValue {
     static func parse(canonical v: JSONValue) -> JSONValue {
         switch v {
         case .object(let o):
-            return .object(JSONObject(o.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
-                .map { (key: $0.key, value: parse(canonical: $0.value)) }))
+            return .object(
+                JSONObject(
+                    o.members.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+                        .map { (key: $0.key, value: parse(canonical: $0.value)) }
+                )
+            )
         case .array(let a): return .array(a.map { parse(canonical: $0) })
         default: return v
         }

@@ -90,8 +90,13 @@ extension Schema {
             for f in c.fields where f.type == .relation {
                 // Built-in collections (users) exist in every schema, declared or not.
                 if let t = f.target, !collectionNames.contains(t), t != BuiltinCollections.usersName {
-                    errors.append(FieldError(field: "/collections/\(c.name)/fields/\(f.name)/collection", code: .notFound,
-                                             message: "unknown collection \(t)"))
+                    errors.append(
+                        FieldError(
+                            field: "/collections/\(c.name)/fields/\(f.name)/collection",
+                            code: .notFound,
+                            message: "unknown collection \(t)"
+                        )
+                    )
                 }
             }
             for g in AccessAction.allCases.flatMap({ c.access[$0] }) {
@@ -219,10 +224,16 @@ extension CollectionSchema {
         for f in fields { fo.append(f.name, f.encode()) }
         var o = JSONObject()
         o.append("fields", .object(fo))
-        o.append("indexes", .array(indexes.map { ix in
-            ix.unique ? .object(JSONObject([("fields", .array(ix.fields.map { .string($0) })), ("unique", .bool(true))]))
-                : .array(ix.fields.map { .string($0) })
-        }))
+        o.append(
+            "indexes",
+            .array(
+                indexes.map { ix in
+                    ix.unique
+                        ? .object(JSONObject([("fields", .array(ix.fields.map { .string($0) })), ("unique", .bool(true))]))
+                        : .array(ix.fields.map { .string($0) })
+                }
+            )
+        )
         var ao = JSONObject()
         for a in AccessAction.allCases where !access[a].isEmpty {
             ao.append(a.rawValue, .array(access[a].map { $0.encode() }))
@@ -259,8 +270,13 @@ extension FieldSchema {
             errors.append(FieldError(field: ptr + "/" + k, code: .unknownField, message: "unknown member \(k)"))
         }
         guard let typeName = o["type"]?.stringValue, let type = FieldType(rawValue: typeName) else {
-            errors.append(FieldError(field: ptr + "/type", code: .enum,
-                                     message: "type is one of \(FieldType.allCases.map(\.rawValue).joined(separator: ", "))"))
+            errors.append(
+                FieldError(
+                    field: ptr + "/type",
+                    code: .enum,
+                    message: "type is one of \(FieldType.allCases.map(\.rawValue).joined(separator: ", "))"
+                )
+            )
             return nil
         }
         var f = FieldSchema(name: name, type: type)

@@ -74,9 +74,17 @@ public struct FieldSchema: Sendable, Equatable {
     public var onDelete: OnDelete
 
     public init(
-        name: String, type: FieldType, required: Bool = false, unique: Bool = false, min: Double? = nil,
-        max: Double? = nil, pattern: String? = nil, defaultValue: JSONValue? = nil, values: [String] = [],
-        target: String? = nil, onDelete: OnDelete = .restrict
+        name: String,
+        type: FieldType,
+        required: Bool = false,
+        unique: Bool = false,
+        min: Double? = nil,
+        max: Double? = nil,
+        pattern: String? = nil,
+        defaultValue: JSONValue? = nil,
+        values: [String] = [],
+        target: String? = nil,
+        onDelete: OnDelete = .restrict
     ) {
         self.name = name
         self.type = type

@@ -29,8 +29,19 @@ public struct Timestamp: Sendable, Hashable, Comparable {
             }
             out += digits
         }
-        put(y, 4); out.append(0x2D); put(m, 2); out.append(0x2D); put(d, 2); out.append(0x54)
-        put(h, 2); out.append(0x3A); put(mi, 2); out.append(0x3A); put(s, 2); out.append(0x2E); put(f, 3)
+        put(y, 4)
+        out.append(0x2D)
+        put(m, 2)
+        out.append(0x2D)
+        put(d, 2)
+        out.append(0x54)
+        put(h, 2)
+        out.append(0x3A)
+        put(mi, 2)
+        out.append(0x3A)
+        put(s, 2)
+        out.append(0x2E)
+        put(f, 3)
         out.append(0x5A)
         return String(decoding: out, as: UTF8.self)
     }

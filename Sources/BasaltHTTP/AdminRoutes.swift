@@ -1,8 +1,8 @@
-import HTTPTypes
 import BasaltCore
 public import BasaltServices
 import BasaltStorage
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -30,8 +30,11 @@ public struct AdminRoutes: Sendable {
             Endpoint(.get, "/v1/admin/schema", .admin) { req, ctx in
                 let doc = schemas.current.schema.encode()
                 if let accept = req.headers[.accept], accept.contains("yaml") {
-                    return Response(status: .ok, headers: [.contentType: "application/yaml", .cacheControl: "no-store"],
-                                    body: .init(byteBuffer: ByteBuffer(string: SchemaYAML.emit(doc))))
+                    return Response(
+                        status: .ok,
+                        headers: [.contentType: "application/yaml", .cacheControl: "no-store"],
+                        body: .init(byteBuffer: ByteBuffer(string: SchemaYAML.emit(doc)))
+                    )
                 }
                 return HTTPSupport.json(.ok, doc, headers: [.cacheControl: "no-store"])
             },
@@ -53,8 +56,11 @@ public struct AdminRoutes: Sendable {
                 o["name"] = nil
                 var current = schemas.current.schema
                 if current.collection(name) != nil {
-                    throw BasaltError(.conflict, "A collection named \(name) already exists",
-                                      fieldErrors: [FieldError(field: "/name", code: .unique, message: "\(name) exists")])
+                    throw BasaltError(
+                        .conflict,
+                        "A collection named \(name) already exists",
+                        fieldErrors: [FieldError(field: "/name", code: .unique, message: "\(name) exists")]
+                    )
                 }
                 current.collections.append(try Self.decodeCollection(name, .object(o)))
                 var r = try await apply(current, req, ctx, status: .created)
@@ -77,7 +83,10 @@ public struct AdminRoutes: Sendable {
                     throw BasaltError.validation([FieldError(field: "/name", code: .readOnly, message: "a collection cannot be renamed")])
                 }
                 var merged = RecordService.mergePatch(current.collections[i].encodeBody(), patch)
-                if case .object(var mo) = merged { mo["name"] = nil; merged = .object(mo) }
+                if case .object(var mo) = merged {
+                    mo["name"] = nil
+                    merged = .object(mo)
+                }
                 current.collections[i] = try Self.decodeCollection(name, merged)
                 return try await apply(current, req, ctx, status: .ok)
             },
@@ -98,7 +107,7 @@ public struct AdminRoutes: Sendable {
             },
 
             Endpoint(.get, "/v1/admin/api-keys", .admin) { _, ctx in
-                return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(try await apiKeys.list()))])), headers: [.cacheControl: "no-store"])
+                HTTPSupport.json(.ok, .object(JSONObject([("items", .array(try await apiKeys.list()))])), headers: [.cacheControl: "no-store"])
             },
             Endpoint(.post, "/v1/admin/api-keys", .admin) { req, ctx in
                 let body = try await HTTPSupport.jsonBody(req, settings: settings)
@@ -127,14 +136,20 @@ public struct AdminRoutes: Sendable {
                 }
                 var expires: Timestamp?
                 if let e = o["expires_at"], !e.isNull {
-                    if let t = e.stringValue.flatMap(Timestamp.init(rfc3339:)) { expires = t } else {
+                    if let t = e.stringValue.flatMap(Timestamp.init(rfc3339:)) {
+                        expires = t
+                    } else {
                         errors.append(FieldError(field: "/expires_at", code: .format, message: "expires_at must be an RFC 3339 date-time"))
                     }
                 }
                 if !errors.isEmpty { throw BasaltError.validation(errors) }
                 // The audit entry commits with the key: a key shown once is never unaudited.
-                let created = try await apiKeys.create(name: o["name"]?.stringValue ?? "", admin: o["admin"]?.boolValue ?? false, roles: roles,
-                                                       expiresAt: expires) { [audit] id in
+                let created = try await apiKeys.create(
+                    name: o["name"]?.stringValue ?? "",
+                    admin: o["admin"]?.boolValue ?? false,
+                    roles: roles,
+                    expiresAt: expires
+                ) { [audit] id in
                     [audit.statement(AuditLog.entry(ctx.principal, "api_key.create", recordID: id))]
                 }
                 let id = created.record["id"]?.stringValue ?? ""
@@ -173,10 +188,20 @@ public struct AdminRoutes: Sendable {
                     guard let n = Int(l), (1...200).contains(n) else { throw BasaltError.badRequest("limit must be an integer from 1 to 200") }
                     limit = n
                 }
-                let page = try await audit.list(limit: limit, before: q.get("cursor"), actor: q.get("actor"), action: q.get("action"), collection: q.get("collection"))
+                let page = try await audit.list(
+                    limit: limit,
+                    before: q.get("cursor"),
+                    actor: q.get("actor"),
+                    action: q.get("action"),
+                    collection: q.get("collection")
+                )
                 var h: HTTPFields = [.cacheControl: "no-store"]
                 if let next = page.next { h[BasaltHeader.link] = "<\(RecordRoutes.nextLink(req, cursor: next))>; rel=\"next\"" }
-                return HTTPSupport.json(.ok, .object(JSONObject([("items", .array(page.items)), ("next_cursor", page.next.map(JSONValue.string) ?? .null)])), headers: h)
+                return HTTPSupport.json(
+                    .ok,
+                    .object(JSONObject([("items", .array(page.items)), ("next_cursor", page.next.map(JSONValue.string) ?? .null)])),
+                    headers: h
+                )
             },
         ]
     }

@@ -1,9 +1,9 @@
+import BasaltCore
+public import BasaltServices
 import Foundation
 import HTTPTypes
-import BasaltCore
-import Synchronization
-public import BasaltServices
 public import Hummingbird
+import Synchronization
 
 /// Turns credentials into a `Principal`. A bad credential is always a 401, never anonymous —
 /// except on paths that ignore credentials (health, discovery, problem pages).
@@ -57,8 +57,11 @@ public struct AuthMiddleware: RouterMiddleware {
             context.hasCredentials = true
             let now = Timestamp.now().millisecondsSinceEpoch / 1000
             if let wait = refusals.over(address, quota: settings.authPerMinute, now: now) {
-                throw BasaltError(.rateLimited, "Too many refused credentials from this address; retry after \(wait) seconds",
-                                  retryAfter: Int(wait))
+                throw BasaltError(
+                    .rateLimited,
+                    "Too many refused credentials from this address; retry after \(wait) seconds",
+                    retryAfter: Int(wait)
+                )
             }
             do {
                 context.principal = try await principal(auth, address: address, requestID: context.requestID)

@@ -1,8 +1,8 @@
-import HTTPTypes
+import BasaltAuth
 import BasaltCore
 public import BasaltServices
 import Foundation
-import BasaltAuth
+import HTTPTypes
 import Hummingbird
 import NIOCore
 

@@ -1,6 +1,6 @@
+public import BasaltServices
 import Foundation
 public import HTTPTypes
-public import BasaltServices
 public import Hummingbird
 import Logging
 import NIOCore

@@ -1,6 +1,6 @@
-import HTTPTypes
 import BasaltCore
 import Foundation
+import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
@@ -61,13 +61,16 @@ public struct EdgeMiddleware: RouterMiddleware {
         if settings.requestLogs {
             let elapsed = ContinuousClock.now - start
             let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-            logger.info("request", metadata: [
-                "request.id": "\(context.requestID)",
-                "http.method": "\(request.method.rawValue)",
-                "http.route": "\(context.endpointPath ?? "unmatched")",
-                "http.status": "\(response.status.code)",
-                "duration_ms": "\((ms * 1000).rounded() / 1000)",
-            ])
+            logger.info(
+                "request",
+                metadata: [
+                    "request.id": "\(context.requestID)",
+                    "http.method": "\(request.method.rawValue)",
+                    "http.route": "\(context.endpointPath ?? "unmatched")",
+                    "http.status": "\(response.status.code)",
+                    "duration_ms": "\((ms * 1000).rounded() / 1000)",
+                ]
+            )
         }
         return response
     }
@@ -76,10 +79,12 @@ public struct EdgeMiddleware: RouterMiddleware {
         guard settings.corsOrigins.contains("*") || settings.corsOrigins.contains(origin) else { return }
         response.headers[.accessControlAllowOrigin] = settings.corsOrigins.contains("*") ? "*" : origin
         response.headers[.vary] = [response.headers[.vary], "Origin"].compactMap { $0 }.joined(separator: ", ")
-        response.headers[.accessControlExposeHeaders] = "ETag, Location, Link, X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed"
+        response.headers[.accessControlExposeHeaders] =
+            "ETag, Location, Link, X-Request-Id, RateLimit, RateLimit-Policy, Retry-After, Idempotent-Replayed"
         if request.method == .options {
             response.headers[.accessControlAllowMethods] = "GET, HEAD, POST, PUT, PATCH, DELETE"
-            response.headers[.accessControlAllowHeaders] = "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id, traceparent"
+            response.headers[.accessControlAllowHeaders] =
+                "Authorization, Content-Type, If-Match, If-None-Match, Idempotency-Key, X-Request-Id, traceparent"
             response.headers[.accessControlMaxAge] = "600"
         }
     }
@@ -87,7 +92,10 @@ public struct EdgeMiddleware: RouterMiddleware {
     /// Echo an incoming id of 1–128 characters from `[A-Za-z0-9._:-]`, else make one.
     static func requestID(_ incoming: String?) -> String {
         if let s = incoming, (1...128).contains(s.utf8.count),
-            s.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x3A || $0 == 0x2D })
+            s.utf8.allSatisfy({
+                ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x3A
+                    || $0 == 0x2D
+            })
         {
             return s
         }

@@ -1,6 +1,6 @@
-import HTTPTypes
 import BasaltCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 

@@ -25,8 +25,13 @@ public struct Endpoint: Sendable {
     public let inOpenAPI: Bool
     let handler: @Sendable (Request, BasaltRequestContext) async throws -> Response
 
-    init(_ method: HTTPRequest.Method, _ path: String, _ access: Access, inOpenAPI: Bool = true,
-         _ handler: @escaping @Sendable (Request, BasaltRequestContext) async throws -> Response) {
+    init(
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        _ access: Access,
+        inOpenAPI: Bool = true,
+        _ handler: @escaping @Sendable (Request, BasaltRequestContext) async throws -> Response
+    ) {
         self.method = method
         self.path = path
         self.access = access

@@ -1,7 +1,7 @@
-import HTTPTypes
 import BasaltCore
 import BasaltServices
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -27,8 +27,11 @@ public struct MetaRoutes: Sendable {
             Endpoint(.get, "/v1/openapi.json", .caller) { req, ctx in
                 try HTTPSupport.requireJSONAccept(req)
                 let bytes = openAPI.json(for: ctx.principal)
-                return Response(status: .ok, headers: [.contentType: "application/json", .cacheControl: "private, no-cache", .vary: "Authorization"],
-                                body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/json", .cacheControl: "private, no-cache", .vary: "Authorization"],
+                    body: .init(byteBuffer: ByteBuffer(bytes: bytes))
+                )
             },
             // HTML pages for people, outside the OpenAPI document.
             Endpoint(.get, "/docs", .caller, inOpenAPI: false) { _, ctx in Self.html(openAPI.html(for: ctx.principal)) },
@@ -41,8 +44,13 @@ public struct MetaRoutes: Sendable {
     }
 
     static func html(_ s: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-cache",
-                                        BasaltHeader.csp: "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"],
-                 body: .init(byteBuffer: ByteBuffer(string: s)))
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .cacheControl: "no-cache",
+                BasaltHeader.csp: "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: s))
+        )
     }
 }

@@ -1,6 +1,6 @@
+public import BasaltCore
 import Foundation
 public import HTTPTypes
-public import BasaltCore
 public import Hummingbird
 import Logging
 import NIOCore
@@ -55,9 +55,14 @@ public enum Problem {
         o.append("instance", .string(instance))
         o.append("request_id", .string(requestID))
         if !e.fieldErrors.isEmpty {
-            o.append("errors", .array(e.fieldErrors.map { fe in
-                .object(JSONObject([("field", .string(fe.field)), ("code", .string(fe.code.rawValue)), ("message", .string(fe.message))]))
-            }))
+            o.append(
+                "errors",
+                .array(
+                    e.fieldErrors.map { fe in
+                        .object(JSONObject([("field", .string(fe.field)), ("code", .string(fe.code.rawValue)), ("message", .string(fe.message))]))
+                    }
+                )
+            )
         }
         for (k, v) in e.extensions where o[k] == nil { o.append(k, v) }
         return .object(o)
@@ -70,8 +75,11 @@ public enum Problem {
         if e.code == .unauthenticated {
             headers[.wwwAuthenticate] = e.bearerError.map { "Bearer error=\"\($0)\"" } ?? "Bearer"
         }
-        return Response(status: status(e.code), headers: headers,
-                        body: .init(byteBuffer: ByteBuffer(bytes: body(e, instance: instance, requestID: requestID).serializedBytes())))
+        return Response(
+            status: status(e.code),
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(bytes: body(e, instance: instance, requestID: requestID).serializedBytes()))
+        )
     }
 
     /// Any error as a `BasaltError`, mapped here and nowhere else: errors that know their

@@ -1,7 +1,7 @@
-import HTTPTypes
 public import BasaltCore
 import BasaltServices
 import Foundation
+import HTTPTypes
 public import Hummingbird
 import Synchronization
 

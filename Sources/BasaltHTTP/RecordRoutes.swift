@@ -1,7 +1,7 @@
-import HTTPTypes
 import BasaltCore
 public import BasaltServices
 import Foundation
+import HTTPTypes
 import Hummingbird
 import NIOCore
 
@@ -40,8 +40,15 @@ public struct RecordRoutes: Sendable {
         let q = try QueryParameters(req.uri.query)
         let totalParam = q.get("total")
         if let t = totalParam, t != "true", t != "false" { throw BasaltError.badRequest("total must be true or false") }
-        let query = ListQuery(filter: q.get("filter"), sort: q.get("sort"), limit: q.get("limit"), cursor: q.get("cursor"),
-                              fields: q.get("fields"), expand: q.get("expand"), total: totalParam == "true")
+        let query = ListQuery(
+            filter: q.get("filter"),
+            sort: q.get("sort"),
+            limit: q.get("limit"),
+            cursor: q.get("cursor"),
+            fields: q.get("fields"),
+            expand: q.get("expand"),
+            total: totalParam == "true"
+        )
         let page = try await records.list(c, query: query, principal: ctx.principal)
         var o = JSONObject(minimumCapacity: 3)
         o.append("items", .array(page.items))
@@ -117,7 +124,8 @@ public struct RecordRoutes: Sendable {
         _ = try await records.requireCollection(c)
         let body = try await HTTPSupport.jsonBody(req, settings: settings, mergePatch: merge)
         let pre = VersionPrecondition(ifMatch: req.headers[.ifMatch])
-        let command: RecordCommand = merge
+        let command: RecordCommand =
+            merge
             ? .patch(collection: c, id: id, body: body, precondition: pre)
             : .replace(collection: c, id: id, body: body, precondition: pre)
         return try await write(req, ctx, body: body) { completion in
@@ -144,8 +152,12 @@ public struct RecordRoutes: Sendable {
 
     /// Runs a write, under its `Idempotency-Key` when the request carries one (API.md §6), and
     /// renders the answer — fresh or replayed — with one function.
-    func write(_ req: Request, _ ctx: BasaltRequestContext, body: JSONValue?,
-               _ run: (@escaping RecordService.Completion) async throws -> WriteAnswer) async throws -> Response {
+    func write(
+        _ req: Request,
+        _ ctx: BasaltRequestContext,
+        body: JSONValue?,
+        _ run: (@escaping RecordService.Completion) async throws -> WriteAnswer
+    ) async throws -> Response {
         guard let key = req.headers[BasaltHeader.idempotencyKey] else {
             return render(try await run({ _ in [] }), ctx, replayed: false)
         }
@@ -153,8 +165,13 @@ public struct RecordRoutes: Sendable {
             throw BasaltError.badRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
         }
         let request = IdempotencyService.Request(
-            key: key, caller: ctx.principal.callerKey, method: req.method.rawValue, path: Self.canonicalPath(req.uri.path),
-            body: body?.canonicalBytes() ?? [], requestID: ctx.requestID)
+            key: key,
+            caller: ctx.principal.callerKey,
+            method: req.method.rawValue,
+            path: Self.canonicalPath(req.uri.path),
+            body: body?.canonicalBytes() ?? [],
+            requestID: ctx.requestID
+        )
         let (answer, replayed) = try await idempotency.perform(request, run)
         return render(answer, ctx, replayed: replayed)
     }
@@ -166,11 +183,12 @@ public struct RecordRoutes: Sendable {
         case .record(let outcome):
             var h: HTTPFields = [:]
             let (status, body) = Self.statusAndBody(outcome)
-            let action: AccessAction = switch outcome {
-            case .created: .create
-            case .updated: .update
-            case .deleted: .delete
-            }
+            let action: AccessAction =
+                switch outcome {
+                case .created: .create
+                case .updated: .update
+                case .deleted: .delete
+                }
             cacheHeaders(ctx, collection: Self.collection(of: outcome), action: action, into: &h)
             if case .created(let c, let id, _) = outcome { h[.location] = "/v1/\(c)/\(id)" }
             if let v = outcome.version { h[.eTag] = "\"\(v)\"" }

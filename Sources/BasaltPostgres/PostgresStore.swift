@@ -1,10 +1,10 @@
 import BasaltCore
 public import BasaltStorage
 import Foundation
-import Synchronization
 public import Logging
 public import PostgresNIO
 public import ServiceLifecycle
+import Synchronization
 
 /// The scale-out backend: a PostgresNIO `PostgresClient` pool. Every call leases a connection for
 /// itself only; no connection is held across calls.
@@ -38,8 +38,13 @@ public final class PostgresStore: Store, Service {
     ///   without one it is off for loopback hosts and `prefer` (certificate verified) elsewhere.
     /// - `?host=/path/to/socket/dir` connects through that directory's Unix socket instead of TCP.
     /// - `maxConnections`: the size of the pool (per process).
-    public convenience init(url: String, schemaName: String? = nil, maxConnections: Int = 20, acquireTimeout: Duration = .seconds(5),
-                            logger: Logger) throws {
+    public convenience init(
+        url: String,
+        schemaName: String? = nil,
+        maxConnections: Int = 20,
+        acquireTimeout: Duration = .seconds(5),
+        logger: Logger
+    ) throws {
         var configuration = try Self.configuration(url: url)
         configuration.options.maximumConnections = maxConnections
         try self.init(configuration: configuration, schemaName: schemaName, acquireTimeout: acquireTimeout, logger: logger)
@@ -47,8 +52,12 @@ public final class PostgresStore: Store, Service {
 
     /// Uses a ready configuration (pool size, timeouts, TLS). `search_path` is added to its startup
     /// parameters when `schemaName` is given.
-    public init(configuration: PostgresClient.Configuration, schemaName: String? = nil, acquireTimeout: Duration = .seconds(5),
-                logger: Logger) throws {
+    public init(
+        configuration: PostgresClient.Configuration,
+        schemaName: String? = nil,
+        acquireTimeout: Duration = .seconds(5),
+        logger: Logger
+    ) throws {
         var configuration = configuration
         if let schemaName {
             guard !schemaName.isEmpty, schemaName.utf8.count <= 63, !schemaName.utf8.contains(0) else {
@@ -92,9 +101,11 @@ public final class PostgresStore: Store, Service {
     /// of the database. A replaced pool keeps running for `retireAfter`, for calls still using it.
     public func run() async throws {
         await pools.run(
-            replaceEvery: .seconds(1), retireAfter: .seconds(30),
+            replaceEvery: .seconds(1),
+            retireAfter: .seconds(30),
             makeClient: { [clientConfiguration, logger] in PostgresClient(configuration: clientConfiguration, backgroundLogger: logger) },
-            logger: logger)
+            logger: logger
+        )
     }
 
     /// Runs the pools around `body`, then stops them: for CLI commands and tests, which have no
@@ -302,7 +313,11 @@ public final class PostgresStore: Store, Service {
 
     /// Runs one statement and collects its rows and the affected-row count of its command tag.
     @discardableResult
-    func execute(_ query: SQLQuery, on conn: PostgresConnection, types: [SQLColumnType] = []) async throws
+    func execute(
+        _ query: SQLQuery,
+        on conn: PostgresConnection,
+        types: [SQLColumnType] = []
+    ) async throws
         -> (rows: [SQLRow], affected: Int?)
     {
         let result: PostgresQueryResult = try await conn.query(try Self.postgresQuery(query), logger: logger).get()

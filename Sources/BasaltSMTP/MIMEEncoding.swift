@@ -27,7 +27,7 @@ enum MIMEEncoding {
         for (index, byte) in line.enumerated() {
             let isLast = index == line.count - 1
             let isWhitespace = byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
-            let literal = isWhitespace ? !isLast : (33 ... 126).contains(byte) && byte != UInt8(ascii: "=")
+            let literal = isWhitespace ? !isLast : (33...126).contains(byte) && byte != UInt8(ascii: "=")
             let tokenLength = literal ? 1 : 3
             // 75 characters and the soft break's "=" make 76; the last token needs no "=" after it.
             let limit = isLast ? 76 : 75
@@ -77,7 +77,7 @@ enum MIMEEncoding {
     /// the line would pass RFC 5322's 998-character limit, and not looking like an encoded-word.
     static func isSafeHeaderText(_ text: String) -> Bool {
         text.utf8.count <= 900
-            && text.utf8.allSatisfy { (0x20 ... 0x7E).contains($0) || $0 == UInt8(ascii: "\t") }
+            && text.utf8.allSatisfy { (0x20...0x7E).contains($0) || $0 == UInt8(ascii: "\t") }
             && !text.contains("=?")
     }
 

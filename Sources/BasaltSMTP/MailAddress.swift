@@ -11,7 +11,7 @@ struct MailAddress: Equatable {
         }
         let trimmed = text.trimmingASCIIWhitespace()
         if trimmed.hasSuffix(">"), let open = trimmed.lastIndex(of: "<") {
-            self.address = String(trimmed[trimmed.index(after: open) ..< trimmed.index(before: trimmed.endIndex)])
+            self.address = String(trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)])
             var name = Substring(trimmed[..<open]).trimmingASCIIWhitespace()
             if name.count >= 2, name.hasPrefix("\""), name.hasSuffix("\"") {
                 name = name.dropFirst().dropLast()
@@ -73,7 +73,7 @@ extension StringProtocol {
         let text = Substring(self)
         guard let first = text.firstIndex(where: { !isSpace($0) }), let last = text.lastIndex(where: { !isSpace($0) })
         else { return text[text.endIndex...] }
-        return text[first ... last]
+        return text[first...last]
     }
 }
 

@@ -61,7 +61,7 @@ extension MailMessage {
         var core = Substring(id)
         if core.hasPrefix("<") && core.hasSuffix(">") && core.count >= 2 { core = core.dropFirst().dropLast() }
         guard !core.isEmpty,
-            core.utf8.allSatisfy({ (0x21 ... 0x7E).contains($0) && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") })
+            core.utf8.allSatisfy({ (0x21...0x7E).contains($0) && $0 != UInt8(ascii: "<") && $0 != UInt8(ascii: ">") })
         else { throw SMTPError.invalid("the message ID must be printable ASCII without spaces") }
         return "<\(core)>"
     }

@@ -95,7 +95,7 @@ public struct SMTPClient: Sendable {
         guard !helo.isEmpty, helo.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7F }) else {
             throw SMTPError.invalid("heloName must be a non-empty name without spaces or line breaks")
         }
-        guard (1 ... 65535).contains(configuration.port) else { throw SMTPError.invalid("port must be 1-65535") }
+        guard (1...65535).contains(configuration.port) else { throw SMTPError.invalid("port must be 1-65535") }
         if let username = configuration.username, username.contains("\0") {
             throw SMTPError.invalid("username must not contain NUL")
         }

@@ -132,8 +132,8 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     /// multi-line reply but the last (RFC 5321 §4.2). Codes are 2xx–5xx.
     static func parseLine(_ line: [UInt8]) -> (code: Int, isLast: Bool, text: String)? {
         guard line.count >= 3 else { return nil }
-        let digits = line[0 ..< 3].map { Int($0) - Int(UInt8(ascii: "0")) }
-        guard (2 ... 5).contains(digits[0]), (0 ... 9).contains(digits[1]), (0 ... 9).contains(digits[2]) else {
+        let digits = line[0..<3].map { Int($0) - Int(UInt8(ascii: "0")) }
+        guard (2...5).contains(digits[0]), (0...9).contains(digits[1]), (0...9).contains(digits[2]) else {
             return nil
         }
         let code = digits[0] * 100 + digits[1] * 10 + digits[2]

@@ -137,7 +137,7 @@ struct SMTPURL: Equatable {
         var portText: Substring?
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else { throw invalid("unterminated IPv6 address") }
-            self.host = String(rest[rest.index(after: rest.startIndex) ..< close])
+            self.host = String(rest[rest.index(after: rest.startIndex)..<close])
             let after = rest[rest.index(after: close)...]
             if !after.isEmpty {
                 guard after.hasPrefix(":") else { throw invalid("unexpected text after IPv6 address") }
@@ -177,7 +177,7 @@ struct SMTPURL: Equatable {
 
         if let portText {
             guard !portText.isEmpty, portText.count <= 5, portText.allSatisfy(\.isASCIIDigit),
-                let port = Int(portText), (1 ... 65535).contains(port)
+                let port = Int(portText), (1...65535).contains(port)
             else { throw invalid("port must be 1-65535") }
             self.port = port
         } else {
@@ -206,9 +206,9 @@ struct SMTPURL: Equatable {
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {
         switch byte {
-        case UInt8(ascii: "0") ... UInt8(ascii: "9"): byte - UInt8(ascii: "0")
-        case UInt8(ascii: "a") ... UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A") ... UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
     }

@@ -22,8 +22,7 @@ public struct SMTPError: Error, Sendable, CustomStringConvertible {
     public var underlying: (any Error)?
 
     /// For callers and test doubles that report SMTP failures of their own.
-    public init(code: Int?, message: String, isTransient: Bool, command: String? = nil, underlying: (any Error)? = nil)
-    {
+    public init(code: Int?, message: String, isTransient: Bool, command: String? = nil, underlying: (any Error)? = nil) {
         self.code = code
         self.message = message
         self.isTransient = isTransient
@@ -47,7 +46,7 @@ extension SMTPError {
         SMTPError(
             code: reply.code,
             message: reply.text.isEmpty ? "unexpected reply" : reply.text,
-            isTransient: (400 ..< 500).contains(reply.code),
+            isTransient: (400..<500).contains(reply.code),
             command: command
         )
     }

@@ -60,14 +60,18 @@ struct SMTPSession {
         let heloName = self.configuration.heloName
         let reply = try await self.request(.command("EHLO \(heloName)"), verb: "EHLO")
         if reply.code == 250 { return reply.extensions }
-        guard (500 ..< 600).contains(reply.code) else { throw SMTPError.unexpectedReply(reply, command: "EHLO") }
+        guard (500..<600).contains(reply.code) else { throw SMTPError.unexpectedReply(reply, command: "EHLO") }
         try self.expect(await self.request(.command("HELO \(heloName)"), verb: "HELO"), [250], after: "HELO")
         return [:]
     }
 
     /// AUTH PLAIN with an initial response (RFC 4954, RFC 4616), or AUTH LOGIN when only that is
     /// offered. Credentials are never sent to a server that does not advertise AUTH.
-    private mutating func authenticate(username: String, password: String, _ extensions: [String: [String]])
+    private mutating func authenticate(
+        username: String,
+        password: String,
+        _ extensions: [String: [String]]
+    )
         async throws
     {
         guard let offered = extensions["AUTH"].map({ Set($0.map { $0.uppercased() }) }) else {

@@ -21,7 +21,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     let ticks = Mutex(0)
 
     /// Durability: `normal` survives a process crash (WAL); `full` also survives power loss.
-    public enum Synchronous: String, Sendable { case normal = "NORMAL", full = "FULL" }
+    public enum Synchronous: String, Sendable {
+        case normal = "NORMAL"
+        case full = "FULL"
+    }
 
     /// Opens (creating if needed) `directory/data.db` and applies Basalt's own migrations.
     public init(directory: String, synchronous: Synchronous = .normal, busyTimeout: Duration = .seconds(5), logger: Logger) throws {
@@ -46,10 +49,12 @@ public final class SQLiteStore: Store, StatisticsTracking {
             // every writer behind it (patch p99 over a second in the benchmark).
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             // SQLite's lower() folds ASCII only; `~` must fold like PostgreSQL's ICU lower().
-            db.add(function: DatabaseFunction("basalt_lower", argumentCount: 1, pure: true) { values in
-                guard let s = String.fromDatabaseValue(values[0]) else { return nil }
-                return CaseFolding.simpleLowercase(s)
-            })
+            db.add(
+                function: DatabaseFunction("basalt_lower", argumentCount: 1, pure: true) { values in
+                    guard let s = String.fromDatabaseValue(values[0]) else { return nil }
+                    return CaseFolding.simpleLowercase(s)
+                }
+            )
         }
         self.pool = try DatabasePool(path: directory + "/data.db", configuration: config)
         var checkpointConfig = Configuration()
@@ -199,7 +204,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA analysis_limit = \(Self.exactAnalyzeRows)")
             try db.execute(sql: "ANALYZE")
-            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_basalt%' ESCAPE '\\'")
+            let tables = try String.fetchAll(
+                db,
+                sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name NOT LIKE '\\_basalt%' ESCAPE '\\'"
+            )
             for t in tables {
                 let n = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM \"\(t.replacingOccurrences(of: "\"", with: "\"\""))\"") ?? 0
                 rowsAtAnalyze.withLock { $0[t] = n }
@@ -221,7 +229,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
         }
         if !due.isEmpty { try await refreshStatistics(tables: due) }
         // On a schedule too: SQLite's own heuristic, cheap when nothing changed.
-        if ticks.withLock({ $0 += 1; return $0 % 600 == 0 }) {
+        if ticks.withLock({
+            $0 += 1
+            return $0 % 600 == 0
+        }) {
             try await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA optimize") }
         }
     }
@@ -247,16 +258,18 @@ public final class SQLiteStore: Store, StatisticsTracking {
     // MARK: - Values
 
     static func arguments(_ binds: [SQLValue]) -> StatementArguments {
-        StatementArguments(binds.map { v -> (any DatabaseValueConvertible)? in
-            switch v {
-            case .null: return nil
-            case .int(let i): return i
-            case .double(let d): return d
-            case .text(let s), .uuid(let s), .json(let s): return s
-            case .bool(let b): return b ? Int64(1) : Int64(0)
-            case .timestamp(let t): return t.rfc3339
+        StatementArguments(
+            binds.map { v -> (any DatabaseValueConvertible)? in
+                switch v {
+                case .null: return nil
+                case .int(let i): return i
+                case .double(let d): return d
+                case .text(let s), .uuid(let s), .json(let s): return s
+                case .bool(let b): return b ? Int64(1) : Int64(0)
+                case .timestamp(let t): return t.rfc3339
+                }
             }
-        })
+        )
     }
 
     static func decode(_ row: Row, _ types: [SQLColumnType]) -> SQLRow {

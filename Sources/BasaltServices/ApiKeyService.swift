@@ -19,8 +19,13 @@ public final class ApiKeyService: Sendable {
     }
 
     /// `also(id)`: statements that commit with the key (its audit entry), or with nothing.
-    public func create(name: String, admin: Bool, roles: [String], expiresAt: Timestamp?,
-                       also: (String) -> [SQLStatement] = { _ in [] }) async throws -> Created {
+    public func create(
+        name: String,
+        admin: Bool,
+        roles: [String],
+        expiresAt: Timestamp?,
+        also: (String) -> [SQLStatement] = { _ in [] }
+    ) async throws -> Created {
         guard !name.isEmpty, name.count <= 200 else {
             throw BasaltError.validation([FieldError(field: "/name", code: .required, message: "name is required (at most 200 characters)")])
         }
@@ -29,11 +34,13 @@ public final class ApiKeyService: Sendable {
         let now = Timestamp.now()
         let prefix = String(key.prefix(12))
         let rolesJSON = JSONValue.array(roles.map { .string($0) }).serialized()
-        let insert = store.statement("""
+        let insert = store.statement(
+            """
             INSERT INTO "_basalt_api_keys" ("id", "name", "key_hash", "prefix", "admin", "roles", "created_at", "expires_at")
             VALUES (\(id), \(name), \(Digest.sha256Hex(key)), \(prefix), \(admin), \(rolesJSON),
                     \(now.millisecondsSinceEpoch), \(expiresAt?.millisecondsSinceEpoch))
-            """)
+            """
+        )
         _ = try await store.write([insert] + also(id))
         var rec = Self.json(id: id, name: name, prefix: prefix, admin: admin, roles: roles, createdAt: now, expiresAt: expiresAt, lastUsed: nil)
         if case .object(var o) = rec {
@@ -43,12 +50,23 @@ public final class ApiKeyService: Sendable {
         return Created(key: key, record: rec)
     }
 
-    static func json(id: String, name: String, prefix: String, admin: Bool, roles: [String], createdAt: Timestamp, expiresAt: Timestamp?, lastUsed: Timestamp?) -> JSONValue {
-        .object(JSONObject([
-            ("id", .string(id)), ("name", .string(name)), ("prefix", .string(prefix)), ("admin", .bool(admin)),
-            ("roles", .array(roles.map { .string($0) })), ("created_at", .string(createdAt.rfc3339)),
-            ("expires_at", expiresAt.map { .string($0.rfc3339) } ?? .null), ("last_used_at", lastUsed.map { .string($0.rfc3339) } ?? .null),
-        ]))
+    static func json(
+        id: String,
+        name: String,
+        prefix: String,
+        admin: Bool,
+        roles: [String],
+        createdAt: Timestamp,
+        expiresAt: Timestamp?,
+        lastUsed: Timestamp?
+    ) -> JSONValue {
+        .object(
+            JSONObject([
+                ("id", .string(id)), ("name", .string(name)), ("prefix", .string(prefix)), ("admin", .bool(admin)),
+                ("roles", .array(roles.map { .string($0) })), ("created_at", .string(createdAt.rfc3339)),
+                ("expires_at", expiresAt.map { .string($0.rfc3339) } ?? .null), ("last_used_at", lastUsed.map { .string($0.rfc3339) } ?? .null),
+            ])
+        )
     }
 
     struct KeyRow: StoredRow {
@@ -75,24 +93,38 @@ public final class ApiKeyService: Sendable {
     }
 
     public func list() async throws -> [JSONValue] {
-        let rows = try await store.fetch("""
+        let rows = try await store.fetch(
+            """
             SELECT "id", "name", "prefix", "admin", "roles", "created_at", "expires_at", "last_used_at"
             FROM "_basalt_api_keys" WHERE "revoked_at" IS NULL ORDER BY "created_at" DESC
-            """, as: KeyRow.self)
+            """,
+            as: KeyRow.self
+        )
         return rows.map { k in
-            Self.json(id: k.id, name: k.name, prefix: k.prefix, admin: k.admin,
-                      roles: Self.roles(k.roles), createdAt: Timestamp(millisecondsSinceEpoch: k.createdAt),
-                      expiresAt: k.expiresAt.map(Timestamp.init(millisecondsSinceEpoch:)),
-                      lastUsed: k.lastUsedAt.map(Timestamp.init(millisecondsSinceEpoch:)))
+            Self.json(
+                id: k.id,
+                name: k.name,
+                prefix: k.prefix,
+                admin: k.admin,
+                roles: Self.roles(k.roles),
+                createdAt: Timestamp(millisecondsSinceEpoch: k.createdAt),
+                expiresAt: k.expiresAt.map(Timestamp.init(millisecondsSinceEpoch:)),
+                lastUsed: k.lastUsedAt.map(Timestamp.init(millisecondsSinceEpoch:))
+            )
         }
     }
 
     public func revoke(id: String) async throws {
         do {
-            _ = try await store.write([store.statement("""
-                UPDATE "_basalt_api_keys" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
-                WHERE "id" = \(id) AND "revoked_at" IS NULL
-                """, expect: .one)])
+            _ = try await store.write([
+                store.statement(
+                    """
+                    UPDATE "_basalt_api_keys" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                    WHERE "id" = \(id) AND "revoked_at" IS NULL
+                    """,
+                    expect: .one
+                )
+            ])
         } catch StoreError.expectationFailed {
             throw BasaltError.notFound("There is no API key with this id")
         }

@@ -16,7 +16,14 @@ public struct AuditLog: Sendable {
         public var recordID: String?
         public var requestID: String?
         public var detail: JSONValue?
-        public init(actor: String, action: String, collection: String? = nil, recordID: String? = nil, requestID: String? = nil, detail: JSONValue? = nil) {
+        public init(
+            actor: String,
+            action: String,
+            collection: String? = nil,
+            recordID: String? = nil,
+            requestID: String? = nil,
+            detail: JSONValue? = nil
+        ) {
             self.actor = actor
             self.action = action
             self.collection = collection
@@ -26,16 +33,19 @@ public struct AuditLog: Sendable {
         }
     }
 
-    public static func entry(_ p: Principal, _ action: String, collection: String? = nil, recordID: String? = nil, detail: JSONValue? = nil) -> Entry {
+    public static func entry(_ p: Principal, _ action: String, collection: String? = nil, recordID: String? = nil, detail: JSONValue? = nil) -> Entry
+    {
         Entry(actor: p.callerKey, action: action, collection: collection, recordID: recordID, requestID: p.requestID, detail: detail)
     }
 
     public func statement(_ e: Entry, at now: Timestamp = .now()) -> SQLStatement {
-        store.statement("""
+        store.statement(
+            """
             INSERT INTO "_basalt_audit" ("id", "at", "actor", "action", "collection", "record_id", "request_id", "detail")
             VALUES (\(RecordID.make(at: now)), \(now.millisecondsSinceEpoch), \(e.actor), \(e.action),
                     \(e.collection), \(e.recordID), \(e.requestID), \(e.detail?.serialized()))
-            """)
+            """
+        )
     }
 
     public func record(_ e: Entry) async throws {
@@ -67,7 +77,13 @@ public struct AuditLog: Sendable {
 
     /// Newest first, keyset-paginated by id (UUIDv7: time order), optionally narrowed to one
     /// actor, action or collection.
-    public func list(limit: Int, before: String?, actor: String?, action: String?, collection: String?) async throws -> (items: [JSONValue], next: String?) {
+    public func list(
+        limit: Int,
+        before: String?,
+        actor: String?,
+        action: String?,
+        collection: String?
+    ) async throws -> (items: [JSONValue], next: String?) {
         var sql: SQL = """
             SELECT "id", "at", "actor", "action", "collection", "record_id", "request_id", "detail" FROM "_basalt_audit" WHERE 1 = 1
             """
@@ -83,13 +99,15 @@ public struct AuditLog: Sendable {
             next = rows.last?.id
         }
         let items = rows.map { a -> JSONValue in
-            .object(JSONObject([
-                ("id", .string(a.id ?? "")), ("at", .string(Timestamp(millisecondsSinceEpoch: a.at).rfc3339)),
-                ("actor", .string(a.actor)), ("action", .string(a.action)),
-                ("collection", a.collection.map(JSONValue.string) ?? .null), ("record_id", a.recordID.map(JSONValue.string) ?? .null),
-                ("request_id", a.requestID.map(JSONValue.string) ?? .null),
-                ("detail", a.detail.flatMap { try? JSONValue.parse($0) } ?? .null),
-            ]))
+            .object(
+                JSONObject([
+                    ("id", .string(a.id ?? "")), ("at", .string(Timestamp(millisecondsSinceEpoch: a.at).rfc3339)),
+                    ("actor", .string(a.actor)), ("action", .string(a.action)),
+                    ("collection", a.collection.map(JSONValue.string) ?? .null), ("record_id", a.recordID.map(JSONValue.string) ?? .null),
+                    ("request_id", a.requestID.map(JSONValue.string) ?? .null),
+                    ("detail", a.detail.flatMap { try? JSONValue.parse($0) } ?? .null),
+                ])
+            )
         }
         return (items, next)
     }

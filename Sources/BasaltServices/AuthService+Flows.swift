@@ -15,10 +15,15 @@ extension AuthService {
         let raw = Digest.randomToken(bytes: 32)
         let t = now.millisecondsSinceEpoch
         let expires = t + Int64(lifetime.components.seconds) * 1000
-        return (raw, store.statement("""
-            INSERT INTO "_basalt_mail_tokens" ("token_hash", "user_id", "purpose", "payload", "created_at", "expires_at")
-            VALUES (\(Digest.sha256Hex(raw)), \(userID), \(purpose.rawValue), \(payload), \(t), \(expires))
-            """))
+        return (
+            raw,
+            store.statement(
+                """
+                INSERT INTO "_basalt_mail_tokens" ("token_hash", "user_id", "purpose", "payload", "created_at", "expires_at")
+                VALUES (\(Digest.sha256Hex(raw)), \(userID), \(purpose.rawValue), \(payload), \(t), \(expires))
+                """
+            )
+        )
     }
 
     /// A presented token, checked (right purpose, unused, unexpired) but not yet used up.
@@ -30,7 +35,9 @@ extension AuthService {
         var consume: SQLStatement
     }
 
-    static let invalidToken = BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The token is invalid, expired or already used")])
+    static let invalidToken = BasaltError.validation([
+        FieldError(field: "/token", code: .invalid, message: "The token is invalid, expired or already used")
+    ])
 
     struct MailTokenRow: StoredRow {
         static let columns: [SQLColumnType] = [.text, .text]
@@ -53,9 +60,12 @@ extension AuthService {
             WHERE "token_hash" = \(hash) AND "purpose" = \(purpose.rawValue) AND "used_at" IS NULL AND "expires_at" > \(t)
             """
         guard let row = try await store.fetchOne(sql, as: MailTokenRow.self), let userID = row.userID else { throw Self.invalidToken }
-        let consume = store.statement("""
+        let consume = store.statement(
+            """
             UPDATE "_basalt_mail_tokens" SET "used_at" = \(t) WHERE "token_hash" = \(hash) AND "used_at" IS NULL
-            """, expect: .one)
+            """,
+            expect: .one
+        )
         return PresentedToken(userID: userID, payload: row.payload, consume: consume)
     }
 
@@ -84,7 +94,11 @@ extension AuthService {
             _ = try await store.write([token.consume, store.statement(sql, expect: .one)] + extra)
         } catch StoreError.uniqueViolation {
             // Rolled back: the token stays usable once the address is free again.
-            throw BasaltError(.conflict, "Another account uses this email", fieldErrors: [FieldError(field: "/email", code: .unique, message: "email is taken")])
+            throw BasaltError(
+                .conflict,
+                "Another account uses this email",
+                fieldErrors: [FieldError(field: "/email", code: .unique, message: "email is taken")]
+            )
         } catch StoreError.expectationFailed(let statement, _) {
             if statement == 0 { throw Self.invalidToken }
             throw BasaltError.validation([FieldError(field: "/token", code: .invalid, message: "The account no longer exists")])
@@ -100,15 +114,25 @@ extension AuthService {
         let now = Timestamp.now()
         // The token names the address it verifies: if the address changes meanwhile, it is void.
         let (raw, stmt) = mailToken(.verify, userID: id, payload: email, lifetime: settings.verifyTokenLifetime, now: now)
-        _ = try await store.write([stmt, try mail.enqueue(to: email, subject: "Verify your email for \(settings.productName)", body: """
-            Confirm that \(email) is yours by opening \(link("/verify", raw))
-            or by posting {"token": "\(raw)"} to /v1/auth/verify. The link is valid for 24 hours.
-            """, now: now)])
+        _ = try await store.write([
+            stmt,
+            try mail.enqueue(
+                to: email,
+                subject: "Verify your email for \(settings.productName)",
+                body: """
+                    Confirm that \(email) is yours by opening \(link("/verify", raw))
+                    or by posting {"token": "\(raw)"} to /v1/auth/verify. The link is valid for 24 hours.
+                    """,
+                now: now
+            ),
+        ])
     }
 
     public func verify(_ body: JSONValue) async throws {
         let token = try await presented(.verify, body)
-        guard let user = try await records.users.current(token.userID, fresh: true), token.payload == nil || user["email"]?.stringValue == token.payload else {
+        guard let user = try await records.users.current(token.userID, fresh: true),
+            token.payload == nil || user["email"]?.stringValue == token.payload
+        else {
             throw Self.invalidToken
         }
         try await updateUser(token.userID, [("verified", .bool(true))], token: token)
@@ -130,10 +154,14 @@ extension AuthService {
             throw BasaltError.validation([FieldError(field: "/email", code: .format, message: "email must be an email address")])
         }
         let now = Timestamp.now()
-        _ = try await store.write([store.statement("""
-            INSERT INTO "_basalt_reset_requests" ("id", "email", "created_at")
-            VALUES (\(RecordID.make(at: now)), \(email), \(now.millisecondsSinceEpoch))
-            """)])
+        _ = try await store.write([
+            store.statement(
+                """
+                INSERT INTO "_basalt_reset_requests" ("id", "email", "created_at")
+                VALUES (\(RecordID.make(at: now)), \(email), \(now.millisecondsSinceEpoch))
+                """
+            )
+        ])
     }
 
     struct ResetRequestRow: StoredRow {
@@ -158,8 +186,10 @@ extension AuthService {
     /// requests were handled.
     @discardableResult
     public func processResetRequests(limit: Int = 50) async throws -> Int {
-        let rows = try await store.fetch("SELECT \"id\", \"email\" FROM \"_basalt_reset_requests\" ORDER BY \"id\" LIMIT \(limit)",
-                                         as: ResetRequestRow.self)
+        let rows = try await store.fetch(
+            "SELECT \"id\", \"email\" FROM \"_basalt_reset_requests\" ORDER BY \"id\" LIMIT \(limit)",
+            as: ResetRequestRow.self
+        )
         var handled = 0
         for r in rows {
             guard let rid = r.id, let email = r.email else { continue }
@@ -174,16 +204,27 @@ extension AuthService {
             else { continue }
             let now = Timestamp.now()
             let since = now.millisecondsSinceEpoch - Int64(settings.resetMailInterval.components.seconds) * 1000
-            let recent = try await store.fetchOne("""
+            let recent = try await store.fetchOne(
+                """
                 SELECT 1 FROM "_basalt_mail_tokens" WHERE "user_id" = \(id) AND "purpose" = 'reset' AND "created_at" > \(since)
-                """, as: Found.self)
+                """,
+                as: Found.self
+            )
             if recent != nil { continue }
             let (token, stmt) = mailToken(.reset, userID: id, lifetime: settings.resetTokenLifetime, now: now)
-            _ = try await store.write([stmt, try mail.enqueue(to: email, subject: "Reset your \(settings.productName) password", body: """
-                Someone asked to reset the password of \(email). If it was you, open \(link("/reset-password", token))
-                or post {"token": "\(token)", "password": "…"} to /v1/auth/password/reset within an hour.
-                If it was not you, ignore this mail.
-                """, now: now)])
+            _ = try await store.write([
+                stmt,
+                try mail.enqueue(
+                    to: email,
+                    subject: "Reset your \(settings.productName) password",
+                    body: """
+                        Someone asked to reset the password of \(email). If it was you, open \(link("/reset-password", token))
+                        or post {"token": "\(token)", "password": "…"} to /v1/auth/password/reset within an hour.
+                        If it was not you, ignore this mail.
+                        """,
+                    now: now
+                ),
+            ])
         }
         return handled
     }
@@ -213,11 +254,13 @@ extension AuthService {
     }
 
     func upsertPassword(_ id: String, _ hash: String, _ now: Timestamp) -> SQLStatement {
-        store.statement("""
+        store.statement(
+            """
             INSERT INTO "_basalt_credentials" ("user_id", "password_hash", "updated_at")
             VALUES (\(id), \(hash), \(now.millisecondsSinceEpoch))
             ON CONFLICT ("user_id") DO UPDATE SET "password_hash" = excluded."password_hash", "updated_at" = excluded."updated_at"
-            """)
+            """
+        )
     }
 
     // MARK: - Email change
@@ -235,10 +278,18 @@ extension AuthService {
         // An address already taken is not revealed here (always 202); confirming then fails.
         let now = Timestamp.now()
         let (token, stmt) = mailToken(.emailChange, userID: id, payload: newEmail, lifetime: settings.emailChangeTokenLifetime, now: now)
-        _ = try await store.write([stmt, try mail.enqueue(to: newEmail, subject: "Confirm your new email for \(settings.productName)", body: """
-            Confirm \(newEmail) as the new address of your account by opening \(link("/confirm-email", token))
-            or by posting {"token": "\(token)"} to /v1/auth/email/confirm.
-            """, now: now)])
+        _ = try await store.write([
+            stmt,
+            try mail.enqueue(
+                to: newEmail,
+                subject: "Confirm your new email for \(settings.productName)",
+                body: """
+                    Confirm \(newEmail) as the new address of your account by opening \(link("/confirm-email", token))
+                    or by posting {"token": "\(token)"} to /v1/auth/email/confirm.
+                    """,
+                now: now
+            ),
+        ])
     }
 
     /// Re-authentication before a change a stolen access token must not make alone (the email,
@@ -260,8 +311,12 @@ extension AuthService {
         guard let email = token.payload else { throw BasaltError.badRequest("The token carries no address") }
         // Owning the new address is proven by the token, so it is verified too. Links mailed to
         // the old address (resets, verification) stop working in the same transaction.
-        try await updateUser(token.userID, [("email", .text(email)), ("verified", .bool(true))], token: token,
-                             extra: [retireTokens(token.userID, now: .now())])
+        try await updateUser(
+            token.userID,
+            [("email", .text(email)), ("verified", .bool(true))],
+            token: token,
+            extra: [retireTokens(token.userID, now: .now())]
+        )
     }
 
     // MARK: - TOTP
@@ -281,21 +336,28 @@ extension AuthService {
         let now = Timestamp.now()
         // The WHERE never replaces the secret of an enabled factor, whatever raced with the check above.
         do {
-            _ = try await store.write([store.statement("""
-                INSERT INTO "_basalt_credentials" ("user_id", "totp_secret", "totp_enabled", "updated_at")
-                VALUES (\(id), \(sealed), 0, \(now.millisecondsSinceEpoch))
-                ON CONFLICT ("user_id") DO UPDATE SET "totp_secret" = excluded."totp_secret", "totp_enabled" = 0, "totp_last_step" = NULL,
-                "updated_at" = excluded."updated_at"
-                WHERE "_basalt_credentials"."totp_enabled" = 0
-                """, expect: .one)])
+            _ = try await store.write([
+                store.statement(
+                    """
+                    INSERT INTO "_basalt_credentials" ("user_id", "totp_secret", "totp_enabled", "updated_at")
+                    VALUES (\(id), \(sealed), 0, \(now.millisecondsSinceEpoch))
+                    ON CONFLICT ("user_id") DO UPDATE SET "totp_secret" = excluded."totp_secret", "totp_enabled" = 0, "totp_last_step" = NULL,
+                    "updated_at" = excluded."updated_at"
+                    WHERE "_basalt_credentials"."totp_enabled" = 0
+                    """,
+                    expect: .one
+                )
+            ])
         } catch StoreError.expectationFailed {
             throw BasaltError(.conflict, "Two-factor sign-in is already on; turn it off first")
         }
         let label = p.user?["email"]?.stringValue ?? id
-        return .object(JSONObject([
-            ("secret", .string(OneTimePasswords.base32(secret: secret))),
-            ("otpauth_uri", .string(OneTimePasswords.uri(secret: secret, label: label, issuer: settings.productName))),
-        ]))
+        return .object(
+            JSONObject([
+                ("secret", .string(OneTimePasswords.base32(secret: secret))),
+                ("otpauth_uri", .string(OneTimePasswords.uri(secret: secret, label: label, issuer: settings.productName))),
+            ])
+        )
     }
 
     /// Confirms enrolment with a current code; answers the recovery codes, shown once.
@@ -312,19 +374,26 @@ extension AuthService {
         }
         var codes: [String] = []
         // The last condition enables the secret the code was checked against, not one a concurrent begin swapped in.
-        let enable = store.statement("""
+        let enable = store.statement(
+            """
             UPDATE "_basalt_credentials" SET "totp_enabled" = 1, "totp_last_step" = \(step)
             WHERE "user_id" = \(id) AND "totp_enabled" = 0 AND "totp_secret" = \(creds.totpSealed ?? "")
-            """, expect: .one)
+            """,
+            expect: .one
+        )
         var statements = [enable, store.statement("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = \(id)")]
         let alphabet = Array("abcdefghjkmnpqrstuvwxyz23456789")
         var rng = SystemRandomNumberGenerator()
         for _ in 0..<10 {
             let raw = String((0..<10).map { _ in alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))] })
             codes.append(String(raw.prefix(5)) + "-" + String(raw.suffix(5)))
-            statements.append(store.statement("""
-                INSERT INTO "_basalt_recovery_codes" ("user_id", "code_hash") VALUES (\(id), \(Digest.sha256Hex(raw)))
-                """))
+            statements.append(
+                store.statement(
+                    """
+                    INSERT INTO "_basalt_recovery_codes" ("user_id", "code_hash") VALUES (\(id), \(Digest.sha256Hex(raw)))
+                    """
+                )
+            )
         }
         do {
             _ = try await store.write(statements)
@@ -348,9 +417,11 @@ extension AuthService {
             throw BasaltError.validation([FieldError(field: "/otp", code: .invalid, message: "The code is wrong or was already used")])
         }
         _ = try await store.write([
-            store.statement("""
+            store.statement(
+                """
                 UPDATE "_basalt_credentials" SET "totp_enabled" = 0, "totp_secret" = NULL, "totp_last_step" = NULL WHERE "user_id" = \(id)
-                """),
+                """
+            ),
             store.statement("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = \(id)"),
         ])
     }
@@ -365,17 +436,21 @@ extension AuthService {
         let day: Int64 = 86_400_000
         let t = now.millisecondsSinceEpoch
         _ = try await store.write([
-            store.statement("""
+            store.statement(
+                """
                 DELETE FROM "_basalt_refresh_tokens"
                 WHERE "session_id" IN (SELECT "id" FROM "_basalt_sessions" WHERE "expires_at" < \(t - day) OR "revoked_at" < \(t - day))
-                """),
+                """
+            ),
             store.statement("DELETE FROM \"_basalt_sessions\" WHERE \"expires_at\" < \(t - day) OR \"revoked_at\" < \(t - day)"),
             store.statement("DELETE FROM \"_basalt_mail_tokens\" WHERE \"expires_at\" < \(t - day)"),
-            store.statement("""
+            store.statement(
+                """
                 DELETE FROM "_basalt_mail_queue"
                 WHERE "sent_at" < \(t - day)
                 OR ("sent_at" IS NULL AND "attempts" >= \(MailOutbox.maximumAttempts) AND "created_at" < \(t - 7 * day))
-                """),
+                """
+            ),
         ])
     }
 
@@ -406,7 +481,8 @@ extension AuthService {
         if !errors.isEmpty { throw BasaltError.validation(errors) }
         guard let id = RecordID.normalize(rawID) else { throw BasaltError.notFound("There is no such user") }
         let disabling = o["disabled"]?.boolValue == true
-        let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, precondition: .none), principal: p) { [self] _ in
+        let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, precondition: .none), principal: p) {
+            [self] _ in
             disabling ? [store.statement(IdentityTables.revokeSessions(userID: id, now: .now()))] : []
         }
         guard case .updated(_, let user) = out else { throw BasaltError(.internalError, "a user update made no record") }
@@ -420,9 +496,11 @@ extension AuthService {
             throw BasaltError.notFound("There is no such user")
         }
         _ = try await store.write([
-            store.statement("""
+            store.statement(
+                """
                 UPDATE "_basalt_credentials" SET "totp_enabled" = 0, "totp_secret" = NULL, "totp_last_step" = NULL WHERE "user_id" = \(id)
-                """),
+                """
+            ),
             store.statement("DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = \(id)"),
             audit.statement(AuditLog.entry(p, "user.reset_mfa", collection: BuiltinCollections.usersName, recordID: id)),
         ])
@@ -432,8 +510,10 @@ extension AuthService {
         guard let id = RecordID.normalize(rawID), try await records.users.current(id, fresh: true) != nil else {
             throw BasaltError.notFound("There is no such user")
         }
-        _ = try await store.write([store.statement(IdentityTables.revokeSessions(userID: id, now: .now())),
-                                   audit.statement(AuditLog.entry(p, "user.revoke_sessions", collection: BuiltinCollections.usersName, recordID: id))])
+        _ = try await store.write([
+            store.statement(IdentityTables.revokeSessions(userID: id, now: .now())),
+            audit.statement(AuditLog.entry(p, "user.revoke_sessions", collection: BuiltinCollections.usersName, recordID: id)),
+        ])
         records.users.forget(id)
     }
 }

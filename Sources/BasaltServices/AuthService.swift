@@ -41,8 +41,19 @@ public final class AuthService: Sendable {
     /// Last time the signing keys were re-read because a token named an unknown key.
     let lastKeyReload = Mutex<Int64>(0)
 
-    public init(store: any Store, records: RecordService, schemas: SchemaService, tokens: AccessTokens, hasher: any PasswordHasher,
-                policy: PasswordPolicy, throttle: LoginThrottle, mail: MailOutbox, secrets: SecretBox, settings: Settings, logger: Logger) {
+    public init(
+        store: any Store,
+        records: RecordService,
+        schemas: SchemaService,
+        tokens: AccessTokens,
+        hasher: any PasswordHasher,
+        policy: PasswordPolicy,
+        throttle: LoginThrottle,
+        mail: MailOutbox,
+        secrets: SecretBox,
+        settings: Settings,
+        logger: Logger
+    ) {
         self.store = store
         self.records = records
         self.schemas = schemas
@@ -91,12 +102,17 @@ public final class AuthService: Sendable {
         if o["email"]?.stringValue != nil { o["email"] = .string(email) }
         let hash = try await hasher.hash(password)
         let now = Timestamp.now()
-        let outcome = try await records.execute(.create(collection: BuiltinCollections.usersName, body: .object(o)), principal: .system) { [self] answer in
+        let outcome = try await records.execute(.create(collection: BuiltinCollections.usersName, body: .object(o)), principal: .system) {
+            [self] answer in
             guard case .record(.created(_, let id, _)) = answer else { return [] }
-            return [store.statement("""
-                INSERT INTO "_basalt_credentials" ("user_id", "password_hash", "updated_at")
-                VALUES (\(id), \(hash), \(now.millisecondsSinceEpoch))
-                """)]
+            return [
+                store.statement(
+                    """
+                    INSERT INTO "_basalt_credentials" ("user_id", "password_hash", "updated_at")
+                    VALUES (\(id), \(hash), \(now.millisecondsSinceEpoch))
+                    """
+                )
+            ]
         }
         guard case .created(_, let id, let user?) = outcome else { throw BasaltError(.internalError, "registration made no user") }
         logger.info("user registered", metadata: ["user.id": "\(id)"])
@@ -132,8 +148,13 @@ public final class AuthService: Sendable {
             """
         guard let row = try await store.fetchOne(sql, as: CredentialsRow.self) else { return nil }
         let secret = try row.totpSealed.map { String(decoding: try secrets.open($0), as: UTF8.self) }
-        return Credentials(passwordHash: row.passwordHash, totpSecret: secret, totpSealed: row.totpSealed,
-                           totpEnabled: row.totpEnabled, totpLastStep: row.totpLastStep)
+        return Credentials(
+            passwordHash: row.passwordHash,
+            totpSecret: secret,
+            totpSealed: row.totpSealed,
+            totpEnabled: row.totpEnabled,
+            totpLastStep: row.totpLastStep
+        )
     }
 
     struct UserIDRow: StoredRow {
@@ -188,10 +209,14 @@ public final class AuthService: Sendable {
         throttle.succeeded(email: email, address: client.address)
         if check == .matchNeedsRehash {
             let fresh = try await hasher.hash(password)
-            _ = try await store.write([store.statement("""
-                UPDATE "_basalt_credentials" SET "password_hash" = \(fresh), "updated_at" = \(Timestamp.now().millisecondsSinceEpoch)
-                WHERE "user_id" = \(id)
-                """)])
+            _ = try await store.write([
+                store.statement(
+                    """
+                    UPDATE "_basalt_credentials" SET "password_hash" = \(fresh), "updated_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                    WHERE "user_id" = \(id)
+                    """
+                )
+            ])
         }
         return try await startSession(user: user, client: client)
     }
@@ -199,13 +224,19 @@ public final class AuthService: Sendable {
     /// A TOTP code (not replayed within its window) or an unused recovery code.
     func consumeSecondFactor(_ userID: String, _ creds: Credentials, _ otp: String) async throws -> Bool {
         let code = otp.replacingOccurrences(of: " ", with: "")
-        if let secret = creds.totpSecret, let step = OneTimePasswords.matchingStep(secret: secret, code: code, at: .now(), after: creds.totpLastStep) {
+        if let secret = creds.totpSecret, let step = OneTimePasswords.matchingStep(secret: secret, code: code, at: .now(), after: creds.totpLastStep)
+        {
             // Conditional on the last step, so two concurrent logins cannot both use one code.
             do {
-                _ = try await store.write([store.statement("""
-                    UPDATE "_basalt_credentials" SET "totp_last_step" = \(step)
-                    WHERE "user_id" = \(userID) AND ("totp_last_step" IS NULL OR "totp_last_step" < \(step))
-                    """, expect: .one)])
+                _ = try await store.write([
+                    store.statement(
+                        """
+                        UPDATE "_basalt_credentials" SET "totp_last_step" = \(step)
+                        WHERE "user_id" = \(userID) AND ("totp_last_step" IS NULL OR "totp_last_step" < \(step))
+                        """,
+                        expect: .one
+                    )
+                ])
                 return true
             } catch StoreError.expectationFailed {
                 return false
@@ -214,10 +245,15 @@ public final class AuthService: Sendable {
         let normalized = code.lowercased().replacingOccurrences(of: "-", with: "")
         guard normalized.count == 10 else { return false }
         do {
-            _ = try await store.write([store.statement("""
-                UPDATE "_basalt_recovery_codes" SET "used_at" = \(Timestamp.now().millisecondsSinceEpoch)
-                WHERE "user_id" = \(userID) AND "code_hash" = \(Digest.sha256Hex(normalized)) AND "used_at" IS NULL
-                """, expect: .one)])
+            _ = try await store.write([
+                store.statement(
+                    """
+                    UPDATE "_basalt_recovery_codes" SET "used_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                    WHERE "user_id" = \(userID) AND "code_hash" = \(Digest.sha256Hex(normalized)) AND "used_at" IS NULL
+                    """,
+                    expect: .one
+                )
+            ])
             return true
         } catch StoreError.expectationFailed {
             return false
@@ -234,14 +270,18 @@ public final class AuthService: Sendable {
         let t = now.millisecondsSinceEpoch
         let userAgent = client.userAgent.map { String($0.prefix(300)) }
         _ = try await store.write([
-            store.statement("""
+            store.statement(
+                """
                 INSERT INTO "_basalt_sessions" ("id", "user_id", "created_at", "last_used_at", "expires_at", "user_agent", "client_address")
                 VALUES (\(sessionID), \(userID), \(t), \(t), \(expires), \(userAgent), \(client.address))
-                """),
-            store.statement("""
+                """
+            ),
+            store.statement(
+                """
                 INSERT INTO "_basalt_refresh_tokens" ("token_hash", "session_id", "created_at")
                 VALUES (\(Digest.sha256Hex(refresh)), \(sessionID), \(t))
-                """),
+                """
+            ),
         ])
         return try await tokenResponse(user: user, session: sessionID, refresh: refresh, now: now)
     }
@@ -250,11 +290,13 @@ public final class AuthService: Sendable {
         let roles = schemas.current.effectiveRoles(Set(Self.roles(of: user)))
         let claims = tokens.claims(subject: user["id"]?.stringValue ?? "", session: session, roles: Array(roles), scope: "", now: now)
         let access = try await tokens.sign(claims)
-        return .object(JSONObject([
-            ("access_token", .string(access)), ("token_type", .string("Bearer")),
-            ("expires_in", .int(Int64(tokens.settings.lifetime.components.seconds))),
-            ("refresh_token", .string(refresh)), ("user", .object(user)),
-        ]))
+        return .object(
+            JSONObject([
+                ("access_token", .string(access)), ("token_type", .string("Bearer")),
+                ("expires_in", .int(Int64(tokens.settings.lifetime.components.seconds))),
+                ("refresh_token", .string(refresh)), ("user", .object(user)),
+            ])
+        )
     }
 
     static func roles(of user: JSONObject) -> [String] {
@@ -294,7 +336,8 @@ public final class AuthService: Sendable {
         guard let row = try await store.fetchOne(sql, as: RefreshTokenRow.self), let sessionID = row.sessionID, let userID = row.userID
         else { throw dead }
         let revokeFamily = store.statement(
-            "UPDATE \"_basalt_sessions\" SET \"revoked_at\" = \(t) WHERE \"id\" = \(sessionID) AND \"revoked_at\" IS NULL")
+            "UPDATE \"_basalt_sessions\" SET \"revoked_at\" = \(t) WHERE \"id\" = \(sessionID) AND \"revoked_at\" IS NULL"
+        )
         if row.usedAt != nil {
             _ = try await store.write([revokeFamily])
             records.users.forget(userID)
@@ -308,16 +351,24 @@ public final class AuthService: Sendable {
         do {
             _ = try await store.write([
                 // The single-use guard: of two concurrent refreshes with one token, one wins.
-                store.statement("""
+                store.statement(
+                    """
                     UPDATE "_basalt_refresh_tokens" SET "used_at" = \(t) WHERE "token_hash" = \(hash) AND "used_at" IS NULL
-                    """, expect: .one),
-                store.statement("""
+                    """,
+                    expect: .one
+                ),
+                store.statement(
+                    """
                     UPDATE "_basalt_sessions" SET "last_used_at" = \(t) WHERE "id" = \(sessionID) AND "revoked_at" IS NULL
-                    """, expect: .one),
-                store.statement("""
+                    """,
+                    expect: .one
+                ),
+                store.statement(
+                    """
                     INSERT INTO "_basalt_refresh_tokens" ("token_hash", "session_id", "created_at")
                     VALUES (\(Digest.sha256Hex(next)), \(sessionID), \(t))
-                    """),
+                    """
+                ),
             ])
         } catch StoreError.expectationFailed(let statement, _) {
             // Statement 0 lost: the token was used concurrently — two holders of one token, as
@@ -337,12 +388,17 @@ public final class AuthService: Sendable {
         guard let token = body["refresh_token"]?.stringValue, !token.isEmpty else {
             throw BasaltError.validation([FieldError(field: "/refresh_token", code: .required, message: "refresh_token is required")])
         }
-        let ended = try await store.write([store.statement("""
-            UPDATE "_basalt_sessions" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
-            WHERE "revoked_at" IS NULL
-            AND "id" IN (SELECT "session_id" FROM "_basalt_refresh_tokens" WHERE "token_hash" = \(Digest.sha256Hex(token)))
-            RETURNING "user_id"
-            """, returning: [.text])])
+        let ended = try await store.write([
+            store.statement(
+                """
+                UPDATE "_basalt_sessions" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                WHERE "revoked_at" IS NULL
+                AND "id" IN (SELECT "session_id" FROM "_basalt_refresh_tokens" WHERE "token_hash" = \(Digest.sha256Hex(token)))
+                RETURNING "user_id"
+                """,
+                returning: [.text]
+            )
+        ])
         // The session's access tokens end with it (API.md §8), here at once.
         for row in ended.first ?? [] { if let user = row.first?.text { records.users.forget(user) } }
     }
@@ -382,28 +438,38 @@ public final class AuthService: Sendable {
 
     public func sessions(_ p: Principal) async throws -> [JSONValue] {
         let id = try requireUser(p)
-        let rows = try await store.fetch("""
+        let rows = try await store.fetch(
+            """
             SELECT "id", "created_at", "last_used_at", "expires_at", "user_agent", "client_address" FROM "_basalt_sessions"
             WHERE "user_id" = \(id) AND "revoked_at" IS NULL AND "expires_at" > \(Timestamp.now().millisecondsSinceEpoch)
             ORDER BY "last_used_at" DESC LIMIT 200
-            """, as: SessionRow.self)
+            """,
+            as: SessionRow.self
+        )
         return rows.map { s in
-            .object(JSONObject([
-                ("id", .string(s.id)), ("created_at", .string(Timestamp(millisecondsSinceEpoch: s.createdAt).rfc3339)),
-                ("last_used_at", .string(Timestamp(millisecondsSinceEpoch: s.lastUsedAt).rfc3339)),
-                ("expires_at", .string(Timestamp(millisecondsSinceEpoch: s.expiresAt).rfc3339)),
-                ("user_agent", s.userAgent.map(JSONValue.string) ?? .null), ("client_address", s.clientAddress.map(JSONValue.string) ?? .null),
-            ]))
+            .object(
+                JSONObject([
+                    ("id", .string(s.id)), ("created_at", .string(Timestamp(millisecondsSinceEpoch: s.createdAt).rfc3339)),
+                    ("last_used_at", .string(Timestamp(millisecondsSinceEpoch: s.lastUsedAt).rfc3339)),
+                    ("expires_at", .string(Timestamp(millisecondsSinceEpoch: s.expiresAt).rfc3339)),
+                    ("user_agent", s.userAgent.map(JSONValue.string) ?? .null), ("client_address", s.clientAddress.map(JSONValue.string) ?? .null),
+                ])
+            )
         }
     }
 
     public func revokeSession(_ p: Principal, id sessionID: String) async throws {
         let id = try requireUser(p)
         do {
-            _ = try await store.write([store.statement("""
-                UPDATE "_basalt_sessions" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
-                WHERE "id" = \(sessionID) AND "user_id" = \(id) AND "revoked_at" IS NULL
-                """, expect: .one)])
+            _ = try await store.write([
+                store.statement(
+                    """
+                    UPDATE "_basalt_sessions" SET "revoked_at" = \(Timestamp.now().millisecondsSinceEpoch)
+                    WHERE "id" = \(sessionID) AND "user_id" = \(id) AND "revoked_at" IS NULL
+                    """,
+                    expect: .one
+                )
+            ])
         } catch StoreError.expectationFailed {
             throw BasaltError.notFound("There is no such session")
         }

@@ -40,7 +40,8 @@ public struct IdempotencyService: Sendable {
     /// Runs `write` once per key: a fresh answer, or the stored one with `replayed`.
     /// `write` receives the completion to commit with its change.
     public func perform(
-        _ request: Request, _ write: (@escaping RecordService.Completion) async throws -> WriteAnswer
+        _ request: Request,
+        _ write: (@escaping RecordService.Completion) async throws -> WriteAnswer
     ) async throws -> (answer: WriteAnswer, replayed: Bool) {
         let keyHash = Digest.sha256Hex([request.key, request.caller, request.method, request.path].joined(separator: "\u{1F}"))
         let requestHash = Digest.sha256Hex(request.body)
@@ -56,7 +57,9 @@ public struct IdempotencyService: Sendable {
         } catch {
             // Not an answer to remember (5xx): the key is free again for a retry. Only a claim
             // still running is dropped; one whose write committed keeps its answer.
-            _ = try? await store.write([store.statement("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash) AND \"state\" = 'running'")])
+            _ = try? await store.write([
+                store.statement("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash) AND \"state\" = 'running'")
+            ])
             throw error
         }
     }
@@ -81,16 +84,23 @@ public struct IdempotencyService: Sendable {
         for _ in 0..<3 {
             let now = Timestamp.now().millisecondsSinceEpoch
             do {
-                try await store.write([store.statement("""
-                    INSERT INTO "_basalt_idempotency" ("key_hash", "request_hash", "state", "created_at")
-                    VALUES (\(keyHash), \(requestHash), 'running', \(now))
-                    """)])
+                try await store.write([
+                    store.statement(
+                        """
+                        INSERT INTO "_basalt_idempotency" ("key_hash", "request_hash", "state", "created_at")
+                        VALUES (\(keyHash), \(requestHash), 'running', \(now))
+                        """
+                    )
+                ])
                 return nil
             } catch StoreError.uniqueViolation {
-                let sql: SQL = "SELECT \"request_hash\", \"state\", \"body\", \"created_at\" FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash)"
+                let sql: SQL =
+                    "SELECT \"request_hash\", \"state\", \"body\", \"created_at\" FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash)"
                 guard let row = try await store.fetchOne(sql, as: Claim.self) else { continue }  // just deleted: claim again
                 if now - row.createdAt > Self.lifetimeMillis {
-                    try await store.write([store.statement("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash) AND \"created_at\" = \(row.createdAt)")])
+                    try await store.write([
+                        store.statement("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash) AND \"created_at\" = \(row.createdAt)")
+                    ])
                     continue
                 }
                 if row.requestHash != requestHash {
@@ -103,10 +113,15 @@ public struct IdempotencyService: Sendable {
                     // The claimant died before its write committed (a committed write leaves `done`):
                     // take the claim over, unless someone else just did.
                     do {
-                        try await store.write([store.statement("""
-                            UPDATE "_basalt_idempotency" SET "created_at" = \(now)
-                            WHERE "key_hash" = \(keyHash) AND "state" = 'running' AND "created_at" = \(row.createdAt)
-                            """, expect: .one)])
+                        try await store.write([
+                            store.statement(
+                                """
+                                UPDATE "_basalt_idempotency" SET "created_at" = \(now)
+                                WHERE "key_hash" = \(keyHash) AND "state" = 'running' AND "created_at" = \(row.createdAt)
+                                """,
+                                expect: .one
+                            )
+                        ])
                         return nil
                     } catch StoreError.expectationFailed {
                         continue
@@ -123,16 +138,22 @@ public struct IdempotencyService: Sendable {
 
     /// The statement that stores `answer` under the key (in the write's transaction, or alone).
     static func completion(_ keyHash: String, _ answer: WriteAnswer, _ dialect: any SQLDialect) -> SQLStatement {
-        SQLStatement("""
+        SQLStatement(
+            """
             UPDATE "_basalt_idempotency" SET "state" = 'done', "body" = \(AnswerCodec.encode(answer).serialized())
             WHERE "key_hash" = \(keyHash)
-            """, dialect)
+            """,
+            dialect
+        )
     }
 
     /// Deletes expired records; run on a schedule.
     public func purge() async throws {
-        try await store.write([store.statement(
-            "DELETE FROM \"_basalt_idempotency\" WHERE \"created_at\" < \(Timestamp.now().millisecondsSinceEpoch - Self.lifetimeMillis)")])
+        try await store.write([
+            store.statement(
+                "DELETE FROM \"_basalt_idempotency\" WHERE \"created_at\" < \(Timestamp.now().millisecondsSinceEpoch - Self.lifetimeMillis)"
+            )
+        ])
     }
 }
 
@@ -145,12 +166,33 @@ enum AnswerCodec {
         case .record(let o): .object(JSONObject([("record", encode(o))]))
         case .batch(let os): .object(JSONObject([("batch", .array(os.map(encode)))]))
         case .refused(let e, let requestID, let instance):
-            .object(JSONObject([("refused", .object(JSONObject([
-                ("code", .string(e.code.slug)), ("message", .string(e.message)),
-                ("errors", .array(e.fieldErrors.map { .object(JSONObject([("field", .string($0.field)), ("code", .string($0.code.rawValue)), ("message", .string($0.message))])) })),
-                ("extensions", .object(JSONObject(e.extensions.map { (key: $0.0, value: $0.1) }))),
-                ("request_id", .string(requestID)), ("instance", .string(instance)),
-            ])))]))
+            .object(
+                JSONObject([
+                    (
+                        "refused",
+                        .object(
+                            JSONObject([
+                                ("code", .string(e.code.slug)), ("message", .string(e.message)),
+                                (
+                                    "errors",
+                                    .array(
+                                        e.fieldErrors.map {
+                                            .object(
+                                                JSONObject([
+                                                    ("field", .string($0.field)), ("code", .string($0.code.rawValue)),
+                                                    ("message", .string($0.message)),
+                                                ])
+                                            )
+                                        }
+                                    )
+                                ),
+                                ("extensions", .object(JSONObject(e.extensions.map { (key: $0.0, value: $0.1) }))),
+                                ("request_id", .string(requestID)), ("instance", .string(instance)),
+                            ])
+                        )
+                    )
+                ])
+            )
         }
     }
 
@@ -174,8 +216,12 @@ enum AnswerCodec {
             guard let f = fe["field"]?.stringValue, let c = fe["code"]?.stringValue.flatMap(FieldError.Code.init(rawValue:)) else { throw Invalid() }
             fieldErrors.append(FieldError(field: f, code: c, message: fe["message"]?.stringValue ?? ""))
         }
-        let e = BasaltError(code, r["message"]?.stringValue ?? "", fieldErrors: fieldErrors,
-                            extensions: r["extensions"]?.objectValue?.members.map { ($0.key, $0.value) } ?? [])
+        let e = BasaltError(
+            code,
+            r["message"]?.stringValue ?? "",
+            fieldErrors: fieldErrors,
+            extensions: r["extensions"]?.objectValue?.members.map { ($0.key, $0.value) } ?? []
+        )
         return .refused(e, requestID: r["request_id"]?.stringValue ?? "", instance: r["instance"]?.stringValue ?? "")
     }
 

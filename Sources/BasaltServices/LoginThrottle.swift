@@ -17,8 +17,13 @@ public final class LoginThrottle: Sendable {
         public var freeFailuresPerEmail: Int
         public var freeFailuresPerAddress: Int
         public var maximumLockout: Duration
-        public init(attemptsPerMinutePerEmail: Int = 10, attemptsPerMinutePerAddress: Int = 60,
-                    freeFailuresPerEmail: Int = 5, freeFailuresPerAddress: Int = 20, maximumLockout: Duration = .seconds(900)) {
+        public init(
+            attemptsPerMinutePerEmail: Int = 10,
+            attemptsPerMinutePerAddress: Int = 60,
+            freeFailuresPerEmail: Int = 5,
+            freeFailuresPerAddress: Int = 20,
+            maximumLockout: Duration = .seconds(900)
+        ) {
             self.attemptsPerMinutePerEmail = attemptsPerMinutePerEmail
             self.attemptsPerMinutePerAddress = attemptsPerMinutePerAddress
             self.freeFailuresPerEmail = freeFailuresPerEmail
@@ -45,8 +50,10 @@ public final class LoginThrottle: Sendable {
     public func begin(email: String, address: String, now: Timestamp = .now()) throws(BasaltError) {
         let t = now.millisecondsSinceEpoch
         let ceiling = settings.attemptsPerMinutePerEmail * Self.emailCeilingFactor
-        let keys = [(Self.pair(email, address), settings.attemptsPerMinutePerEmail), ("a:" + address, settings.attemptsPerMinutePerAddress),
-                    ("e:" + email, ceiling)]
+        let keys = [
+            (Self.pair(email, address), settings.attemptsPerMinutePerEmail), ("a:" + address, settings.attemptsPerMinutePerAddress),
+            ("e:" + email, ceiling),
+        ]
         let wait: Int64 = entries.withLock { map in
             if map.count > 100_000 { map = map.filter { t - $0.value.touched < 900_000 } }
             var wait: Int64 = 0

@@ -27,7 +27,10 @@ public struct LogMailTransport: MailTransport {
     let logger: Logger
     public init(logger: Logger) { self.logger = logger }
     public func send(_ mail: OutgoingMail) async throws {
-        logger.notice("mail (dev mode: not sent)", metadata: ["mail.to": "\(mail.to)", "mail.subject": "\(mail.subject)", "mail.body": "\(mail.body)"])
+        logger.notice(
+            "mail (dev mode: not sent)",
+            metadata: ["mail.to": "\(mail.to)", "mail.subject": "\(mail.subject)", "mail.body": "\(mail.body)"]
+        )
     }
 }
 
@@ -55,10 +58,12 @@ public struct MailOutbox: Sendable {
         let id = RecordID.make(at: now)
         let sealed = try secrets.seal(Array(body.utf8))
         let t = now.millisecondsSinceEpoch
-        return store.statement("""
+        return store.statement(
+            """
             INSERT INTO "_basalt_mail_queue" ("id", "recipient", "subject", "body", "created_at", "attempts", "next_attempt_at")
             VALUES (\(id), \(to), \(subject), \(sealed), \(t), 0, \(t))
-            """)
+            """
+        )
     }
 
     /// A queued body in clear text (for delivery, and for tests that play the recipient).
@@ -89,44 +94,63 @@ public struct MailOutbox: Sendable {
     @discardableResult
     public func deliverDue(limit: Int = 20, now: Timestamp = .now()) async throws -> Int {
         let t = now.millisecondsSinceEpoch
-        let due = try await store.fetch("""
+        let due = try await store.fetch(
+            """
             SELECT "id", "recipient", "subject", "body", "attempts", "next_attempt_at" FROM "_basalt_mail_queue"
             WHERE "sent_at" IS NULL AND "next_attempt_at" <= \(t) AND "attempts" < \(Self.maximumAttempts)
             ORDER BY "next_attempt_at" LIMIT \(limit)
-            """, as: QueuedMail.self)
+            """,
+            as: QueuedMail.self
+        )
         var sent = 0
         for r in due {
             guard let id = r.id, let attempts = r.attempts, let next = r.nextAttemptAt else { continue }
             // Claim: whoever moves next_attempt_at first sends; a crash mid-send retries after the lease.
             let lease = t + 60_000
             do {
-                _ = try await store.write([store.statement("""
-                    UPDATE "_basalt_mail_queue" SET "next_attempt_at" = \(lease)
-                    WHERE "id" = \(id) AND "next_attempt_at" = \(next) AND "sent_at" IS NULL
-                    """, expect: .one)])
+                _ = try await store.write([
+                    store.statement(
+                        """
+                        UPDATE "_basalt_mail_queue" SET "next_attempt_at" = \(lease)
+                        WHERE "id" = \(id) AND "next_attempt_at" = \(next) AND "sent_at" IS NULL
+                        """,
+                        expect: .one
+                    )
+                ])
             } catch StoreError.expectationFailed {
                 continue
             }
             do {
                 let mail = OutgoingMail(id: id, to: r.recipient ?? "", subject: r.subject ?? "", body: try open(r.body ?? ""))
                 try await transport.send(mail)
-                _ = try await store.write([store.statement("""
-                    UPDATE "_basalt_mail_queue"
-                    SET "sent_at" = \(Timestamp.now().millisecondsSinceEpoch), "attempts" = \(attempts + 1), "last_error" = NULL
-                    WHERE "id" = \(id)
-                    """)])
+                _ = try await store.write([
+                    store.statement(
+                        """
+                        UPDATE "_basalt_mail_queue"
+                        SET "sent_at" = \(Timestamp.now().millisecondsSinceEpoch), "attempts" = \(attempts + 1), "last_error" = NULL
+                        WHERE "id" = \(id)
+                        """
+                    )
+                ])
                 sent += 1
                 logger.info("mail sent", metadata: ["mail.id": "\(id)"])
             } catch {
                 let delay = min(Int64(2_000) << min(attempts, 20), 3_600_000)
                 let lastError = String(describing: error).prefix(500).description
-                _ = try await store.write([store.statement("""
-                    UPDATE "_basalt_mail_queue"
-                    SET "attempts" = \(attempts + 1), "next_attempt_at" = \(Timestamp.now().millisecondsSinceEpoch + delay),
-                        "last_error" = \(lastError)
-                    WHERE "id" = \(id)
-                    """)])
-                logger.warning("mail delivery failed; will retry", metadata: ["mail.id": "\(id)", "mail.attempts": "\(attempts + 1)", "error": "\(error)"])
+                _ = try await store.write([
+                    store.statement(
+                        """
+                        UPDATE "_basalt_mail_queue"
+                        SET "attempts" = \(attempts + 1), "next_attempt_at" = \(Timestamp.now().millisecondsSinceEpoch + delay),
+                            "last_error" = \(lastError)
+                        WHERE "id" = \(id)
+                        """
+                    )
+                ])
+                logger.warning(
+                    "mail delivery failed; will retry",
+                    metadata: ["mail.id": "\(id)", "mail.attempts": "\(attempts + 1)", "error": "\(error)"]
+                )
             }
         }
         return sent

@@ -53,7 +53,12 @@ public enum SchemaYAML {
         case .int(let i): return String(i)
         case .double(let d): return String(d)
         case .string(let s): return quote(s)
-        case .array(let a) where a.allSatisfy({ if case .array = $0 { return false }; if case .object = $0 { return false }; return true }):
+        case .array(let a)
+        where a.allSatisfy({
+            if case .array = $0 { return false }
+            if case .object = $0 { return false }
+            return true
+        }):
             return "[" + a.compactMap(scalar).joined(separator: ", ") + "]"
         case .object(let o) where o.isEmpty: return "{}"
         case .array(let a) where a.isEmpty: return "[]"
@@ -63,7 +68,8 @@ public enum SchemaYAML {
 
     static func quote(_ s: String) -> String {
         // JSON string syntax is valid YAML double-quoted syntax.
-        let plainSafe = !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
+        let plainSafe =
+            !s.isEmpty && s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." }
             && !["true", "false", "null", "yes", "no", "on", "off", "~"].contains(s.lowercased())
             && Double(s) == nil && Int(s) == nil
         if plainSafe { return s }
@@ -81,7 +87,8 @@ public enum SchemaYAML {
                 if let s = scalar(m.value) {
                     out += "\(prefix)\(quote(m.key)): \(s)\n"
                 } else if case .object(let inner) = m.value, inner.members.allSatisfy({ scalar($0.value) != nil }), inner.count <= 8 {
-                    out += "\(prefix)\(quote(m.key)): {" + inner.members.map { "\(quote($0.key)): \(scalar($0.value)!)" }.joined(separator: ", ") + "}\n"
+                    out +=
+                        "\(prefix)\(quote(m.key)): {" + inner.members.map { "\(quote($0.key)): \(scalar($0.value)!)" }.joined(separator: ", ") + "}\n"
                 } else {
                     out += "\(prefix)\(quote(m.key)):\n"
                     write(m.value, indent: indent + 2, into: &out, inline: false)

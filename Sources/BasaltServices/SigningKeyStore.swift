@@ -30,14 +30,20 @@ public struct SigningKeyStore: Sendable {
     }
 
     public func load() async throws -> [SigningKey] {
-        let rows = try await store.fetch("""
+        let rows = try await store.fetch(
+            """
             SELECT "kid", "private_key", "created_at", "retired_at" FROM "_basalt_signing_keys" ORDER BY "created_at"
-            """, as: StoredKey.self)
+            """,
+            as: StoredKey.self
+        )
         return try rows.map { k in
             let raw = try box.open(k.sealedPrivateKey)
-            return SigningKey(kid: k.kid, privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: raw),
-                              createdAt: Timestamp(millisecondsSinceEpoch: k.createdAt),
-                              retiredAt: k.retiredAt.map(Timestamp.init(millisecondsSinceEpoch:)))
+            return SigningKey(
+                kid: k.kid,
+                privateKey: try Curve25519.Signing.PrivateKey(rawRepresentation: raw),
+                createdAt: Timestamp(millisecondsSinceEpoch: k.createdAt),
+                retiredAt: k.retiredAt.map(Timestamp.init(millisecondsSinceEpoch:))
+            )
         }
     }
 
@@ -51,9 +57,11 @@ public struct SigningKeyStore: Sendable {
         _ = try await store.write([
             store.statement("UPDATE \"_basalt_signing_keys\" SET \"retired_at\" = \(t) WHERE \"retired_at\" IS NULL"),
             store.statement("DELETE FROM \"_basalt_signing_keys\" WHERE \"retired_at\" < \(t - Int64(keep.components.seconds) * 1000)"),
-            store.statement("""
+            store.statement(
+                """
                 INSERT INTO "_basalt_signing_keys" ("kid", "private_key", "created_at") VALUES (\(key.kid), \(sealed), \(t))
-                """),
+                """
+            ),
         ])
         return key.kid
     }

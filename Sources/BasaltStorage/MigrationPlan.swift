@@ -27,21 +27,28 @@ public struct MigrationPlan: Sendable {
     public var isDestructive: Bool { steps.contains { $0.destructive } }
 
     public var json: JSONValue {
-        .object(JSONObject([
-            ("steps", .array(steps.map(\.json))),
-            ("destructive", .bool(isDestructive)),
-        ]))
+        .object(
+            JSONObject([
+                ("steps", .array(steps.map(\.json))),
+                ("destructive", .bool(isDestructive)),
+            ])
+        )
     }
 
     /// The refusal of a destructive plan: `409` with the destructive steps listed.
     public var destructiveRefusal: BasaltError {
         let errs = steps.filter(\.destructive).map { s in
             FieldError(
-                field: "/collections/\(s.collection ?? "")" + (s.field.map { "/fields/\($0)" } ?? ""), code: .invalid,
-                message: s.detail)
+                field: "/collections/\(s.collection ?? "")" + (s.field.map { "/fields/\($0)" } ?? ""),
+                code: .invalid,
+                message: s.detail
+            )
         }
         var e = BasaltError(
-            .conflict, "The schema change is destructive; repeat it with allow_destructive to apply it", fieldErrors: errs)
+            .conflict,
+            "The schema change is destructive; repeat it with allow_destructive to apply it",
+            fieldErrors: errs
+        )
         e.extensions.append(("plan", json))
         return e
     }

@@ -1,5 +1,5 @@
-import Foundation
 public import BasaltCore
+import Foundation
 
 /// The one way schemas change: diff the wanted schema against the live one, mark destructive
 /// steps, and produce the SQL that applies the change in one transaction together with the new
@@ -19,15 +19,29 @@ public struct MigrationPlanner: Sendable {
         // collection are gone from `wanted`, and SQLite migrates with foreign keys off).
         for c in current.collections where wanted.collection(c.name) == nil {
             let rows = try await count(c.name, nonNull: nil)
-            steps.append(.init(action: "drop_collection", collection: c.name, field: nil,
-                               detail: "drop collection \(c.name) (\(rows) records)", destructive: rows > 0))
+            steps.append(
+                .init(
+                    action: "drop_collection",
+                    collection: c.name,
+                    field: nil,
+                    detail: "drop collection \(c.name) (\(rows) records)",
+                    destructive: rows > 0
+                )
+            )
             statements.append(SQLQuery(sql: "DROP TABLE \(dialect.quote(c.name))\(dialect.columnChangeStrategy == .alterInPlace ? " CASCADE" : "")"))
         }
         // Creates in dependency order so foreign keys name existing tables.
         let created = Self.dependencyOrder(wanted.collections.filter { current.collection($0.name) == nil })
         for c in created {
-            steps.append(.init(action: "create_collection", collection: c.name, field: nil,
-                               detail: "create collection \(c.name) with \(c.fields.count) fields", destructive: false))
+            steps.append(
+                .init(
+                    action: "create_collection",
+                    collection: c.name,
+                    field: nil,
+                    detail: "create collection \(c.name) with \(c.fields.count) fields",
+                    destructive: false
+                )
+            )
             statements.append(SQLQuery(sql: ddl.createTable(c)))
         }
         for c in created {
@@ -61,8 +75,15 @@ public struct MigrationPlanner: Sendable {
         var changedTypes: Set<String> = []
         for f in old.fields where new.field(f.name) == nil {
             let n = try await count(new.name, nonNull: f.name)
-            steps.append(.init(action: "drop_field", collection: new.name, field: f.name,
-                               detail: "drop field \(new.name).\(f.name) (\(n) values)", destructive: n > 0))
+            steps.append(
+                .init(
+                    action: "drop_field",
+                    collection: new.name,
+                    field: f.name,
+                    detail: "drop field \(new.name).\(f.name) (\(n) values)",
+                    destructive: n > 0
+                )
+            )
             if f.type == .relation || dialect.columnChangeStrategy == .rebuildTable { needsRebuild = true }
         }
         for f in new.fields {
@@ -70,42 +91,81 @@ public struct MigrationPlanner: Sendable {
                 added.append(f)
                 var destructive = false
                 if f.required && f.defaultValue == nil { destructive = try await rowCount() > 0 }
-                steps.append(.init(action: "add_field", collection: new.name, field: f.name,
-                                   detail: "add field \(new.name).\(f.name) (\(f.type.rawValue))"
-                                       + (destructive ? "; existing records have no value for a required field" : ""),
-                                   destructive: destructive))
+                steps.append(
+                    .init(
+                        action: "add_field",
+                        collection: new.name,
+                        field: f.name,
+                        detail: "add field \(new.name).\(f.name) (\(f.type.rawValue))"
+                            + (destructive ? "; existing records have no value for a required field" : ""),
+                        destructive: destructive
+                    )
+                )
                 continue
             }
             if o.type != f.type || o.target != f.target || o.onDelete != f.onDelete {
                 let widening = Self.isWidening(from: o.type, to: f.type) && o.target == f.target
                 let n = o.type == f.type ? 0 : try await count(new.name, nonNull: f.name)
                 let destructive = !widening && n > 0 && o.type != f.type
-                steps.append(.init(action: "alter_field", collection: new.name, field: f.name,
-                                   detail: "change \(new.name).\(f.name) from \(describe(o)) to \(describe(f))"
-                                       + (destructive ? " (\(n) values cannot be converted and become null)" : ""),
-                                   destructive: destructive))
+                steps.append(
+                    .init(
+                        action: "alter_field",
+                        collection: new.name,
+                        field: f.name,
+                        detail: "change \(new.name).\(f.name) from \(describe(o)) to \(describe(f))"
+                            + (destructive ? " (\(n) values cannot be converted and become null)" : ""),
+                        destructive: destructive
+                    )
+                )
                 if o.type != f.type { changedTypes.insert(f.name) }
                 needsRebuild = true
             } else if o.required != f.required && f.required && f.defaultValue == nil {
                 let n = try await rowCount()
                 let nulls = n - (try await count(new.name, nonNull: f.name))
-                steps.append(.init(action: "alter_field", collection: new.name, field: f.name,
-                                   detail: "make \(new.name).\(f.name) required (\(nulls) records have no value)",
-                                   destructive: nulls > 0))
+                steps.append(
+                    .init(
+                        action: "alter_field",
+                        collection: new.name,
+                        field: f.name,
+                        detail: "make \(new.name).\(f.name) required (\(nulls) records have no value)",
+                        destructive: nulls > 0
+                    )
+                )
             } else if o != f {
-                steps.append(.init(action: "alter_field", collection: new.name, field: f.name,
-                                   detail: "change constraints of \(new.name).\(f.name)", destructive: false))
+                steps.append(
+                    .init(
+                        action: "alter_field",
+                        collection: new.name,
+                        field: f.name,
+                        detail: "change constraints of \(new.name).\(f.name)",
+                        destructive: false
+                    )
+                )
             }
         }
         if old.access != new.access {
-            steps.append(.init(action: "update_access", collection: new.name, field: nil,
-                               detail: "update access rules of \(new.name)", destructive: false))
+            steps.append(
+                .init(
+                    action: "update_access",
+                    collection: new.name,
+                    field: nil,
+                    detail: "update access rules of \(new.name)",
+                    destructive: false
+                )
+            )
         }
         let oldIndexes = ddl.indexes(old)
         let newIndexes = ddl.indexes(new)
         if old.indexes != new.indexes {
-            steps.append(.init(action: "update_indexes", collection: new.name, field: nil,
-                               detail: "update indexes of \(new.name)", destructive: false))
+            steps.append(
+                .init(
+                    action: "update_indexes",
+                    collection: new.name,
+                    field: nil,
+                    detail: "update indexes of \(new.name)",
+                    destructive: false
+                )
+            )
         }
 
         if needsRebuild && dialect.columnChangeStrategy == .rebuildTable {
@@ -118,13 +178,20 @@ public struct MigrationPlanner: Sendable {
                 guard let o = old.field(f.name) else { continue }
                 targetCols.append(dialect.quote(f.name))
                 if changedTypes.contains(f.name) {
-                    sourceCols.append(Self.isWidening(from: o.type, to: f.type)
-                        ? "CAST(\(dialect.quote(f.name)) AS \(dialect.columnType(f.type)))" : "NULL")
+                    sourceCols.append(
+                        Self.isWidening(from: o.type, to: f.type)
+                            ? "CAST(\(dialect.quote(f.name)) AS \(dialect.columnType(f.type)))" : "NULL"
+                    )
                 } else {
                     sourceCols.append(dialect.quote(f.name))
                 }
             }
-            sql.append(SQLQuery(sql: "INSERT INTO \(dialect.quote(tmp)) (\(targetCols.joined(separator: ", "))) SELECT \(sourceCols.joined(separator: ", ")) FROM \(table)"))
+            sql.append(
+                SQLQuery(
+                    sql:
+                        "INSERT INTO \(dialect.quote(tmp)) (\(targetCols.joined(separator: ", "))) SELECT \(sourceCols.joined(separator: ", ")) FROM \(table)"
+                )
+            )
             sql.append(SQLQuery(sql: "DROP TABLE \(table)"))
             sql.append(SQLQuery(sql: "ALTER TABLE \(dialect.quote(tmp)) RENAME TO \(table)"))
             for f in added where f.defaultValue != nil { sql.append(fill(f, table: table)) }

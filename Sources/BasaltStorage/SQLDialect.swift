@@ -1,5 +1,5 @@
-import Foundation
 public import BasaltCore
+import Foundation
 
 /// Everything that differs between SQLite and PostgreSQL SQL text. The compiler and the migration
 /// planner ask the dialect; they never branch on the backend.

@@ -74,12 +74,19 @@ public struct SchemaRepository: Sendable {
     }
 
     public func history() async throws -> [HistoryEntry] {
-        let rows = try await store.fetch("""
+        let rows = try await store.fetch(
+            """
             SELECT "version", "applied_at", "steps", "source" FROM "_basalt_migrations" ORDER BY "version" DESC
-            """, as: MigrationRow.self)
+            """,
+            as: MigrationRow.self
+        )
         return rows.map {
-            HistoryEntry(version: $0.version, appliedAt: Timestamp(millisecondsSinceEpoch: $0.appliedAt),
-                         plan: (try? JSONValue.parse($0.steps ?? "{}")) ?? .null, source: $0.source)
+            HistoryEntry(
+                version: $0.version,
+                appliedAt: Timestamp(millisecondsSinceEpoch: $0.appliedAt),
+                plan: (try? JSONValue.parse($0.steps ?? "{}")) ?? .null,
+                source: $0.source
+            )
         }
     }
 }

@@ -21,11 +21,12 @@ public struct TableDDL: Sendable {
     /// batch may write a record and its referrer in either order.
     public func references(_ f: FieldSchema) -> String? {
         guard f.type == .relation, let target = f.target else { return nil }
-        let action = switch f.onDelete {
-        case .restrict: "RESTRICT"
-        case .cascade: "CASCADE"
-        case .setNull: "SET NULL"
-        }
+        let action =
+            switch f.onDelete {
+            case .restrict: "RESTRICT"
+            case .cascade: "CASCADE"
+            case .setNull: "SET NULL"
+            }
         return "REFERENCES \(dialect.quote(target)) (\(dialect.quote("id"))) ON DELETE \(action) DEFERRABLE INITIALLY DEFERRED"
     }
 
@@ -46,10 +47,13 @@ public struct TableDDL: Sendable {
             if !dialect.indexesCarryPrimaryKey && !unique { t.append(dialect.quote("id")) }
             let body = "(\(t.joined(separator: ", ")))"
             let name = "bx_" + String(Digest.sha256Hex(c.name + "|" + label + "|" + body + "|" + (unique ? "u" : "")).prefix(20))
-            out.append(Index(
-                name: name,
-                sql: "CREATE \(unique ? "UNIQUE " : "")INDEX \(dialect.quote(name)) ON \(dialect.quote(c.name)) \(body)",
-                uniqueFields: uniqueFields))
+            out.append(
+                Index(
+                    name: name,
+                    sql: "CREATE \(unique ? "UNIQUE " : "")INDEX \(dialect.quote(name)) ON \(dialect.quote(c.name)) \(body)",
+                    uniqueFields: uniqueFields
+                )
+            )
         }
         add([dialect.indexTerm(dialect.quote("created_at"))], unique: false, uniqueFields: [], label: "created_at")
         for f in c.fields where f.type == .relation {

@@ -1,11 +1,11 @@
 public import Basalt
-import BasaltHTTP
 import BasaltAuth
-public import HTTPTypes
 public import BasaltCore
+import BasaltHTTP
 import BasaltPostgres
 import BasaltServices
 import Foundation
+public import HTTPTypes
 import Hummingbird
 public import HummingbirdTesting
 import Logging
@@ -33,7 +33,12 @@ public enum TestBackend: String, Sendable, CustomStringConvertible, CaseIterable
         c.http.authPerMinute = 0
         // Cheap hashing and no lockouts by default; the tests of those set them back.
         c.auth.passwordParameters = .fastForTests
-        c.auth.throttle = .init(attemptsPerMinutePerEmail: 0, attemptsPerMinutePerAddress: 0, freeFailuresPerEmail: 1_000, freeFailuresPerAddress: 1_000)
+        c.auth.throttle = .init(
+            attemptsPerMinutePerEmail: 0,
+            attemptsPerMinutePerAddress: 0,
+            freeFailuresPerEmail: 1_000,
+            freeFailuresPerAddress: 1_000
+        )
         switch self {
         case .sqlite:
             c.dataDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-test-\(UUID().uuidString)").path
@@ -48,7 +53,8 @@ public enum TestBackend: String, Sendable, CustomStringConvertible, CaseIterable
 
     /// Opens a runtime with `schema` (YAML) applied and an admin key, runs `body`, cleans up.
     public func withRuntime<T: Sendable>(
-        schema: String? = nil, configure: (inout BasaltConfiguration) -> Void = { _ in },
+        schema: String? = nil,
+        configure: (inout BasaltConfiguration) -> Void = { _ in },
         _ body: @Sendable (BasaltRuntime, String) async throws -> T
     ) async throws -> T {
         var config = try configuration()
@@ -76,7 +82,8 @@ public enum TestBackend: String, Sendable, CustomStringConvertible, CaseIterable
 
     /// Runs `body` against the app over real HTTP on an ephemeral loopback port.
     public func withApp<T: Sendable>(
-        schema: String? = nil, configure: (inout BasaltConfiguration) -> Void = { _ in },
+        schema: String? = nil,
+        configure: (inout BasaltConfiguration) -> Void = { _ in },
         _ body: @Sendable (APIClient) async throws -> T
     ) async throws -> T {
         try await withRuntime(schema: schema, configure: configure) { rt, key in
@@ -118,12 +125,19 @@ public struct APIClient: Sendable {
         }
     }
 
-    public enum Auth: Sendable { case admin, none, bearer(String) }
+    public enum Auth: Sendable {
+        case admin, none
+        case bearer(String)
+    }
 
     @discardableResult
     public func send(
-        _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, auth: Auth = .admin,
-        headers extra: [String: String] = [:], contentType: String = "application/json"
+        _ method: HTTPRequest.Method,
+        _ uri: String,
+        json: String? = nil,
+        auth: Auth = .admin,
+        headers extra: [String: String] = [:],
+        contentType: String = "application/json"
     ) async throws -> Reply {
         var h: HTTPFields = [:]
         switch auth {

@@ -9,7 +9,10 @@ struct AdminSchemaTests {
     @Test(arguments: TestBackend.all)
     func collectionLifecycleThroughThePlanner(_ backend: TestBackend) async throws {
         try await backend.withApp { api in
-            let created = try await api.post("/v1/admin/collections", #"{"name":"notes","fields":{"text":{"type":"text","required":true}},"access":{"list":[{"who":"public"}]}}"#)
+            let created = try await api.post(
+                "/v1/admin/collections",
+                #"{"name":"notes","fields":{"text":{"type":"text","required":true}},"access":{"list":[{"who":"public"}]}}"#
+            )
             #expect(created.status == .created, "\(created.text)")
             #expect(created.header("Location") == "/v1/admin/collections/notes")
             #expect(created["plan"]?["steps"]?.arrayValue?.first?["action"] == "create_collection")
@@ -48,13 +51,19 @@ struct AdminSchemaTests {
     @Test(arguments: TestBackend.all)
     func invalidSchemasAre422(_ backend: TestBackend) async throws {
         try await backend.withApp { api in
-            let bad = try await api.put("/v1/admin/schema", #"{"collections":{"Bad-Name":{"fields":{}},"ok":{"fields":{"id":{"type":"text"},"r":{"type":"relation","collection":"missing"},"s":{"type":"select"}}}}}"#)
+            let bad = try await api.put(
+                "/v1/admin/schema",
+                #"{"collections":{"Bad-Name":{"fields":{}},"ok":{"fields":{"id":{"type":"text"},"r":{"type":"relation","collection":"missing"},"s":{"type":"select"}}}}}"#
+            )
             #expect(bad.status == .unprocessableContent)
             let fields = Set(bad.fieldErrors.map(\.0))
             #expect(fields.contains("/collections/Bad-Name"))
             #expect(fields.contains("/collections/ok/fields/id"))
             #expect(fields.contains("/collections/ok/fields/s/values"))
-            let rule = try await api.put("/v1/admin/schema", #"{"collections":{"x":{"fields":{"a":{"type":"text"}},"access":{"list":[{"who":"public","where":"nope = 1"}]}}}}"#)
+            let rule = try await api.put(
+                "/v1/admin/schema",
+                #"{"collections":{"x":{"fields":{"a":{"type":"text"}},"access":{"list":[{"who":"public","where":"nope = 1"}]}}}}"#
+            )
             #expect(rule.status == .unprocessableContent)
             let reserved = try await api.post("/v1/admin/collections", #"{"name":"batch","fields":{}}"#)
             #expect(reserved.status == .unprocessableContent)

@@ -1,8 +1,8 @@
 import Basalt
 import BasaltAuth
+import BasaltCore
 import BasaltHTTP
 import BasaltServices
-import BasaltCore
 import BasaltTesting
 import Crypto
 import Foundation
@@ -18,9 +18,17 @@ enum Forge {
         return input + "." + Base64URL.encode(try sign(input))
     }
 
-    static func claims(_ sub: String, iss: String = "http://127.0.0.1:8080", aud: String = "basalt", exp: Int64? = nil, nbf: Int64? = nil, roles: String = "[]") -> String {
+    static func claims(
+        _ sub: String,
+        iss: String = "http://127.0.0.1:8080",
+        aud: String = "basalt",
+        exp: Int64? = nil,
+        nbf: Int64? = nil,
+        roles: String = "[]"
+    ) -> String {
         let now = Int64(Date().timeIntervalSince1970)
-        return #"{"iss":"\#(iss)","sub":"\#(sub)","aud":"\#(aud)","exp":\#(exp ?? now + 600),"iat":\#(now),"nbf":\#(nbf ?? now),"jti":"j","roles":\#(roles),"scope":""}"#
+        return
+            #"{"iss":"\#(iss)","sub":"\#(sub)","aud":"\#(aud)","exp":\#(exp ?? now + 600),"iat":\#(now),"nbf":\#(nbf ?? now),"jti":"j","roles":\#(roles),"scope":""}"#
     }
 }
 
@@ -45,20 +53,54 @@ struct AttackTests {
             forged.append(("alg none", Forge.b64(#"{"alg":"none","typ":"JWT","kid":"\#(kid)"}"#) + "." + Forge.b64(payload) + "."))
             forged.append(("alg None", Forge.b64(#"{"alg":"None","kid":"\#(kid)"}"#) + "." + Forge.b64(payload) + "."))
             // HS256 keyed with the published public key (algorithm confusion).
-            forged.append(("HS256 with public key", Forge.token(header: #"{"alg":"HS256","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) { input in
-                Array(HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: publicKeyBytes)))
-            }))
+            forged.append(
+                (
+                    "HS256 with public key",
+                    Forge.token(header: #"{"alg":"HS256","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) { input in
+                        Array(HMAC<SHA256>.authenticationCode(for: Array(input.utf8), using: SymmetricKey(data: publicKeyBytes)))
+                    }
+                )
+            )
             // RS256 / ES256 where EdDSA is expected (validly signed with the attacker's own keys).
             let p256 = P256.Signing.PrivateKey()
-            forged.append(("ES256", try Forge.token(header: #"{"alg":"ES256","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) { input in
-                Array(try p256.signature(for: Array(input.utf8)).rawRepresentation)
-            }))
-            forged.append(("RS256 header", Forge.token(header: #"{"alg":"RS256","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) { _ in Array(repeating: 7, count: 256) }))
+            forged.append(
+                (
+                    "ES256",
+                    try Forge.token(header: #"{"alg":"ES256","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) { input in
+                        Array(try p256.signature(for: Array(input.utf8)).rawRepresentation)
+                    }
+                )
+            )
+            forged.append(
+                (
+                    "RS256 header",
+                    Forge.token(header: #"{"alg":"RS256","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) { _ in Array(repeating: 7, count: 256) }
+                )
+            )
             // EdDSA signed by a key that is not ours, under our kid and under an unknown kid.
             let mine = Curve25519.Signing.PrivateKey()
-            forged.append(("foreign key, our kid", try Forge.token(header: #"{"alg":"EdDSA","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) { Array(try mine.signature(for: Array($0.utf8))) }))
-            forged.append(("unknown kid", try Forge.token(header: #"{"alg":"EdDSA","typ":"JWT","kid":"attacker"}"#, payload: payload) { Array(try mine.signature(for: Array($0.utf8))) }))
-            forged.append(("no kid", try Forge.token(header: #"{"alg":"EdDSA","typ":"JWT"}"#, payload: payload) { Array(try mine.signature(for: Array($0.utf8))) }))
+            forged.append(
+                (
+                    "foreign key, our kid",
+                    try Forge.token(header: #"{"alg":"EdDSA","typ":"JWT","kid":"\#(kid)"}"#, payload: payload) {
+                        Array(try mine.signature(for: Array($0.utf8)))
+                    }
+                )
+            )
+            forged.append(
+                (
+                    "unknown kid",
+                    try Forge.token(header: #"{"alg":"EdDSA","typ":"JWT","kid":"attacker"}"#, payload: payload) {
+                        Array(try mine.signature(for: Array($0.utf8)))
+                    }
+                )
+            )
+            forged.append(
+                (
+                    "no kid",
+                    try Forge.token(header: #"{"alg":"EdDSA","typ":"JWT"}"#, payload: payload) { Array(try mine.signature(for: Array($0.utf8))) }
+                )
+            )
             // Tampered payload: roles raised, signature kept.
             let parts = ada.accessToken.split(separator: ".").map(String.init)
             forged.append(("tampered payload", parts[0] + "." + Forge.b64(payload) + "." + parts[2]))
@@ -131,29 +173,46 @@ struct AttackTests {
     /// and failures from one address never lock the owner out from another.
     @Test(arguments: TestBackend.all)
     func signInIsThrottledPerEmailWithoutRevealingAccounts(_ backend: TestBackend) async throws {
-        try await backend.withApp(schema: IdentityFixtures.schema, configure: {
-            // A quota of 5 a minute (and the default lockout): the 6th attempt is refused however
-            // slowly the machine runs. Client addresses come from X-Forwarded-For of loopback.
-            $0.auth.throttle = .init(attemptsPerMinutePerEmail: 5)
-            $0.http.trustedProxies = ["127.0.0.1"]
-        }) { api in
+        try await backend.withApp(
+            schema: IdentityFixtures.schema,
+            configure: {
+                // A quota of 5 a minute (and the default lockout): the 6th attempt is refused however
+                // slowly the machine runs. Client addresses come from X-Forwarded-For of loopback.
+                $0.auth.throttle = .init(attemptsPerMinutePerEmail: 5)
+                $0.http.trustedProxies = ["127.0.0.1"]
+            }
+        ) { api in
             _ = try await api.post("/v1/auth/register", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none)
             let attacker = ["X-Forwarded-For": "198.51.100.7"]
             for email in ["ada@example.com", "ghost@example.com"] {
                 for _ in 0..<5 {
-                    let r = try await api.post("/v1/auth/login", #"{"email":"\#(email)","password":"wrong wrong wrong"}"#, auth: .none, headers: attacker)
+                    let r = try await api.post(
+                        "/v1/auth/login",
+                        #"{"email":"\#(email)","password":"wrong wrong wrong"}"#,
+                        auth: .none,
+                        headers: attacker
+                    )
                     #expect(r.status == .unauthorized)
                 }
                 // Refused now from that address — even with the right password, and just the same
                 // for an unknown email.
-                let locked = try await api.post("/v1/auth/login", #"{"email":"\#(email)","password":"correct horse battery"}"#, auth: .none, headers: attacker)
+                let locked = try await api.post(
+                    "/v1/auth/login",
+                    #"{"email":"\#(email)","password":"correct horse battery"}"#,
+                    auth: .none,
+                    headers: attacker
+                )
                 #expect(locked.status == .tooManyRequests, "\(email)")
                 #expect(locked.problem == "rate-limited")
                 #expect(Int(locked.header("Retry-After") ?? "") ?? 0 >= 1)
             }
             // The owner, from another address, signs in.
-            let owner = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none,
-                                           headers: ["X-Forwarded-For": "203.0.113.9"])
+            let owner = try await api.post(
+                "/v1/auth/login",
+                #"{"email":"ada@example.com","password":"correct horse battery"}"#,
+                auth: .none,
+                headers: ["X-Forwarded-For": "203.0.113.9"]
+            )
             #expect(owner.status == .ok, "\(owner.text)")
         }
     }

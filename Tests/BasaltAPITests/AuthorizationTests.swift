@@ -44,7 +44,11 @@ struct AuthorizationTests {
             let listed = try await api.get("/v1/notes?expand=parent", auth: bob.auth)
             #expect(!listed.text.contains("ada's"))
             // In a batch too.
-            let batch = try await api.post("/v1/batch", #"{"operations":[{"method":"PATCH","path":"/v1/notes/\#(id)","body":{"title":"x"}}]}"#, auth: bob.auth)
+            let batch = try await api.post(
+                "/v1/batch",
+                #"{"operations":[{"method":"PATCH","path":"/v1/notes/\#(id)","body":{"title":"x"}}]}"#,
+                auth: bob.auth
+            )
             #expect(batch.status == .notFound && batch["operation_index"] == .int(0))
             // The users collection: each sees only themselves.
             #expect(try await api.get("/v1/users/\(ada.id)", auth: bob.auth).status == .notFound)
@@ -63,7 +67,9 @@ struct AuthorizationTests {
     func usersCannotAssignThemselvesRolesOrVerification(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: IdentityFixtures.schema) { api in
             let ada = try await api.signUp("ada@example.com", profile: #""name":"Ada""#)
-            for body in [#"{"roles":["editor"]}"#, #"{"verified":true}"#, #"{"disabled":false, "roles":["admin"]}"#, #"{"email":"admin@example.com"}"#] {
+            for body in [
+                #"{"roles":["editor"]}"#, #"{"verified":true}"#, #"{"disabled":false, "roles":["admin"]}"#, #"{"email":"admin@example.com"}"#,
+            ] {
                 let r = try await api.patch("/v1/users/\(ada.id)", body, auth: ada.auth)
                 #expect(r.status == .unprocessableContent, "\(body)")
                 #expect(r.fieldErrors.contains { $0.1 == "read_only" }, "\(body)")

@@ -11,12 +11,12 @@ struct ContractDetailTests {
     @Test(arguments: TestBackend.all)
     func sqlKeywordsAsNames(_ backend: TestBackend) async throws {
         let schema = """
-        collections:
-          order:
-            fields:
-              group: {type: text}
-              select: {type: integer}
-        """
+            collections:
+              order:
+                fields:
+                  group: {type: text}
+                  select: {type: integer}
+            """
         try await backend.withApp(schema: schema) { api in
             let r = try await api.post("/v1/order", #"{"group":"a","select":1}"#)
             #expect(r.status == .created, "\(r.text)")
@@ -26,22 +26,22 @@ struct ContractDetailTests {
     }
 
     static let hops = """
-    collections:
-      teams:
-        fields:
-          name: {type: text}
-          secret: {type: boolean}
-        access:
-          list: [{who: public, where: "secret = false"}]
-          view: [{who: public, where: "secret = false"}]
-      members:
-        fields:
-          name: {type: text}
-          team: {type: relation, collection: teams, on_delete: set_null}
-        access:
-          list: [{who: public}]
-          view: [{who: public}]
-    """
+        collections:
+          teams:
+            fields:
+              name: {type: text}
+              secret: {type: boolean}
+            access:
+              list: [{who: public, where: "secret = false"}]
+              view: [{who: public, where: "secret = false"}]
+          members:
+            fields:
+              name: {type: text}
+              team: {type: relation, collection: teams, on_delete: set_null}
+            access:
+              list: [{who: public}]
+              view: [{who: public}]
+        """
 
     @Test(arguments: TestBackend.all)
     func filterThroughARelationAndExpandVisibility(_ backend: TestBackend) async throws {
@@ -61,7 +61,7 @@ struct ContractDetailTests {
             #expect(items.count == 3)
             #expect(items[0]["expand"]?["team"]?["name"] == "Open")
             #expect(items[1]["team"] == .string(hidden))  // the id stays
-            #expect(items[1]["expand"]?["team"] == nil)   // the record does not leak
+            #expect(items[1]["expand"]?["team"] == nil)  // the record does not leak
             // Admins see both.
             let admin = try await api.get("/v1/members?expand=team&sort=name")
             #expect(admin["items"]?.arrayValue?[1]["expand"]?["team"]?["name"] == "Hidden")
@@ -82,8 +82,10 @@ struct ContractDetailTests {
 
     @Test(arguments: TestBackend.all)
     func jsonFieldsUpTo1MiB(_ backend: TestBackend) async throws {
-        try await backend.withApp(schema: "collections:\n  documents:\n    fields:\n      data: {type: json}\n",
-                                  configure: { $0.http.bodyLimitBytes = 4 << 20 }) { api in
+        try await backend.withApp(
+            schema: "collections:\n  documents:\n    fields:\n      data: {type: json}\n",
+            configure: { $0.http.bodyLimitBytes = 4 << 20 }
+        ) { api in
             let ok = try await api.post("/v1/documents", #"{"data":{"a":[1,2,{"b":null}],"s":"x"}}"#)
             #expect(ok.status == .created)
             #expect(ok["data"] == ["a": [1, 2, ["b": nil]], "s": "x"])

@@ -1,8 +1,8 @@
-import BasaltCore
-import Foundation
 import Basalt
+import BasaltCore
 import BasaltHTTP
 import BasaltTesting
+import Foundation
 import HTTPTypes
 import HummingbirdTesting
 import Testing
@@ -48,8 +48,12 @@ struct EdgeTests {
             #expect(ok.header("Access-Control-Allow-Origin") == "https://app.example")
             let other = try await api.get("/v1/authors", headers: ["Origin": "https://evil.example"])
             #expect(other.header("Access-Control-Allow-Origin") == nil)
-            let pre = try await api.send(.options, "/v1/posts", auth: .none,
-                                         headers: ["Origin": "https://app.example", "Access-Control-Request-Method": "POST"])
+            let pre = try await api.send(
+                .options,
+                "/v1/posts",
+                auth: .none,
+                headers: ["Origin": "https://app.example", "Access-Control-Request-Method": "POST"]
+            )
             #expect(pre.status == .noContent)
             #expect(pre.header("Access-Control-Allow-Methods")?.contains("PATCH") == true)
         }
@@ -76,13 +80,21 @@ struct EdgeTests {
     /// API.md §11: every answer of a rate-limited route carries the headers, error answers included.
     @Test(arguments: TestBackend.all)
     func errorAnswersCarryRateLimitHeaders(_ backend: TestBackend) async throws {
-        try await backend.withApp(schema: IdentityFixtures.schema, configure: { $0.http.authPerMinute = 10; $0.http.anonymousPerMinute = 10 }) { api in
+        try await backend.withApp(
+            schema: IdentityFixtures.schema,
+            configure: {
+                $0.http.authPerMinute = 10
+                $0.http.anonymousPerMinute = 10
+            }
+        ) { api in
             let login = try await api.post("/v1/auth/login", #"{"email":"nobody@example.com","password":"wrong wrong wrong"}"#, auth: .none)
             #expect(login.status == .unauthorized)
             #expect(login.header("RateLimit-Policy") == "\"auth\";q=10;w=60")
             #expect(login.header("RateLimit")?.hasPrefix("\"auth\";r=9;t=") == true)
-            for (path, status) in [("/v1/notes", HTTPResponse.Status.unauthorized), ("/v1/no_such_collection", .notFound),
-                                   ("/v1/notes?limit=0", .unauthorized)] {
+            for (path, status) in [
+                ("/v1/notes", HTTPResponse.Status.unauthorized), ("/v1/no_such_collection", .notFound),
+                ("/v1/notes?limit=0", .unauthorized),
+            ] {
                 let r = try await api.get(path, auth: .none)
                 #expect(r.status == status && r.header("RateLimit-Policy") == "\"default\";q=10;w=60", "\(path)")
             }
@@ -128,13 +140,13 @@ struct EdgeTests {
         try await backend.withApp(schema: Fixtures.blog) { api in
             let trace = "4bf92f3577b34da6a3ce929d0e0e4736"
             let invalid = [
-                "00-\(trace.uppercased())-00f067aa0ba902b7-01",          // upper-case hex
+                "00-\(trace.uppercased())-00f067aa0ba902b7-01",  // upper-case hex
                 "00-４bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",  // a full-width digit
-                "00-\(trace)-0000000000000000-01",                       // all-zero parent id
-                "00-00000000000000000000000000000000-00f067aa0ba902b7-01", // all-zero trace id
+                "00-\(trace)-0000000000000000-01",  // all-zero parent id
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  // all-zero trace id
                 "00-\(trace)-00f067aa0ba902b7-" + String(repeating: "0", count: 4096),
-                "ff-\(trace)-00f067aa0ba902b7-01",                       // version ff
-                "00-\(trace)-00f067aa0ba902b7-01-extra",                 // version 00 has exactly four fields
+                "ff-\(trace)-00f067aa0ba902b7-01",  // version ff
+                "00-\(trace)-00f067aa0ba902b7-01-extra",  // version 00 has exactly four fields
             ]
             for t in invalid {
                 let out = try #require(try await api.get("/v1/authors", headers: ["traceparent": t]).header("traceparent"))
@@ -142,7 +154,9 @@ struct EdgeTests {
                 #expect(out.range(of: #"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"#, options: .regularExpression) != nil)
             }
             // A later version may carry more fields; its ids are continued.
-            let future = try #require(try await api.get("/v1/authors", headers: ["traceparent": "01-\(trace)-00f067aa0ba902b7-01-what-ever"]).header("traceparent"))
+            let future = try #require(
+                try await api.get("/v1/authors", headers: ["traceparent": "01-\(trace)-00f067aa0ba902b7-01-what-ever"]).header("traceparent")
+            )
             #expect(future.hasPrefix("00-\(trace)-"))
         }
     }

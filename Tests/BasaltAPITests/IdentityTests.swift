@@ -1,9 +1,9 @@
 import Basalt
 import BasaltAuth
+import BasaltCore
 import BasaltHTTP
 import BasaltServices
 import BasaltStorage
-import BasaltCore
 import BasaltTesting
 import Foundation
 import HTTPTypes
@@ -23,30 +23,30 @@ struct DecodedJWT {
 
 enum IdentityFixtures {
     static let schema = """
-    collections:
-      users:
-        fields:
-          name: {type: text, max: 100}
-          team: {type: text}
-        access:
-          view: [{who: authenticated, where: "id = @auth.id"}]
-          update: [{who: authenticated, where: "id = @auth.id"}]
-      notes:
-        fields:
-          title: {type: text, required: true}
-          owner: {type: relation, collection: users, on_delete: cascade}
-          team:  {type: text}
-          parent: {type: relation, collection: notes, on_delete: set_null}
-        access:
-          list:   [{who: authenticated, where: "owner = @auth.id"}, {roles: [viewer], where: "team = @auth.team"}]
-          view:   [{who: authenticated, where: "owner = @auth.id"}, {roles: [viewer], where: "team = @auth.team"}]
-          create: [{who: authenticated, where: "@new.owner = @auth.id"}]
-          update: [{who: authenticated, where: "owner = @auth.id && @new.owner = @auth.id"}]
-          delete: [{who: authenticated, where: "owner = @auth.id"}, {roles: [editor]}]
-    roles:
-      editor: {inherits: [viewer]}
-      viewer: {}
-    """
+        collections:
+          users:
+            fields:
+              name: {type: text, max: 100}
+              team: {type: text}
+            access:
+              view: [{who: authenticated, where: "id = @auth.id"}]
+              update: [{who: authenticated, where: "id = @auth.id"}]
+          notes:
+            fields:
+              title: {type: text, required: true}
+              owner: {type: relation, collection: users, on_delete: cascade}
+              team:  {type: text}
+              parent: {type: relation, collection: notes, on_delete: set_null}
+            access:
+              list:   [{who: authenticated, where: "owner = @auth.id"}, {roles: [viewer], where: "team = @auth.team"}]
+              view:   [{who: authenticated, where: "owner = @auth.id"}, {roles: [viewer], where: "team = @auth.team"}]
+              create: [{who: authenticated, where: "@new.owner = @auth.id"}]
+              update: [{who: authenticated, where: "owner = @auth.id && @new.owner = @auth.id"}]
+              delete: [{who: authenticated, where: "owner = @auth.id"}, {roles: [editor]}]
+        roles:
+          editor: {inherits: [viewer]}
+          viewer: {}
+        """
 }
 
 @Suite("Identity: register, sign in, refresh families, sessions")
@@ -54,7 +54,11 @@ struct IdentityTests {
     @Test(arguments: TestBackend.all)
     func registerAndSignIn(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: IdentityFixtures.schema) { api in
-            let reg = try await api.post("/v1/auth/register", #"{"email":" Ada@Example.COM ","password":"correct horse battery","name":"Ada"}"#, auth: .none)
+            let reg = try await api.post(
+                "/v1/auth/register",
+                #"{"email":" Ada@Example.COM ","password":"correct horse battery","name":"Ada"}"#,
+                auth: .none
+            )
             #expect(reg.status == .created)
             #expect(reg["email"] == .string("ada@example.com"))  // normalized
             #expect(reg["verified"] == .bool(false) && reg["roles"] == .array([]) && reg["disabled"] == .bool(false))
@@ -74,11 +78,19 @@ struct IdentityTests {
             let badEmail = try await api.post("/v1/auth/register", #"{"email":"not-an-email","password":"correct horse battery"}"#, auth: .none)
             #expect(badEmail.status == .unprocessableContent && badEmail.fieldErrors.contains { $0.0 == "/email" })
             // Mass assignment at registration: roles, verified, disabled are not the registrant's to set.
-            let mass = try await api.post("/v1/auth/register", #"{"email":"m@example.com","password":"correct horse battery","roles":["editor"],"verified":true}"#, auth: .none)
+            let mass = try await api.post(
+                "/v1/auth/register",
+                #"{"email":"m@example.com","password":"correct horse battery","roles":["editor"],"verified":true}"#,
+                auth: .none
+            )
             #expect(mass.status == .unprocessableContent)
             #expect(Set(mass.fieldErrors.map(\.0)) == ["/roles", "/verified"] && mass.fieldErrors.allSatisfy { $0.1 == "read_only" })
             #expect(try await api.get("/v1/users?filter=email%20%3D%20'm%40example.com'&total=true")["total"] == .int(0))
-            let chosenID = try await api.post("/v1/auth/register", #"{"id":"00000000-0000-7000-8000-000000000001","email":"i@example.com","password":"correct horse battery"}"#, auth: .none)
+            let chosenID = try await api.post(
+                "/v1/auth/register",
+                #"{"id":"00000000-0000-7000-8000-000000000001","email":"i@example.com","password":"correct horse battery"}"#,
+                auth: .none
+            )
             #expect(chosenID.status == .unprocessableContent && chosenID.fieldErrors.first?.0 == "/id")
 
             // Sign in: the token response (API.md §8).
@@ -99,7 +111,9 @@ struct IdentityTests {
             let jwks = try await api.get("/.well-known/jwks.json", auth: .none)
             #expect(jwks.status == .ok)
             let keys = try #require(jwks["keys"]?.arrayValue)
-            #expect(keys.contains { $0["kid"]?.stringValue == kid && $0["kty"] == .string("OKP") && $0["crv"] == .string("Ed25519") && $0["d"] == nil })
+            #expect(
+                keys.contains { $0["kid"]?.stringValue == kid && $0["kty"] == .string("OKP") && $0["crv"] == .string("Ed25519") && $0["d"] == nil }
+            )
 
             let me = try await api.get("/v1/auth/me", auth: .bearer(access))
             #expect(me.status == .ok && me["email"] == .string("ada@example.com"))
@@ -174,7 +188,10 @@ struct IdentityTests {
                 let payload = token.split(separator: ".").map(String.init)[1]
                 return try #require(try JSONValue.parse(Base64URL.decode(payload) ?? [])["sid"]?.stringValue)
             }
-            #expect(Set(sessions.compactMap { $0["id"]?.stringValue }) == Set([try sid(ada.accessToken), try sid(s1.accessToken), try sid(s2.accessToken)]))
+            #expect(
+                Set(sessions.compactMap { $0["id"]?.stringValue })
+                    == Set([try sid(ada.accessToken), try sid(s1.accessToken), try sid(s2.accessToken)])
+            )
             for t in [ada, s1, s2] { #expect(try await api.get("/v1/auth/me", auth: t.auth).status == .ok) }
             // Sign-out ends that session's token, and only that one.
             #expect(try await api.post("/v1/auth/logout", #"{"refresh_token":"\#(ada.refreshToken)"}"#, auth: .none).status == .noContent)
@@ -282,8 +299,10 @@ struct InteropTests {
             let script = Self.root.appendingPathComponent("tests/interop/verify_jwt.py").path
             for token in [ada.accessToken, try await api.signIn("ada@example.com").accessToken] {
                 try token.write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
-                let (status, output) = try await Self.python([script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path,
-                                                        "http://127.0.0.1:8080", "basalt"])
+                let (status, output) = try await Self.python([
+                    script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path,
+                    "http://127.0.0.1:8080", "basalt",
+                ])
                 #expect(status == 0, "\(output)")
                 #expect(output.contains(ada.id))
             }
@@ -291,7 +310,9 @@ struct InteropTests {
             let parts = ada.accessToken.split(separator: ".").map(String.init)
             let tampered = parts[0] + "." + Forge.b64(Forge.claims(ada.id, roles: #"["editor"]"#)) + "." + parts[2]
             try tampered.write(to: dir.appendingPathComponent("token"), atomically: true, encoding: .utf8)
-            let (bad, _) = try await Self.python([script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path, "http://127.0.0.1:8080", "basalt"])
+            let (bad, _) = try await Self.python([
+                script, dir.appendingPathComponent("jwks.json").path, dir.appendingPathComponent("token").path, "http://127.0.0.1:8080", "basalt",
+            ])
             #expect(bad != 0)
         }
     }
@@ -331,10 +352,16 @@ struct IdentityUpkeepTests {
             // through the reset flow and can then sign in.
             let made = try await api.post("/v1/users", #"{"email":"Ada@Example.com","verified":true}"#)
             #expect(made.status == .created && made["email"] == .string("ada@example.com"))
-            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
+            #expect(
+                try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status
+                    == .unauthorized
+            )
             #expect(try await api.post("/v1/auth/password/forgot", #"{"email":"ada@example.com"}"#, auth: .none).status == .accepted)
             let token = try await api.mailedToken(to: "ada@example.com", subject: "Reset")
-            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"correct horse battery"}"#, auth: .none).status == .noContent)
+            #expect(
+                try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"correct horse battery"}"#, auth: .none).status
+                    == .noContent
+            )
             _ = try await api.signIn("ada@example.com")
         }
     }
@@ -342,15 +369,15 @@ struct IdentityUpkeepTests {
     @Test(arguments: TestBackend.all)
     func relationsToUsersNeedNoDeclaration(_ backend: TestBackend) async throws {
         let schema = """
-        collections:
-          todos:
-            fields:
-              title: {type: text, required: true}
-              owner: {type: relation, collection: users, on_delete: cascade}
-            access:
-              list: [{who: authenticated, where: "owner = @auth.id"}]
-              create: [{who: authenticated, where: "@new.owner = @auth.id"}]
-        """
+            collections:
+              todos:
+                fields:
+                  title: {type: text, required: true}
+                  owner: {type: relation, collection: users, on_delete: cascade}
+                access:
+                  list: [{who: authenticated, where: "owner = @auth.id"}]
+                  create: [{who: authenticated, where: "@new.owner = @auth.id"}]
+            """
         try await backend.withApp(schema: schema) { api in
             let ada = try await api.signUp("ada@example.com")
             #expect(try await api.post("/v1/todos", #"{"title":"t","owner":"\#(ada.id)"}"#, auth: ada.auth).status == .created)
@@ -363,7 +390,10 @@ struct IdentityUpkeepTests {
                 #expect(n == 0, "\(table)")
             }
             #expect(try await api.get("/v1/auth/me", auth: ada.auth).status == .unauthorized)
-            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
+            #expect(
+                try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status
+                    == .unauthorized
+            )
         }
     }
 

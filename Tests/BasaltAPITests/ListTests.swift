@@ -9,19 +9,24 @@ func q(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: .
 @Suite("Lists: filter, sort, pagination, fields, expand, total")
 struct ListTests {
     static let schema = """
-    collections:
-      people:
-        fields:
-          name: {type: text}
-          age:  {type: integer}
-          born: {type: datetime}
-          active: {type: boolean}
-          boss: {type: relation, collection: people, on_delete: set_null}
-    """
+        collections:
+          people:
+            fields:
+              name: {type: text}
+              age:  {type: integer}
+              born: {type: datetime}
+              active: {type: boolean}
+              boss: {type: relation, collection: people, on_delete: set_null}
+        """
 
     func seed(_ api: APIClient) async throws {
-        for (name, age, active) in [("Ann", "30", "true"), ("bob", "25", "false"), ("Cé%_x", "null", "true"), ("dan", "40", "null"), ("Émile", "25", "true")] {
-            _ = try await api.create("people", #"{"name":"\#(name)","age":\#(age),"active":\#(active),"born":"2000-01-0\#(age == "null" ? "1" : "2")T00:00:00Z"}"#)
+        for (name, age, active) in [
+            ("Ann", "30", "true"), ("bob", "25", "false"), ("Cé%_x", "null", "true"), ("dan", "40", "null"), ("Émile", "25", "true"),
+        ] {
+            _ = try await api.create(
+                "people",
+                #"{"name":"\#(name)","age":\#(age),"active":\#(active),"born":"2000-01-0\#(age == "null" ? "1" : "2")T00:00:00Z"}"#
+            )
         }
     }
 

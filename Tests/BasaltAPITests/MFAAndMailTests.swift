@@ -12,7 +12,8 @@ import Testing
 func base32Decode(_ s: String) -> String {
     let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
     var bytes: [UInt8] = []
-    var buffer = 0, bits = 0
+    var buffer = 0
+    var bits = 0
     for c in s {
         guard let v = alphabet.firstIndex(of: c) else { continue }
         buffer = (buffer << 5) | v
@@ -82,31 +83,60 @@ struct MFAAndMailTests {
             #expect(recovery.count == 10 && Set(recovery).count == 10)
             // Recovery codes are stored hashed.
             let rows = try await api.runtime.store.fetch(SQLQuery(sql: "SELECT \"code_hash\" FROM \"_basalt_recovery_codes\""), types: [.text])
-            #expect(rows.count == 10 && !rows.contains { r in recovery.contains { r[0].text?.contains($0.replacingOccurrences(of: "-", with: "")) == true } })
+            #expect(
+                rows.count == 10
+                    && !rows.contains { r in recovery.contains { r[0].text?.contains($0.replacingOccurrences(of: "-", with: "")) == true } }
+            )
 
             let noOTP = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none)
             #expect(noOTP.status == .unauthorized && noOTP.problem == "mfa-required")
-            let wrongOTP = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"123456"}"#, auth: .none)
+            let wrongOTP = try await api.post(
+                "/v1/auth/login",
+                #"{"email":"ada@example.com","password":"correct horse battery","otp":"123456"}"#,
+                auth: .none
+            )
             #expect(wrongOTP.status == .unauthorized && wrongOTP.problem == "mfa-required")
             // The code used to confirm cannot be replayed; the next step's code works once.
-            let replay = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(code)"}"#, auth: .none)
+            let replay = try await api.post(
+                "/v1/auth/login",
+                #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(code)"}"#,
+                auth: .none
+            )
             #expect(replay.status == .unauthorized)
             let next = OneTimePasswords.code(secret: secret, at: Timestamp(millisecondsSinceEpoch: Timestamp.now().millisecondsSinceEpoch + 30_000))
             _ = try await api.signIn("ada@example.com", otp: next)
-            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(next)"}"#, auth: .none).status == .unauthorized)
+            #expect(
+                try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(next)"}"#, auth: .none)
+                    .status == .unauthorized
+            )
             // A recovery code works exactly once; a wrong password with a good code is still 401.
-            let wrongPassword = try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"nope nope nope","otp":"\#(recovery[0])"}"#, auth: .none)
+            let wrongPassword = try await api.post(
+                "/v1/auth/login",
+                #"{"email":"ada@example.com","password":"nope nope nope","otp":"\#(recovery[0])"}"#,
+                auth: .none
+            )
             #expect(wrongPassword.status == .unauthorized && wrongPassword.problem == "unauthenticated")
             let viaRecovery = try await api.signIn("ada@example.com", otp: recovery[0])
-            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(recovery[0])"}"#, auth: .none).status == .unauthorized)
+            #expect(
+                try await api.post(
+                    "/v1/auth/login",
+                    #"{"email":"ada@example.com","password":"correct horse battery","otp":"\#(recovery[0])"}"#,
+                    auth: .none
+                ).status == .unauthorized
+            )
             // Turning it off needs a code.
-            #expect(try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"999999"}"#, auth: viaRecovery.auth).status == .unprocessableContent)
-            #expect(try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"\#(recovery[1])"}"#, auth: viaRecovery.auth).status == .noContent)
+            #expect(
+                try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"999999"}"#, auth: viaRecovery.auth).status == .unprocessableContent
+            )
+            #expect(
+                try await api.send(.delete, "/v1/auth/mfa/totp", json: #"{"otp":"\#(recovery[1])"}"#, auth: viaRecovery.auth).status == .noContent
+            )
             _ = try await api.signIn("ada@example.com")
             // Enrolling again is possible; an admin can turn it off for a user who lost the device.
             let again = try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth)
             let secret2 = base32Decode(try #require(again["secret"]?.stringValue))
-            #expect(try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth).status == .ok)  // restart before confirming: fine
+            // Enrolling again before confirming is fine: it restarts.
+            #expect(try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth).status == .ok)
             _ = secret2
             let third = try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth)
             let secret3 = base32Decode(try #require(third["secret"]?.stringValue))
@@ -114,7 +144,10 @@ struct MFAAndMailTests {
             #expect(try await api.post("/v1/auth/mfa/totp/confirm", #"{"otp":"\#(code3)"}"#, auth: viaRecovery.auth).status == .ok)
             // Once on, a new enrolment cannot replace the active secret.
             #expect(try await api.post("/v1/auth/mfa/totp", #"{"password":"correct horse battery"}"#, auth: viaRecovery.auth).status == .conflict)
-            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).problem == "mfa-required")
+            #expect(
+                try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).problem
+                    == "mfa-required"
+            )
             #expect(try await api.delete("/v1/admin/users/\(ada.id)/mfa", auth: viaRecovery.auth).status == .forbidden)
             #expect(try await api.delete("/v1/admin/users/\(ada.id)/mfa").status == .noContent)
             _ = try await api.signIn("ada@example.com")
@@ -150,26 +183,50 @@ struct MFAAndMailTests {
             try await api.runtime.auth.processResetRequests()
             #expect(try await api.mailCount(to: "ada@example.com") == 2)  // the verification and one reset
             // A verification token is no reset token.
-            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(vtoken)","password":"brand new passphrase"}"#, auth: .none).status == .unprocessableContent)
-            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"short"}"#, auth: .none).status == .unprocessableContent)
-            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"brand new passphrase"}"#, auth: .none).status == .noContent)
+            #expect(
+                try await api.post("/v1/auth/password/reset", #"{"token":"\#(vtoken)","password":"brand new passphrase"}"#, auth: .none).status
+                    == .unprocessableContent
+            )
+            #expect(
+                try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"short"}"#, auth: .none).status
+                    == .unprocessableContent
+            )
+            #expect(
+                try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"brand new passphrase"}"#, auth: .none).status
+                    == .noContent
+            )
             // Reset-token reuse fails; every session was revoked; only the new password works.
-            #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"another new passphrase"}"#, auth: .none).status == .unprocessableContent)
+            #expect(
+                try await api.post("/v1/auth/password/reset", #"{"token":"\#(rtoken)","password":"another new passphrase"}"#, auth: .none).status
+                    == .unprocessableContent
+            )
             #expect(try await api.post("/v1/auth/refresh", #"{"refresh_token":"\#(other.refreshToken)"}"#, auth: .none).status == .unauthorized)
             // …and their access tokens with them, at once (API.md §8): a stolen token dies with the reset.
             #expect(try await api.get("/v1/auth/me", auth: other.auth).status == .unauthorized)
-            #expect(try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status == .unauthorized)
+            #expect(
+                try await api.post("/v1/auth/login", #"{"email":"ada@example.com","password":"correct horse battery"}"#, auth: .none).status
+                    == .unauthorized
+            )
             let fresh = try await api.signIn("ada@example.com", password: "brand new passphrase")
 
             // Email change: needs the password; confirmed by a token mailed to the new address.
-            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"ada@new.example","password":"wrong wrong wrong"}"#, auth: fresh.auth).status == .unauthorized)
+            #expect(
+                try await api.post("/v1/auth/email/change", #"{"new_email":"ada@new.example","password":"wrong wrong wrong"}"#, auth: fresh.auth)
+                    .status == .unauthorized
+            )
             // A taken address is not revealed by the request (202); confirming it is the 409, and the
             // token survives that (it works once the address is free).
             _ = try await api.signUp("taken@example.com")
-            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"taken@example.com","password":"brand new passphrase"}"#, auth: fresh.auth).status == .accepted)
+            #expect(
+                try await api.post("/v1/auth/email/change", #"{"new_email":"taken@example.com","password":"brand new passphrase"}"#, auth: fresh.auth)
+                    .status == .accepted
+            )
             let clash = try await api.mailedToken(to: "taken@example.com", subject: "new email")
             #expect(try await api.post("/v1/auth/email/confirm", #"{"token":"\#(clash)"}"#, auth: .none).status == .conflict)
-            #expect(try await api.post("/v1/auth/email/change", #"{"new_email":"Ada@New.example","password":"brand new passphrase"}"#, auth: fresh.auth).status == .accepted)
+            #expect(
+                try await api.post("/v1/auth/email/change", #"{"new_email":"Ada@New.example","password":"brand new passphrase"}"#, auth: fresh.auth)
+                    .status == .accepted
+            )
             // A verification link mailed to the old address before the change must not outlive it.
             _ = try await api.patch("/v1/admin/users/\(fresh.id)", #"{"verified":false}"#)
             #expect(try await api.post("/v1/auth/verify/request", "{}", auth: fresh.auth).status == .accepted)
@@ -193,7 +250,9 @@ struct MFAAndMailTests {
             #expect(try await api.post("/v1/auth/verify/request", "{}", auth: ada.auth).status == .accepted)
             let token = try await api.mailedToken(to: "ada@example.com")
             // Age the token past its 24 h (the wall clock is the one thing faked here).
-            _ = try await api.runtime.store.write([SQLStatement(SQLQuery(sql: "UPDATE \"_basalt_mail_tokens\" SET \"expires_at\" = \"created_at\" - 1"))])
+            _ = try await api.runtime.store.write([
+                SQLStatement(SQLQuery(sql: "UPDATE \"_basalt_mail_tokens\" SET \"expires_at\" = \"created_at\" - 1"))
+            ])
             #expect(try await api.post("/v1/auth/verify", #"{"token":"\#(token)"}"#, auth: .none).status == .unprocessableContent)
             #expect(try await api.get("/v1/auth/me", auth: ada.auth)["verified"] == .bool(false))
         }

@@ -47,7 +47,9 @@ struct MaildirServer {
         a.sin_family = sa_family_t(AF_INET)
         a.sin_port = in_port_t(UInt16(port).bigEndian)
         a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+        return withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
     }
 
     static func freePort() -> Int {
@@ -56,7 +58,9 @@ struct MaildirServer {
         var a = sockaddr_in()
         a.sin_family = sa_family_t(AF_INET)
         a.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
         return Int(UInt16(bigEndian: a.sin_port))
@@ -119,10 +123,16 @@ struct MailDeliveryTests {
                 var attempts: Int64 = 0
                 for _ in 0..<100 where attempts == 0 {
                     try await Task.sleep(for: .milliseconds(100))
-                    attempts = try await rt.store.fetchOne(SQLQuery(sql: "SELECT \"attempts\" FROM \"_basalt_mail_queue\""), types: [.int])?[0].int ?? 0
+                    attempts =
+                        try await rt.store.fetchOne(SQLQuery(sql: "SELECT \"attempts\" FROM \"_basalt_mail_queue\""), types: [.int])?[0].int ?? 0
                 }
                 #expect(attempts >= 1, "the delivery service never tried")
-                let row = try #require(try await rt.store.fetchOne(SQLQuery(sql: "SELECT \"sent_at\", \"last_error\" FROM \"_basalt_mail_queue\""), types: [.int, .text]))
+                let row = try #require(
+                    try await rt.store.fetchOne(
+                        SQLQuery(sql: "SELECT \"sent_at\", \"last_error\" FROM \"_basalt_mail_queue\""),
+                        types: [.int, .text]
+                    )
+                )
                 #expect(row[0].int == nil && row[1].text != nil)
             }
         }
@@ -145,8 +155,14 @@ struct MailDeliveryTests {
                 let text = decodeQuotedPrintable(mail)
                 let range = try #require(text.range(of: #"{"token": ""#))
                 let token = String(text[range.upperBound...].prefix { $0 != "\"" })
-                #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"a brand new passphrase"}"#, auth: .none).status == .noContent)
-                #expect(try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"another passphrase!"}"#, auth: .none).status == .unprocessableContent)
+                #expect(
+                    try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"a brand new passphrase"}"#, auth: .none).status
+                        == .noContent
+                )
+                #expect(
+                    try await api.post("/v1/auth/password/reset", #"{"token":"\#(token)","password":"another passphrase!"}"#, auth: .none).status
+                        == .unprocessableContent
+                )
                 _ = try await api.signIn("ada@example.com", password: "a brand new passphrase")
                 let sent = try await rt.store.fetchOne(SQLQuery(sql: "SELECT \"sent_at\" FROM \"_basalt_mail_queue\""), types: [.int])
                 #expect(sent?[0].int != nil)
@@ -170,8 +186,10 @@ struct RehashTests {
         let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         defer { if backend == .sqlite { try? FileManager.default.removeItem(atPath: config.dataDirectory) } }
         try await BasaltRuntime.withRuntime(config, logger: logger) { rt in
-            _ = try await rt.auth.register(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
-                                           client: .init(address: "127.0.0.1", userAgent: nil))
+            _ = try await rt.auth.register(
+                .object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
+                client: .init(address: "127.0.0.1", userAgent: nil)
+            )
             #expect(try await Self.storedHash(rt).hasPrefix("$scrypt$ln=10,"))
         }
         config.auth.passwordParameters = .init(logN: 11, r: 8, p: 1)
@@ -182,7 +200,10 @@ struct RehashTests {
                 try await rt.auth.login(.object(JSONObject([("email", "ada@example.com"), ("password", "wrong horse battery")])), client: client)
             }
             #expect(try await Self.storedHash(rt).hasPrefix("$scrypt$ln=10,"))
-            let tokens = try await rt.auth.login(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])), client: client)
+            let tokens = try await rt.auth.login(
+                .object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
+                client: client
+            )
             #expect(tokens["access_token"]?.stringValue != nil)
             #expect(try await Self.storedHash(rt).hasPrefix("$scrypt$ln=11,"))
             _ = try await rt.auth.login(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])), client: client)
@@ -197,8 +218,10 @@ struct RehashTests {
         defer { try? FileManager.default.removeItem(atPath: config.dataDirectory) }
         let logger = Logger(label: "test", factory: { _ in lines })
         try await BasaltRuntime.withRuntime(config, logger: logger) { rt in
-            _ = try await rt.auth.register(.object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
-                                           client: .init(address: "127.0.0.1", userAgent: nil))
+            _ = try await rt.auth.register(
+                .object(JSONObject([("email", "ada@example.com"), ("password", "correct horse battery")])),
+                client: .init(address: "127.0.0.1", userAgent: nil)
+            )
             try await rt.auth.forgotPassword(.object(JSONObject([("email", "ada@example.com")])), client: .init(address: "127.0.0.1", userAgent: nil))
             #expect(try await rt.auth.processResetRequests() == 1)
             #expect(try await rt.auth.mail.deliverDue() == 1)

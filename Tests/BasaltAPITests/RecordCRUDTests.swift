@@ -60,8 +60,12 @@ struct RecordCRUDTests {
             let rec = try await api.create("posts", #"{"title":"A","body":"b","views":5,"meta":{"a":1,"b":{"c":2,"d":3}}}"#)
             let id = rec["id"]!.stringValue!
             // PATCH: JSON Merge Patch, recursive into json fields.
-            let p = try await api.send(.patch, "/v1/posts/\(id)", json: #"{"body":null,"meta":{"a":null,"b":{"c":9}}}"#,
-                                       contentType: "application/merge-patch+json")
+            let p = try await api.send(
+                .patch,
+                "/v1/posts/\(id)",
+                json: #"{"body":null,"meta":{"a":null,"b":{"c":9}}}"#,
+                contentType: "application/merge-patch+json"
+            )
             #expect(p.status == .ok)
             #expect(p["body"] == .null)
             #expect(p["title"] == "A")

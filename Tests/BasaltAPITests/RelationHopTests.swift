@@ -1,6 +1,6 @@
-import Foundation
 import BasaltCore
 import BasaltTesting
+import Foundation
 import HTTPTypes
 import Testing
 
@@ -8,45 +8,45 @@ enum HopFixtures {
     /// A public showcase pointing at an admin-only collection and at users (whose records each
     /// user sees alone).
     static let showcase = """
-    collections:
-      users:
-        access:
-          view: [{who: authenticated, where: "id = @auth.id"}]
-      secrets:
-        fields:
-          value: {type: text}
-      showcase:
-        fields:
-          name:   {type: text}
-          secret: {type: relation, collection: secrets}
-          owner:  {type: relation, collection: users}
-        access:
-          list: [{who: public}]
-          view: [{who: public}]
-    """
+        collections:
+          users:
+            access:
+              view: [{who: authenticated, where: "id = @auth.id"}]
+          secrets:
+            fields:
+              value: {type: text}
+          showcase:
+            fields:
+              name:   {type: text}
+              secret: {type: relation, collection: secrets}
+              owner:  {type: relation, collection: users}
+            access:
+              list: [{who: public}]
+              view: [{who: public}]
+        """
 
     /// Ownership through a relation, the most common rule of apps built on PocketBase.
     static let projects = """
-    collections:
-      projects:
-        fields:
-          name:  {type: text, required: true}
-          owner: {type: relation, collection: users, required: true}
-        access:
-          list:   [{who: authenticated}]
-          view:   [{who: authenticated}]
-          create: [{who: authenticated, where: "@new.owner = @auth.id"}]
-      tasks:
-        fields:
-          title:   {type: text, required: true}
-          project: {type: relation, collection: projects, required: true, on_delete: cascade}
-        access:
-          list:   [{who: authenticated, where: "project.owner = @auth.id"}]
-          view:   [{who: authenticated, where: "project.owner = @auth.id"}]
-          create: [{who: authenticated, where: "@new.project.owner = @auth.id"}]
-          update: [{who: authenticated, where: "project.owner = @auth.id && @new.project.owner = @auth.id"}]
-          delete: [{who: authenticated, where: "project.owner = @auth.id"}]
-    """
+        collections:
+          projects:
+            fields:
+              name:  {type: text, required: true}
+              owner: {type: relation, collection: users, required: true}
+            access:
+              list:   [{who: authenticated}]
+              view:   [{who: authenticated}]
+              create: [{who: authenticated, where: "@new.owner = @auth.id"}]
+          tasks:
+            fields:
+              title:   {type: text, required: true}
+              project: {type: relation, collection: projects, required: true, on_delete: cascade}
+            access:
+              list:   [{who: authenticated, where: "project.owner = @auth.id"}]
+              view:   [{who: authenticated, where: "project.owner = @auth.id"}]
+              create: [{who: authenticated, where: "@new.project.owner = @auth.id"}]
+              update: [{who: authenticated, where: "project.owner = @auth.id && @new.project.owner = @auth.id"}]
+              delete: [{who: authenticated, where: "project.owner = @auth.id"}]
+        """
 }
 
 @Suite("Relation hops in filters and rules (API.md §3, §9)")
@@ -61,9 +61,11 @@ struct RelationHopTests {
             let victim = try await api.signUp("victim@example.com")
             let secret = try await api.create("secrets", #"{"value":"hunter2"}"#)["id"]!.stringValue!
             _ = try await api.create("showcase", #"{"name":"a","secret":"\#(secret)","owner":"\#(victim.id)"}"#)
-            let probes = ["secret.value ~ 'hun'", "secret.value = 'hunter2'", "secret.value ~ 'zzz'", "secret.value > 'a'",
-                          "owner.email ~ 'victim'", "owner.email = 'victim@example.com'", "owner.email ~ 'nobody'",
-                          "secret.value in ('hunter2', 'x')", "owner.verified = false"]
+            let probes = [
+                "secret.value ~ 'hun'", "secret.value = 'hunter2'", "secret.value ~ 'zzz'", "secret.value > 'a'",
+                "owner.email ~ 'victim'", "owner.email = 'victim@example.com'", "owner.email ~ 'nobody'",
+                "secret.value in ('hunter2', 'x')", "owner.verified = false",
+            ]
             for probe in probes {
                 let r = try await api.get("/v1/showcase?total=true&filter=\(q(probe))", auth: .none)
                 #expect(r.status == .ok, "\(probe)")
@@ -117,16 +119,24 @@ struct RelationHopTests {
             #expect(moved.status == .forbidden, "\(moved.text)")
             // A project and its task in one batch: the rule sees the project the batch just made.
             let newProject = RecordID.make()
-            let batch = try await api.post("/v1/batch", #"""
+            let batch = try await api.post(
+                "/v1/batch",
+                #"""
                 {"operations":[{"method":"POST","path":"/v1/projects","body":{"id":"\#(newProject)","name":"new","owner":"\#(bob.id)"}},
                                {"method":"POST","path":"/v1/tasks","body":{"title":"first","project":"\#(newProject)"}}]}
-                """#, auth: bob.auth)
+                """#,
+                auth: bob.auth
+            )
             #expect(batch.status == .ok, "\(batch.text)")
             #expect(batch["results"]?[1]?["body"]?["title"] == .string("first"))
-            let foreign = try await api.post("/v1/batch", #"""
+            let foreign = try await api.post(
+                "/v1/batch",
+                #"""
                 {"operations":[{"method":"POST","path":"/v1/tasks","body":{"title":"ok","project":"\#(newProject)"}},
                                {"method":"POST","path":"/v1/tasks","body":{"title":"no","project":"\#(project)"}}]}
-                """#, auth: bob.auth)
+                """#,
+                auth: bob.auth
+            )
             #expect(foreign.status == .forbidden && foreign["operation_index"] == .int(1), "\(foreign.text)")
             #expect(try await api.get("/v1/tasks?total=true", auth: bob.auth)["total"] == .int(2))
             // Ada's task is untouched.

@@ -9,9 +9,9 @@ struct ValidationTests {
     func everyInvalidFieldIsReported(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: Fixtures.blog) { api in
             let body = #"""
-            {"title":"","slug":"Not Valid","status":"archived","views":-1,"score":"x","featured":1,
-             "published_at":"yesterday","website":"not a url","nope":1,"created_at":"2020-01-01T00:00:00Z"}
-            """#
+                {"title":"","slug":"Not Valid","status":"archived","views":-1,"score":"x","featured":1,
+                 "published_at":"yesterday","website":"not a url","nope":1,"created_at":"2020-01-01T00:00:00Z"}
+                """#
             let r = try await api.post("/v1/posts", body)
             #expect(r.status == .unprocessableContent)
             #expect(r.problem == "validation-failed")
@@ -21,9 +21,11 @@ struct ValidationTests {
             #expect(r["instance"] == "/v1/posts")
             #expect(r["request_id"]?.stringValue == r.header("X-Request-Id"))
             let errs = r.fieldErrors
-            for expected in [("/title", "min"), ("/slug", "pattern"), ("/status", "enum"), ("/views", "min"), ("/score", "type"),
-                             ("/featured", "type"), ("/published_at", "format"), ("/website", "format"), ("/nope", "unknown_field"),
-                             ("/created_at", "read_only")] {
+            for expected in [
+                ("/title", "min"), ("/slug", "pattern"), ("/status", "enum"), ("/views", "min"), ("/score", "type"),
+                ("/featured", "type"), ("/published_at", "format"), ("/website", "format"), ("/nope", "unknown_field"),
+                ("/created_at", "read_only"),
+            ] {
                 #expect(errs.contains { $0 == expected }, "missing \(expected) in \(errs)")
             }
             // A client-supplied id of the wrong JSON type is `type`; a string that is no UUID is `format`.
@@ -142,7 +144,10 @@ struct ValidationTests {
             // 10,000 unknown members: a 422 of 100 errors, the total in `detail`.
             let wide = try await api.post("/v1/posts", "{" + members(10_000) + "}")
             #expect(wide.status == .unprocessableContent)
-            #expect(wide.fieldErrors.count == 100 && wide["detail"]?.stringValue?.contains("10001 fields are invalid") == true, "\(wide["detail"] ?? .null)")
+            #expect(
+                wide.fieldErrors.count == 100 && wide["detail"]?.stringValue?.contains("10001 fields are invalid") == true,
+                "\(wide["detail"] ?? .null)"
+            )
             #expect(wide.text.utf8.count < 20_000)
             // A duplicate far into a wide object is still found.
             let dup = try await api.post("/v1/posts", "{" + members(5_000) + #","a":1}"#)

@@ -43,8 +43,14 @@ struct WriteProtocolTests {
             // A first request holds the key and has not finished: its write waits on `gate`.
             let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
             let body = try JSONValue.parse(#"{"title":"slow"}"#)
-            let request = IdempotencyService.Request(key: "k-running", caller: admin.callerKey, method: "POST", path: "/v1/posts",
-                                                     body: body.canonicalBytes(), requestID: "first")
+            let request = IdempotencyService.Request(
+                key: "k-running",
+                caller: admin.callerKey,
+                method: "POST",
+                path: "/v1/posts",
+                body: body.canonicalBytes(),
+                requestID: "first"
+            )
             let gate = AsyncStream<Void>.makeStream()
             let first = Task {
                 try await api.runtime.idempotency.perform(request) { _ in
@@ -52,7 +58,9 @@ struct WriteProtocolTests {
                     return .batch([])
                 }
             }
-            try await eventually { try await api.runtime.store.fetch(SQLQuery(sql: #"SELECT 1 FROM "_basalt_idempotency""#), types: [.int]).count == 1 }
+            try await eventually {
+                try await api.runtime.store.fetch(SQLQuery(sql: #"SELECT 1 FROM "_basalt_idempotency""#), types: [.int]).count == 1
+            }
             let retry = try await api.post("/v1/posts", #"{ "title" : "slow" }"#, headers: ["Idempotency-Key": "k-running"])
             #expect(retry.status == .conflict && retry.problem == "conflict")
             #expect(retry.header("Idempotent-Replayed") == nil)
@@ -107,7 +115,12 @@ struct WriteProtocolTests {
             let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
             let keyHash = Digest.sha256Hex(["dead", admin.callerKey, "POST", "/v1/posts"].joined(separator: "\u{1F}"))
             let body = try JSONValue.parse(#"{"title":"c"}"#).canonicalBytes()
-            _ = try await api.runtime.store.write([SQLStatement(#"INSERT INTO "_basalt_idempotency" ("key_hash", "request_hash", "state", "created_at") VALUES (\#(keyHash), \#(Digest.sha256Hex(body)), 'running', \#(stale))"#, api.runtime.store.dialect)])
+            _ = try await api.runtime.store.write([
+                SQLStatement(
+                    #"INSERT INTO "_basalt_idempotency" ("key_hash", "request_hash", "state", "created_at") VALUES (\#(keyHash), \#(Digest.sha256Hex(body)), 'running', \#(stale))"#,
+                    api.runtime.store.dialect
+                )
+            ])
             let takeover = try await api.post("/v1/posts", #"{"title":"c"}"#, headers: ["Idempotency-Key": "dead"])
             #expect(takeover.status == .created && takeover.header("Idempotent-Replayed") == nil)
         }
@@ -148,24 +161,30 @@ struct WriteProtocolTests {
         try await backend.withApp(schema: Fixtures.blog) { api in
             let existing = try await api.create("posts", #"{"title":"keep"}"#)["id"]!.stringValue!
             let newID = RecordID.make()
-            let ok = try await api.post("/v1/batch", #"""
-            {"operations":[
-              {"method":"POST","path":"/v1/authors","body":{"id":"\#(newID)","name":"A"}},
-              {"method":"POST","path":"/v1/posts","body":{"title":"by A","author":"\#(newID)"}},
-              {"method":"PATCH","path":"/v1/posts/\#(existing)","body":{"views":9},"if_match":"\"1\""}
-            ]}
-            """#)
+            let ok = try await api.post(
+                "/v1/batch",
+                #"""
+                {"operations":[
+                  {"method":"POST","path":"/v1/authors","body":{"id":"\#(newID)","name":"A"}},
+                  {"method":"POST","path":"/v1/posts","body":{"title":"by A","author":"\#(newID)"}},
+                  {"method":"PATCH","path":"/v1/posts/\#(existing)","body":{"views":9},"if_match":"\"1\""}
+                ]}
+                """#
+            )
             #expect(ok.status == .ok, "\(ok.text)")
             let results = try #require(ok["results"]?.arrayValue)
             #expect(results.map { $0["status"] } == [.int(201), .int(201), .int(200)])
             #expect(results[2]["body"]?["views"] == .int(9))
-            let fail = try await api.post("/v1/batch", #"""
-            {"operations":[
-              {"method":"POST","path":"/v1/posts","body":{"title":"never"}},
-              {"method":"DELETE","path":"/v1/posts/\#(existing)"},
-              {"method":"POST","path":"/v1/posts","body":{"views":-5}}
-            ]}
-            """#)
+            let fail = try await api.post(
+                "/v1/batch",
+                #"""
+                {"operations":[
+                  {"method":"POST","path":"/v1/posts","body":{"title":"never"}},
+                  {"method":"DELETE","path":"/v1/posts/\#(existing)"},
+                  {"method":"POST","path":"/v1/posts","body":{"views":-5}}
+                ]}
+                """#
+            )
             #expect(fail.status == .unprocessableContent)
             #expect(fail["operation_index"] == .int(2))
             #expect(try await api.get("/v1/posts/\(existing)").status == .ok)  // the delete rolled back

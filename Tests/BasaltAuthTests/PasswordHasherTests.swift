@@ -24,8 +24,10 @@ struct PasswordHasherTests {
         #expect(try await current.verify("pässwörd with ümlauts", against: fresh) == .match)
     }
 
-    @Test(arguments: ["", "plain", "$scrypt$ln=40,r=8,p=1$c2FsdA$aGFzaA", "$scrypt$ln=10,r=8$c2FsdA$aGFzaA",
-                      "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "$scrypt$ln=10,r=8,p=1$$"])
+    @Test(arguments: [
+        "", "plain", "$scrypt$ln=40,r=8,p=1$c2FsdA$aGFzaA", "$scrypt$ln=10,r=8$c2FsdA$aGFzaA",
+        "$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "$scrypt$ln=10,r=8,p=1$$",
+    ])
     func malformedOrHostileHashesNeverMatch(_ stored: String) async throws {
         #expect(try await ScryptPasswordHasher(parameters: .fastForTests).verify("x", against: stored) == .mismatch)
     }

@@ -12,7 +12,8 @@ enum FilterFixtures {
             FieldSchema(name: "email", type: .email),
             FieldSchema(name: "age", type: .integer),
             FieldSchema(name: "team", type: .relation, target: "teams"),
-        ])
+        ]
+    )
 
     static let posts = CollectionSchema(
         name: "posts",
@@ -30,7 +31,8 @@ enum FilterFixtures {
             FieldSchema(name: "author", type: .relation, required: true, target: "users"),
             FieldSchema(name: "editor", type: .relation, target: "users"),
             FieldSchema(name: "broken", type: .relation, target: "ghosts"),
-        ])
+        ]
+    )
 
     static let schema = Schema(collections: [posts, users])
 }
@@ -41,8 +43,7 @@ private func field(_ name: String, _ kind: ValueKind, nullable: Bool = true) -> 
     .field(FieldPath(field: name, kind: kind, nullable: nullable))
 }
 
-private func hop(_ name: String, _ target: String, _ field: String, _ kind: ValueKind, nullable: Bool) -> FilterOperand
-{
+private func hop(_ name: String, _ target: String, _ field: String, _ kind: ValueKind, nullable: Bool) -> FilterOperand {
     .field(FieldPath(field: name, hop: (target, field), kind: kind, nullable: nullable))
 }
 
@@ -90,7 +91,10 @@ struct ValidFilter: Sendable, CustomTestStringConvertible {
     var testDescription: String { filter }
 
     init(
-        _ filter: String, _ expected: FilterExpr, allowAuth: Bool = false, allowNew: Bool = false,
+        _ filter: String,
+        _ expected: FilterExpr,
+        allowAuth: Bool = false,
+        allowNew: Bool = false,
         authFields: [String: ValueKind] = ["id": .id]
     ) {
         self.filter = filter
@@ -127,7 +131,8 @@ private let validFilters: [ValidFilter] = [
     ValidFilter("created_at > '2024-01-01T00:00:00Z'", .compare(createdAt, .gt, ts("2024-01-01T00:00:00Z"))),
     ValidFilter(
         "published_at <= '2024-06-01T12:30:00.250+02:00'",
-        .compare(publishedAt, .le, ts("2024-06-01T10:30:00.250Z"))),
+        .compare(publishedAt, .le, ts("2024-06-01T10:30:00.250Z"))
+    ),
     ValidFilter("'2024-01-01T00:00:00Z' < created_at", .compare(ts("2024-01-01T00:00:00Z"), .lt, createdAt)),
     ValidFilter("created_at < updated_at", .compare(createdAt, .lt, updatedAt)),
     ValidFilter("version >= 2", .compare(version, .ge, int(2))),
@@ -138,20 +143,31 @@ private let validFilters: [ValidFilter] = [
 
     // Relation hops: always nullable (an unset relation, or a target the caller may not view, reads as null).
     ValidFilter(
-        "author.name = 'Ada'", .compare(hop("author", "users", "name", .text, nullable: true), .eq, str("Ada"))),
+        "author.name = 'Ada'",
+        .compare(hop("author", "users", "name", .text, nullable: true), .eq, str("Ada"))
+    ),
     ValidFilter(
-        "editor.name = 'Ada'", .compare(hop("editor", "users", "name", .text, nullable: true), .eq, str("Ada"))),
+        "editor.name = 'Ada'",
+        .compare(hop("editor", "users", "name", .text, nullable: true), .eq, str("Ada"))
+    ),
     ValidFilter(
-        "author.email ~ '@x'", .compare(hop("author", "users", "email", .text, nullable: true), .contains, str("@x"))),
+        "author.email ~ '@x'",
+        .compare(hop("author", "users", "email", .text, nullable: true), .contains, str("@x"))
+    ),
     ValidFilter("author.age >= 18", .compare(hop("author", "users", "age", .number, nullable: true), .ge, int(18))),
     ValidFilter(
-        "author.id = '\(uuidA)'", .compare(hop("author", "users", "id", .id, nullable: true), .eq, uuid(uuidA))),
+        "author.id = '\(uuidA)'",
+        .compare(hop("author", "users", "id", .id, nullable: true), .eq, uuid(uuidA))
+    ),
     ValidFilter(
         "editor.created_at > '2024-01-01T00:00:00Z'",
-        .compare(hop("editor", "users", "created_at", .datetime, nullable: true), .gt, ts("2024-01-01T00:00:00Z"))),
+        .compare(hop("editor", "users", "created_at", .datetime, nullable: true), .gt, ts("2024-01-01T00:00:00Z"))
+    ),
     ValidFilter("author.team is null", .isNull(hop("author", "users", "team", .id, nullable: true), negated: false)),
     ValidFilter(
-        "'Ada' = author.name", .compare(str("Ada"), .eq, hop("author", "users", "name", .text, nullable: true))),
+        "'Ada' = author.name",
+        .compare(str("Ada"), .eq, hop("author", "users", "name", .text, nullable: true))
+    ),
 
     // in, is null, null-safe equality.
     ValidFilter("status in ('draft', 'open')", .inList(status, [.string("draft"), .string("open")])),
@@ -160,7 +176,8 @@ private let validFilters: [ValidFilter] = [
     ValidFilter("id in ('\(uuidA)', '\(uuidB.uppercased())')", .inList(id, [.uuid(uuidA), .uuid(uuidB)])),
     ValidFilter(
         "created_at in ('2024-01-01T00:00:00Z')",
-        .inList(createdAt, [.timestamp(Timestamp(rfc3339: "2024-01-01T00:00:00Z")!)])),
+        .inList(createdAt, [.timestamp(Timestamp(rfc3339: "2024-01-01T00:00:00Z")!)])
+    ),
     ValidFilter("published in (true)", .inList(published, [.bool(true)])),
     ValidFilter("body is null", .isNull(body, negated: false)),
     ValidFilter("body is not null", .isNull(body, negated: true)),
@@ -237,7 +254,9 @@ private let validFilters: [ValidFilter] = [
     ValidFilter(
         "@auth.role = 'admin' || author = @auth.id",
         .or([.compare(.auth("role", .text), .eq, str("admin")), .compare(author, .eq, .auth("id", .id))]),
-        allowAuth: true, authFields: ["id": .id, "role": .text]),
+        allowAuth: true,
+        authFields: ["id": .id, "role": .text]
+    ),
     ValidFilter("@auth.id is not null", .isNull(.auth("id", .id), negated: true), allowAuth: true),
     ValidFilter("@new.title = title", .compare(newRef("title", .text, nullable: false), .eq, title), allowNew: true),
     ValidFilter("@new.views <= 100", .compare(newRef("views", .number), .le, int(100)), allowNew: true),
@@ -246,21 +265,34 @@ private let validFilters: [ValidFilter] = [
     ValidFilter(
         "@new.author.name = @auth.name",
         .compare(.new(FieldPath(field: "author", hop: ("users", "name"), kind: .text, nullable: true)), .eq, .auth("name", .text)),
-        allowAuth: true, allowNew: true, authFields: ["id": .id, "name": .text]),
+        allowAuth: true,
+        allowNew: true,
+        authFields: ["id": .id, "name": .text]
+    ),
     ValidFilter(
         "@new.editor.id = @auth.id",
         .compare(.new(FieldPath(field: "editor", hop: ("users", "id"), kind: .id, nullable: true)), .eq, .auth("id", .id)),
-        allowAuth: true, allowNew: true),
+        allowAuth: true,
+        allowNew: true
+    ),
     ValidFilter(
-        "@new.author = @auth.id", .compare(newRef("author", .id, nullable: false), .eq, .auth("id", .id)), allowAuth: true,
-        allowNew: true),
+        "@new.author = @auth.id",
+        .compare(newRef("author", .id, nullable: false), .eq, .auth("id", .id)),
+        allowAuth: true,
+        allowNew: true
+    ),
 ]
 
 @Test(arguments: validFilters)
 func validFilterChecks(_ c: ValidFilter) throws {
     let expr = try FilterChecker.check(
-        c.filter, collection: FilterFixtures.posts, schema: FilterFixtures.schema, allowAuth: c.allowAuth,
-        allowNew: c.allowNew, authFields: c.authFields)
+        c.filter,
+        collection: FilterFixtures.posts,
+        schema: FilterFixtures.schema,
+        allowAuth: c.allowAuth,
+        allowNew: c.allowNew,
+        authFields: c.authFields
+    )
     #expect(expr == c.expected)
 }
 
@@ -294,8 +326,16 @@ private let parsedFilters: [ParsedFilter] = [
                     .or([
                         FilterSyntax(.compare(path("a", 3), .eq, op(.literal(.int(1)), 7)), column: 3),
                         FilterSyntax(
-                            .compare(path("b", 12, hop: "c"), .ne, op(.literal(.string("x")), 19)), column: 12),
-                    ]), column: 3)), column: 1)),
+                            .compare(path("b", 12, hop: "c"), .ne, op(.literal(.string("x")), 19)),
+                            column: 12
+                        ),
+                    ]),
+                    column: 3
+                )
+            ),
+            column: 1
+        )
+    ),
     ParsedFilter(
         "x in (1, null, 'a', true, -2.5)",
         FilterSyntax(
@@ -304,25 +344,39 @@ private let parsedFilters: [ParsedFilter] = [
                 [
                     op(.literal(.int(1)), 7), op(.literal(.null), 10), op(.literal(.string("a")), 16),
                     op(.literal(.bool(true)), 21), op(.literal(.double(-2.5)), 27),
-                ]), column: 1)),
+                ]
+            ),
+            column: 1
+        )
+    ),
     ParsedFilter("x is not null", FilterSyntax(.isNull(path("x", 1), negated: true), column: 1)),
     ParsedFilter(
         "@auth.id = @new.owner",
-        FilterSyntax(.compare(op(.auth("id"), 1), .eq, op(.new(field: "owner", hop: nil), 12)), column: 1)),
+        FilterSyntax(.compare(op(.auth("id"), 1), .eq, op(.new(field: "owner", hop: nil), 12)), column: 1)
+    ),
     // Columns count Unicode code points: one per emoji scalar, two for e + combining acute.
     ParsedFilter(
-        "'🙂' = x", FilterSyntax(.compare(op(.literal(.string("🙂")), 1), .eq, path("x", 7)), column: 1)),
+        "'🙂' = x",
+        FilterSyntax(.compare(op(.literal(.string("🙂")), 1), .eq, path("x", 7)), column: 1)
+    ),
     ParsedFilter(
-        "'e\u{301}' = x", FilterSyntax(.compare(op(.literal(.string("e\u{301}")), 1), .eq, path("x", 8)), column: 1)),
+        "'e\u{301}' = x",
+        FilterSyntax(.compare(op(.literal(.string("e\u{301}")), 1), .eq, path("x", 8)), column: 1)
+    ),
     ParsedFilter(
-        "'👍🏽' != x", FilterSyntax(.compare(op(.literal(.string("👍🏽")), 1), .ne, path("x", 9)), column: 1)),
+        "'👍🏽' != x",
+        FilterSyntax(.compare(op(.literal(.string("👍🏽")), 1), .ne, path("x", 9)), column: 1)
+    ),
     ParsedFilter(
         "a = 1 && (b = 2)",
         FilterSyntax(
             .and([
                 FilterSyntax(.compare(path("a", 1), .eq, op(.literal(.int(1)), 5)), column: 1),
                 FilterSyntax(.compare(path("b", 11), .eq, op(.literal(.int(2)), 15)), column: 11),
-            ]), column: 1)),
+            ]),
+            column: 1
+        )
+    ),
     // Parentheses are not flattened by the parser (the checker does that).
     ParsedFilter(
         "(a = 1 && b = 2) && c = 3",
@@ -332,9 +386,14 @@ private let parsedFilters: [ParsedFilter] = [
                     .and([
                         FilterSyntax(.compare(path("a", 2), .eq, op(.literal(.int(1)), 6)), column: 2),
                         FilterSyntax(.compare(path("b", 11), .eq, op(.literal(.int(2)), 15)), column: 11),
-                    ]), column: 2),
+                    ]),
+                    column: 2
+                ),
                 FilterSyntax(.compare(path("c", 21), .eq, op(.literal(.int(3)), 25)), column: 21),
-            ]), column: 2)),
+            ]),
+            column: 2
+        )
+    ),
 ]
 
 @Test(arguments: parsedFilters)
@@ -508,7 +567,10 @@ private let limitErrors: [InvalidFilter] = [
     InvalidFilter(nested(33), nil, "nested deeper than 32 levels"),
     InvalidFilter(String(repeating: "!", count: 33) + "views = 1", nil, "nested deeper than 32 levels"),
     InvalidFilter(
-        String(repeating: "!(", count: 16) + "!views = 1" + String(repeating: ")", count: 16), nil, "nested deeper"),
+        String(repeating: "!(", count: 16) + "!views = 1" + String(repeating: ")", count: 16),
+        nil,
+        "nested deeper"
+    ),
     InvalidFilter(comparisons(101), nil, "more than 100 comparisons"),
     InvalidFilter(comparisons(101, "body is null"), nil, "more than 100 comparisons"),
     InvalidFilter(comparisons(101, "views in (1, 2)"), nil, "more than 100 comparisons"),
@@ -519,8 +581,12 @@ private let limitErrors: [InvalidFilter] = [
 func invalidFilterFails(_ c: InvalidFilter) {
     do throws(FilterError) {
         let expr = try FilterChecker.check(
-            c.filter, collection: FilterFixtures.posts, schema: FilterFixtures.schema, allowAuth: c.allowAuth,
-            allowNew: c.allowNew)
+            c.filter,
+            collection: FilterFixtures.posts,
+            schema: FilterFixtures.schema,
+            allowAuth: c.allowAuth,
+            allowNew: c.allowNew
+        )
         Issue.record("expected a FilterError, got \(expr)")
     } catch {
         #expect(error.column == c.column, "\(error)")
@@ -549,11 +615,14 @@ func typeErrorsParse(_ c: InvalidFilter) throws {
     _ = try FilterChecker.check(nested(32), collection: posts, schema: schema)
     _ = try FilterChecker.check(String(repeating: "!", count: 32) + "views = 1", collection: posts, schema: schema)
     _ = try FilterChecker.check(
-        String(repeating: "!(", count: 16) + "views = 1" + String(repeating: ")", count: 16), collection: posts,
-        schema: schema)
+        String(repeating: "!(", count: 16) + "views = 1" + String(repeating: ")", count: 16),
+        collection: posts,
+        schema: schema
+    )
     #expect(
         try FilterChecker.check(comparisons(100), collection: posts, schema: schema)
-            == .and(Array(repeating: v1, count: 100)))
+            == .and(Array(repeating: v1, count: 100))
+    )
     // Depth is nesting, not a count: many sibling groups are fine.
     _ = try FilterChecker.check(comparisons(50, "(!(views = 1))"), collection: posts, schema: schema)
 }

@@ -128,7 +128,11 @@ private struct FilterBuilder {
     enum Kind { case comparison, not, and, or }
 
     /// An expression of at most `height` levels; `depth` is the `(`/`!` nesting around it.
-    mutating func expression(height: Int, depth: Int, _ rng: inout some RandomNumberGenerator)
+    mutating func expression(
+        height: Int,
+        depth: Int,
+        _ rng: inout some RandomNumberGenerator
+    )
         -> (text: String, shape: String, kind: Kind)
     {
         let roll = Int.random(in: 0..<10, using: &rng)
@@ -224,7 +228,9 @@ private func contents(_ e: FilterExpr) -> (strings: [String], names: [String]) {
         switch e {
         case .and(let items), .or(let items): items.forEach(visit)
         case .not(let inner): visit(inner)
-        case .compare(let a, _, let b): visit(a); visit(b)
+        case .compare(let a, _, let b):
+            visit(a)
+            visit(b)
         case .inList(let a, let items):
             visit(a)
             for case .string(let s) in items { strings.append(s) }
@@ -260,7 +266,12 @@ private func expectRobust(_ text: String, sourceLocation: SourceLocation = #_sou
     }
     do throws(FilterError) {
         _ = try FilterChecker.check(
-            text, collection: FilterFixtures.posts, schema: FilterFixtures.schema, allowAuth: true, allowNew: true)
+            text,
+            collection: FilterFixtures.posts,
+            schema: FilterFixtures.schema,
+            allowAuth: true,
+            allowNew: true
+        )
     } catch {
         if let column = error.column { #expect((1...end).contains(column), "\(error)", sourceLocation: sourceLocation) }
     }
@@ -331,7 +342,10 @@ private func expectRobust(_ text: String, sourceLocation: SourceLocation = #_sou
         let expr: FilterExpr
         do throws(FilterError) {
             expr = try FilterChecker.check(
-                generated.text, collection: FilterFixtures.posts, schema: FilterFixtures.schema)
+                generated.text,
+                collection: FilterFixtures.posts,
+                schema: FilterFixtures.schema
+            )
         } catch {
             let tooLong = generated.text.utf8.count > FilterParser.maxBytes
             #expect(tooLong && error.column == nil, "\(error) in \(generated.text)")
@@ -349,7 +363,10 @@ private func expectRobust(_ text: String, sourceLocation: SourceLocation = #_sou
 @Test func editedFiltersNeverCrash() async {
     // Well-formed filters with a random edit: the near-misses most likely to reach odd states.
     await propertyCheck(
-        count: 1000, input: wellFormedFilters, Gen.int(in: 0...1000), Gen.int(in: 0...1000),
+        count: 1000,
+        input: wellFormedFilters,
+        Gen.int(in: 0...1000),
+        Gen.int(in: 0...1000),
         Gen.element(of: junkPieces).map { $0 ?? "" }
     ) { generated, a, b, piece in
         var scalars = Array(generated.text.unicodeScalars)

@@ -707,10 +707,13 @@ enum SpecValidator {
             let doc = OpenAPIGenerator.json(schema: rt.schemas.current, principal: Fixture.admin, serverURL: "/", surface: surface)
             let ops = operations(try #require(try JSONSerialization.jsonObject(with: Data(doc)) as? [String: Any]))
             // Record routes are documented per collection; every other declared endpoint, as declared.
-            let declared = Set(surface.endpoints.filter { $0.inOpenAPI && !$0.path.hasPrefix("/v1/:collection") }.map { e in
-                "\(e.method.rawValue) " + e.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
-                    .reduce("") { $0 + "/" + $1 }
-            })
+            let declared = Set(
+                surface.endpoints.filter { $0.inOpenAPI && !$0.path.hasPrefix("/v1/:collection") }.map { e in
+                    "\(e.method.rawValue) "
+                        + e.path.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }
+                        .reduce("") { $0 + "/" + $1 }
+                }
+            )
             let fixed = ops.filter { !$0.hasSuffix("/v1/users") && !$0.contains("/v1/users/{id}") && !$0.hasPrefix("HEAD ") }
             #expect(declared.subtracting(fixed).isEmpty, "declared but undocumented: \(declared.subtracting(fixed).sorted())")
             #expect(fixed.subtracting(declared).isEmpty, "documented but not declared: \(fixed.subtracting(declared).sorted())")

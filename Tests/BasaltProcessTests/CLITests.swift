@@ -1,12 +1,13 @@
 // The `basalt` command line (API.md §14), run as a process.
 
+import Foundation
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import Testing
 
 private func exists(_ path: String) -> Bool { FileManager.default.fileExists(atPath: path) }
 
@@ -73,9 +74,12 @@ struct CLITests {
         #expect(steps?.isEmpty == true, "planning the exported schema should find no changes: \(plan.stdout)")
         // The same schema as a JSON file gives the same export.
         let jsonData = dir.path("json-data")
-        let jsonFile = try dir.write("schema.json", """
+        let jsonFile = try dir.write(
+            "schema.json",
+            """
             {"collections": {"events": {"fields": {"n": {"type": "integer", "required": true}, "note": {"type": "text"}}}}}
-            """)
+            """
+        )
         let fromJSON = try await basalt(["schema", "apply", jsonFile, "--data", jsonData], in: dir)
         #expect(fromJSON.succeeded, "schema apply of a JSON file: \(fromJSON)")
         #expect(try await export(jsonData, in: dir) == yaml, "a JSON schema file should give the same schema as the YAML one")
@@ -112,8 +116,10 @@ struct CLITests {
         let planJSON = try #require(jsonObject(plan.stdout), "migrate plan --json is not a JSON object: \(plan.stdout)")
         #expect(planJSON["destructive"] as? Bool == true)
         let steps = (planJSON["steps"] as? [[String: Any]]) ?? []
-        #expect(steps.contains { $0["destructive"] as? Bool == true && ($0["field"] as? String) == "note" },
-                "no destructive step for events.note: \(plan.stdout)")
+        #expect(
+            steps.contains { $0["destructive"] as? Bool == true && ($0["field"] as? String) == "note" },
+            "no destructive step for events.note: \(plan.stdout)"
+        )
         #expect(steps.allSatisfy { $0["destructive"] is Bool }, "every step has destructive: true/false")
         let textPlan = try await basalt(["migrate", "plan", dropNote, "--data", data], in: dir)
         #expect(textPlan.succeeded && textPlan.stdout.contains("note"), "migrate plan (text): \(textPlan)")
@@ -126,8 +132,11 @@ struct CLITests {
 
         // serve --schema with the destructive file: exits non-zero instead of starting.
         let port = try freePort()
-        let serveRefused = try await basalt(["serve", "--http", "127.0.0.1:\(port)", "--data", data, "--schema", dropNote],
-                                            in: dir, timeout: 30)
+        let serveRefused = try await basalt(
+            ["serve", "--http", "127.0.0.1:\(port)", "--data", data, "--schema", dropNote],
+            in: dir,
+            timeout: 30
+        )
         #expect(serveRefused.failedCleanly, "serve --schema with a destructive plan must exit non-zero: \(serveRefused)")
         #expect((serveRefused.stdout + serveRefused.stderr).contains("note"), "serve should print the plan: \(serveRefused)")
         #expect(!serveRefused.stdout.contains("Server started"), "serve started listening before refusing: \(serveRefused.stdout)")
@@ -171,8 +180,10 @@ struct CLITests {
         ("both in config", [], [:], "data: X\ndatabase_url: postgres://u:p@127.0.0.1:1/db\n"),
     ]
 
-    @Test("--data and --database together is an error, from any mix of sources",
-          arguments: conflicts.map(\.label))
+    @Test(
+        "--data and --database together is an error, from any mix of sources",
+        arguments: conflicts.map(\.label)
+    )
     func dataAndDatabaseConflict(label: String) async throws {
         let c = Self.conflicts.first { $0.label == label }!
         let dir = try TempDir("basalt-conflict")
@@ -306,7 +317,15 @@ struct CLITests {
         #expect(try await server.request("GET", "/v1/auth/me", key: token).status == 200)
         let fresh = try await server.request("POST", "/v1/auth/login", json: ["email": "ada@example.com", "password": "correct horse battery"])
         let freshToken = try #require(fresh.jsonObject?["access_token"] as? String)
-        let header = try #require(Data(base64Encoded: String(freshToken.split(separator: ".")[0]).padding(toLength: ((String(freshToken.split(separator: ".")[0]).count + 3) / 4) * 4, withPad: "=", startingAt: 0)))
+        let header = try #require(
+            Data(
+                base64Encoded: String(freshToken.split(separator: ".")[0]).padding(
+                    toLength: ((String(freshToken.split(separator: ".")[0]).count + 3) / 4) * 4,
+                    withPad: "=",
+                    startingAt: 0
+                )
+            )
+        )
         #expect(String(decoding: header, as: UTF8.self).contains(kid))
         #expect(await server.stop()?.isSuccess == true)
     }
@@ -338,14 +357,18 @@ struct CLITests {
         #expect(await server.stop()?.isSuccess == true)
     }
 
-    @Test("a running server picks up a schema change made by `basalt schema apply` in another process (≤ 10 s)",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "a running server picks up a schema change made by `basalt schema apply` in another process (≤ 10 s)",
+        .timeLimit(.minutes(1))
+    )
     func liveServerSeesSchemaChangesFromCLI() async throws {
         let dir = try TempDir("basalt-live-schema")
         defer { dir.remove() }
         let data = dir.path("data")
         let v1 = try dir.write("v1.yaml", Schemas.events)
-        let v2 = try dir.write("v2.yaml", """
+        let v2 = try dir.write(
+            "v2.yaml",
+            """
             collections:
               events:
                 fields:
@@ -354,7 +377,8 @@ struct CLITests {
                 fields:
                   a: {type: text}
 
-            """)
+            """
+        )
         #expect(try await basalt(["schema", "apply", v1, "--data", data], in: dir).succeeded)
         let key = try await createAdminKey(data: data, in: dir)
         let server = try await Server.start(data: data, in: dir)
@@ -366,7 +390,10 @@ struct CLITests {
         #expect(applied.succeeded, "\(applied)")
 
         var serverErrors: [String] = []
-        var newCollection = 0, write = 0, list = 0, adminSchemaCurrent = false
+        var newCollection = 0
+        var write = 0
+        var list = 0
+        var adminSchemaCurrent = false
         let deadline = Date().addingTimeInterval(10)
         repeat {
             let a = try await server.request("POST", "/v1/other", key: key, json: ["a": "x"])

@@ -1,20 +1,21 @@
 // Crash safety and graceful shutdown of the real `basalt serve` process.
 
+import Foundation
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import Testing
 
 /// What concurrent writers saw, shared between their threads.
 final class WriteLog: @unchecked Sendable {
     private let lock = NSLock()
     private(set) var acknowledged: [String: Int] = [:]  // id → n
-    private(set) var unexpected: [String] = []           // wrong statuses, malformed responses
+    private(set) var unexpected: [String] = []  // wrong statuses, malformed responses
     private(set) var failedWithoutResponse = 0
-    private(set) var unavailable = 0                     // 503 problem responses while stopping
+    private(set) var unavailable = 0  // 503 problem responses while stopping
 
     func ack(_ id: String, n: Int) { lock.withLock { acknowledged[id] = n } }
     func bad(_ s: String) { lock.withLock { unexpected.append(s) } }
@@ -43,9 +44,14 @@ func writeLoop(port: Int, key: String, writer: Int, deadline: Date, stopped: Fla
         let n = writer * 1_000_000 + seq
         let body = try! JSONSerialization.data(withJSONObject: ["n": n, "note": "writer \(writer) seq \(seq)"])
         do {
-            let r = try HTTPClient.send(port: port, method: "POST", path: "/v1/events",
-                                        headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
-                                        body: body, timeout: 10)
+            let r = try HTTPClient.send(
+                port: port,
+                method: "POST",
+                path: "/v1/events",
+                headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
+                body: body,
+                timeout: 10
+            )
             if r.status == 201, let id = r.jsonObject?["id"] as? String, r.jsonObject?["n"] as? Int == n {
                 log.ack(id, n: n)
             } else if r.status == 503, stopped.isSet, r.headers["content-type"]?.hasPrefix("application/problem+json") == true {
@@ -71,8 +77,10 @@ func writeLoop(port: Int, key: String, writer: Int, deadline: Date, stopped: Fla
 
 @Suite("basalt serve as a process: crashes and shutdown", .serialized)
 struct DurabilityTests {
-    @Test("every write acknowledged with 201 survives SIGKILL of the server mid-write",
-          .timeLimit(.minutes(2)))
+    @Test(
+        "every write acknowledged with 201 survives SIGKILL of the server mid-write",
+        .timeLimit(.minutes(2))
+    )
     func acknowledgedWritesSurviveSIGKILL() async throws {
         let dir = try TempDir("basalt-crash")
         defer { dir.remove() }
@@ -118,7 +126,9 @@ struct DurabilityTests {
         let storedIDs = stored.compactMap { $0["id"] as? String }
         let storedByID = Dictionary(stored.compactMap { r in (r["id"] as? String).map { ($0, r) } }, uniquingKeysWith: { a, _ in a })
 
-        print("crash test: \(seen.acked.count) writes acknowledged, \(seen.noResponse) unanswered after SIGKILL, \(storedIDs.count) stored after restart")
+        print(
+            "crash test: \(seen.acked.count) writes acknowledged, \(seen.noResponse) unanswered after SIGKILL, \(storedIDs.count) stored after restart"
+        )
         #expect(storedIDs.count == Set(storedIDs).count, "the paged listing returned duplicates")
         let missing = seen.acked.keys.filter { storedByID[$0] == nil }
         #expect(missing.isEmpty, "\(missing.count) of \(seen.acked.count) acknowledged records are gone after the crash, e.g. \(missing.prefix(5))")
@@ -126,8 +136,10 @@ struct DurabilityTests {
         #expect(wrong.isEmpty, "stored values differ from the acknowledged ones: \(wrong.prefix(5))")
         #expect(Set(storedIDs).count >= seen.acked.count, "fewer records stored (\(storedIDs.count)) than acknowledged (\(seen.acked.count))")
         // Each writer had at most one request in flight when the server died.
-        #expect(Set(storedIDs).count <= seen.acked.count + writers,
-                "more records stored (\(storedIDs.count)) than acknowledged (\(seen.acked.count)) plus one in-flight write per writer")
+        #expect(
+            Set(storedIDs).count <= seen.acked.count + writers,
+            "more records stored (\(storedIDs.count)) than acknowledged (\(seen.acked.count)) plus one in-flight write per writer"
+        )
 
         // `total` agrees with the listing, and the reopened store takes writes.
         let totalPage = try await again.request("GET", "/v1/events?limit=1&total=true", key: key)
@@ -137,8 +149,11 @@ struct DurabilityTests {
         _ = await again.stop()
     }
 
-    @Test("SIGTERM and SIGINT stop the server gracefully: exit 0, valid answers, reopenable data",
-          .timeLimit(.minutes(2)), arguments: [SIGTERM, SIGINT])
+    @Test(
+        "SIGTERM and SIGINT stop the server gracefully: exit 0, valid answers, reopenable data",
+        .timeLimit(.minutes(2)),
+        arguments: [SIGTERM, SIGINT]
+    )
     func gracefulShutdown(signal: Int32) async throws {
         let name = signal == SIGTERM ? "SIGTERM" : "SIGINT"
         let dir = try TempDir("basalt-shutdown")
@@ -174,9 +189,15 @@ struct DurabilityTests {
             }
             let slow = try await onThread { () -> HTTPClient.Connection in
                 let c = try HTTPClient.Connection(port: port, timeout: 15)
-                try c.write(HTTPClient.head(method: "POST", path: "/v1/events", port: port,
-                                            headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
-                                            bodyLength: slowBody.count))
+                try c.write(
+                    HTTPClient.head(
+                        method: "POST",
+                        path: "/v1/events",
+                        port: port,
+                        headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
+                        bodyLength: slowBody.count
+                    )
+                )
                 try c.write(slowBody.prefix(split))
                 return c
             }
@@ -188,11 +209,13 @@ struct DurabilityTests {
             try await Task.sleep(for: .milliseconds(300))
             let slowResult: Result<HTTPResponse, any Error> = await {
                 do {
-                    return .success(try await onThread { () throws -> HTTPResponse in
-                        defer { slow.close() }
-                        try slow.write(slowBody.suffix(from: split))
-                        return try slow.readResponse()
-                    })
+                    return .success(
+                        try await onThread { () throws -> HTTPResponse in
+                            defer { slow.close() }
+                            try slow.write(slowBody.suffix(from: split))
+                            return try slow.readResponse()
+                        }
+                    )
                 } catch { return .failure(error) }
             }()
             let t = await server.child.waitExit(timeout: 15)
@@ -201,7 +224,10 @@ struct DurabilityTests {
         }
 
         #expect(termination != nil, "\(name): the server did not exit within 15 s")
-        #expect(termination?.isSuccess == true, "\(name): exit status should be 0, was \(termination.map(\.description) ?? "still running")\n\(server.child.diagnostics)")
+        #expect(
+            termination?.isSuccess == true,
+            "\(name): exit status should be 0, was \(termination.map(\.description) ?? "still running")\n\(server.child.diagnostics)"
+        )
 
         let seen = log.snapshot
         #expect(seen.unexpected.isEmpty, "\(name): invalid or unexpected responses: \(seen.unexpected.prefix(10))")
@@ -237,8 +263,10 @@ struct DurabilityTests {
         #expect(stop?.isSuccess == true, "\(name): second server: \(stop.map(\.description) ?? "did not stop")")
     }
 
-    @Test("SIGTERM ends the server within 15 s even while a client stalls in the middle of a request",
-          .timeLimit(.minutes(1)))
+    @Test(
+        "SIGTERM ends the server within 15 s even while a client stalls in the middle of a request",
+        .timeLimit(.minutes(1))
+    )
     func shutdownWithStalledClient() async throws {
         let dir = try TempDir("basalt-stalled")
         defer { dir.remove() }
@@ -252,9 +280,15 @@ struct DurabilityTests {
         // Headers and part of a 100-byte body, then nothing.
         let stalled = try await onThread { () -> HTTPClient.Connection in
             let c = try HTTPClient.Connection(port: port, timeout: 30)
-            try c.write(HTTPClient.head(method: "POST", path: "/v1/events", port: port,
-                                        headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
-                                        bodyLength: 100))
+            try c.write(
+                HTTPClient.head(
+                    method: "POST",
+                    path: "/v1/events",
+                    port: port,
+                    headers: [("Authorization", "Bearer \(key)"), ("Content-Type", "application/json")],
+                    bodyLength: 100
+                )
+            )
             try c.write(Data("{\"n\":".utf8))
             return c
         }

@@ -2,13 +2,14 @@
 // Retry-After within the configured bound, nothing hangs, nothing acknowledged is lost, and
 // service comes back within seconds of the database (issue: foundation, defect 5).
 
+import Foundation
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import Testing
 
 /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which its module map leaves out.
 @_silgen_name("posix_spawn_file_actions_addclosefrom_np")
@@ -48,8 +49,11 @@ func system(_ executable: String, _ arguments: [String], in dir: TempDir, timeou
     }
     let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
     let exited = status & 0x7f == 0
-    return CommandResult(termination: Termination(status: exited ? (status >> 8) & 0xff : status & 0x7f, bySignal: !exited),
-                         stdout: out, stderr: "")
+    return CommandResult(
+        termination: Termination(status: exited ? (status >> 8) & 0xff : status & 0x7f, bySignal: !exited),
+        stdout: out,
+        stderr: ""
+    )
 }
 
 /// A PostgreSQL server of this test's own, which it may stop and start at will.
@@ -64,7 +68,9 @@ struct PrivatePostgres {
     static func binaries() -> String? {
         if let b = ProcessInfo.processInfo.environment["BASALT_TEST_PG_BIN"], !b.isEmpty { return b }
         let root = "/usr/lib/postgresql"
-        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted { $0.compare($1, options: .numeric) == .orderedDescending }
+        let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).sorted {
+            $0.compare($1, options: .numeric) == .orderedDescending
+        }
         return versions.map { "\(root)/\($0)/bin" }.first { FileManager.default.isExecutableFile(atPath: "\($0)/initdb") }
     }
 
@@ -90,8 +96,14 @@ struct PrivatePostgres {
     }
 
     func start() async throws {
-        let r = try await Self.asPostgres("\(bin)/pg_ctl", ["-D", data, "-l", "\(data)/server.log", "-w", "-t", "60", "-o",
-            "-c listen_addresses=127.0.0.1 -p \(port) -c unix_socket_directories='\(data)' -c fsync=off", "start"], in: dir)
+        let r = try await Self.asPostgres(
+            "\(bin)/pg_ctl",
+            [
+                "-D", data, "-l", "\(data)/server.log", "-w", "-t", "60", "-o",
+                "-c listen_addresses=127.0.0.1 -p \(port) -c unix_socket_directories='\(data)' -c fsync=off", "start",
+            ],
+            in: dir
+        )
         guard r.succeeded else { throw ProcessTestError("pg_ctl start failed: \(r)") }
     }
 
@@ -105,7 +117,14 @@ struct PrivatePostgres {
 /// Every answer a client saw, with how long it took.
 final class Observations: @unchecked Sendable {
     private let lock = NSLock()
-    struct Answer { var what: String; var status: Int; var seconds: Double; var retryAfter: String?; var problem: Bool; var at: Date }
+    struct Answer {
+        var what: String
+        var status: Int
+        var seconds: Double
+        var retryAfter: String?
+        var problem: Bool
+        var at: Date
+    }
     private(set) var answers: [Answer] = []
     private(set) var acknowledged: Set<String> = []
     private(set) var noAnswer: [String] = []
@@ -116,15 +135,32 @@ final class Observations: @unchecked Sendable {
 }
 
 /// Sends one kind of request in a loop on its own thread until `until`.
-func hammer(_ what: String, port: Int, method: String, path: String, headers: [(String, String)],
-            body: (@Sendable () -> Data)? = nil, pause: useconds_t = 20_000, until: Date, into log: Observations) {
+func hammer(
+    _ what: String,
+    port: Int,
+    method: String,
+    path: String,
+    headers: [(String, String)],
+    body: (@Sendable () -> Data)? = nil,
+    pause: useconds_t = 20_000,
+    until: Date,
+    into log: Observations
+) {
     while Date() < until {
         let start = Date()
         do {
             let r = try HTTPClient.send(port: port, method: method, path: path, headers: headers, body: body?(), timeout: 30)
             let seconds = Date().timeIntervalSince(start)
-            log.add(.init(what: what, status: r.status, seconds: seconds, retryAfter: r.headers["retry-after"],
-                          problem: r.headers["content-type"]?.hasPrefix("application/problem+json") == true, at: Date()))
+            log.add(
+                .init(
+                    what: what,
+                    status: r.status,
+                    seconds: seconds,
+                    retryAfter: r.headers["retry-after"],
+                    problem: r.headers["content-type"]?.hasPrefix("application/problem+json") == true,
+                    at: Date()
+                )
+            )
             if r.status == 201, let id = r.jsonObject?["id"] as? String { log.ack(id) }
         } catch {
             log.lost("\(what): \(error)")
@@ -157,8 +193,15 @@ struct FaultTests {
             return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }()
         // A bound of 2 s: each request waits at most that long for a connection.
-        let server = try await Server.launch(in: dir, env: { _ in ["BASALT_DATABASE_TIMEOUT": "2", "BASALT_RATE_LIMIT_AUTH": "0",
-                                                                    "BASALT_RATE_LIMIT_ANONYMOUS": "0"] }) { port in
+        let server = try await Server.launch(
+            in: dir,
+            env: { _ in
+                [
+                    "BASALT_DATABASE_TIMEOUT": "2", "BASALT_RATE_LIMIT_AUTH": "0",
+                    "BASALT_RATE_LIMIT_ANONYMOUS": "0",
+                ]
+            }
+        ) { port in
             ["serve", "--http", "127.0.0.1:\(port)", "--database", pg.url, "--schema", schema]
         }
         defer { server.forceKill() }
@@ -174,13 +217,62 @@ struct FaultTests {
             let until = Date().addingTimeInterval(seconds)
             let body: @Sendable () -> Data = { try! JSONSerialization.data(withJSONObject: ["n": Int.random(in: 1...1_000_000), "note": "fault"]) }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await onThread { hammer("write", port: port, method: "POST", path: "/v1/events", headers: [("Authorization", "Bearer \(key)")] + json, body: body, until: until, into: log) } }
-                group.addTask { try await onThread { hammer("read (API key)", port: port, method: "GET", path: "/v1/events?limit=5", headers: [("Authorization", "Bearer \(key)")], until: until, into: log) } }
-                group.addTask { try await onThread { hammer("me (token)", port: port, method: "GET", path: "/v1/auth/me", headers: [("Authorization", "Bearer \(token)")], until: until, into: log) } }
+                group.addTask {
+                    try await onThread {
+                        hammer(
+                            "write",
+                            port: port,
+                            method: "POST",
+                            path: "/v1/events",
+                            headers: [("Authorization", "Bearer \(key)")] + json,
+                            body: body,
+                            until: until,
+                            into: log
+                        )
+                    }
+                }
+                group.addTask {
+                    try await onThread {
+                        hammer(
+                            "read (API key)",
+                            port: port,
+                            method: "GET",
+                            path: "/v1/events?limit=5",
+                            headers: [("Authorization", "Bearer \(key)")],
+                            until: until,
+                            into: log
+                        )
+                    }
+                }
+                group.addTask {
+                    try await onThread {
+                        hammer(
+                            "me (token)",
+                            port: port,
+                            method: "GET",
+                            path: "/v1/auth/me",
+                            headers: [("Authorization", "Bearer \(token)")],
+                            until: until,
+                            into: log
+                        )
+                    }
+                }
                 group.addTask {
                     let b = try JSONSerialization.data(withJSONObject: ["email": "ada@example.com", "password": "correct horse battery"])
                     // Slowly: sign-in has its own per-email quota (10 a minute).
-                    try await onThread { hammer("login", port: port, method: "POST", path: "/v1/auth/login", headers: json, body: { b }, pause: 1_500_000, until: until, into: log) }
+                    try await onThread {
+                        hammer(
+                            "login",
+                            port: port,
+                            method: "POST",
+                            path: "/v1/auth/login",
+                            headers: json,
+                            body: { b },
+                            pause: 1_500_000,
+                            until: until,
+                            into: log
+                        )
+                    }
                 }
                 try await group.waitForAll()
             }
@@ -188,7 +280,10 @@ struct FaultTests {
 
         try await run(for: 2)
         let before = log.snapshot.answers.count
-        #expect(log.snapshot.answers.allSatisfy { (200..<300).contains($0.status) }, "\(log.snapshot.answers.filter { $0.status >= 300 }.prefix(5).map { "\($0.what) \($0.status)" })")
+        #expect(
+            log.snapshot.answers.allSatisfy { (200..<300).contains($0.status) },
+            "\(log.snapshot.answers.filter { $0.status >= 300 }.prefix(5).map { "\($0.what) \($0.status)" })"
+        )
 
         try await pg.stop()
         try await run(for: 6)

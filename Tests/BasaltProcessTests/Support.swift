@@ -2,13 +2,14 @@
 // binary, temporary data folders, free loopback ports, running commands with bounded waits,
 // and a tiny blocking HTTP/1.1 client (run on its own threads, never on the cooperative pool).
 
+import Foundation
+import Testing
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
-import Foundation
-import Testing
 
 // MARK: - Locating the binary
 
@@ -123,7 +124,8 @@ final class Child: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         let environment = Basalt.environment(env)
-        let outPath = stdoutPath, errPath = stderrPath
+        let outPath = stdoutPath
+        let errPath = stderrPath
         // Foundation's Process on Linux races when several threads spawn at once while file
         // handles are opened and closed around it: a descriptor closed twice (once by Foundation,
         // once by a handle's deinit) can close another thread's socket (seen as EBADF in run()
@@ -165,7 +167,8 @@ final class Child: @unchecked Sendable {
         }
         return Termination(
             status: process.terminationStatus,
-            bySignal: process.terminationReason == .uncaughtSignal)
+            bySignal: process.terminationReason == .uncaughtSignal
+        )
     }
 
     /// SIGKILL if still running. Safe to call more than once. It does not wait: Foundation reaps
@@ -200,7 +203,8 @@ struct CommandResult: Sendable, CustomStringConvertible {
 nonisolated(unsafe) private var logCounter = 0
 private let logCounterLock = NSLock()
 private func nextLogPrefix(_ base: String) -> String {
-    logCounterLock.lock(); defer { logCounterLock.unlock() }
+    logCounterLock.lock()
+    defer { logCounterLock.unlock() }
     logCounter += 1
     return "\(base)-\(logCounter)"
 }
@@ -238,8 +242,11 @@ final class Server: @unchecked Sendable {
 
     /// Starts `basalt ARGUMENTS(port)` with `ENV(port)` and waits (≤ 30 s) for `/health/ready` on
     /// that port. Retries on another port when the chosen one was taken meanwhile.
-    static func launch(in dir: TempDir, env: @Sendable (Int) -> [String: String] = { _ in [:] },
-                       arguments: @Sendable (Int) -> [String]) async throws -> Server {
+    static func launch(
+        in dir: TempDir,
+        env: @Sendable (Int) -> [String: String] = { _ in [:] },
+        arguments: @Sendable (Int) -> [String]
+    ) async throws -> Server {
         var lastError = ""
         for _ in 0..<3 {
             let port = try freePort()
@@ -321,7 +328,11 @@ struct HTTPResponse: @unchecked Sendable {
 
 enum HTTPClient {
     enum Failure: Error, CustomStringConvertible {
-        case connect(Int32), send(Int32), receive(Int32), closedEarly(received: Int), malformed(String)
+        case connect(Int32)
+        case send(Int32)
+        case receive(Int32)
+        case closedEarly(received: Int)
+        case malformed(String)
         var description: String {
             switch self {
             case .connect(let e): "connect failed (errno \(e))"
@@ -342,8 +353,14 @@ enum HTTPClient {
     }
 
     /// One request on a fresh connection (`Connection: close`), blocking, with socket timeouts.
-    static func send(port: Int, method: String, path: String, headers: [(String, String)] = [], body: Data? = nil,
-                     timeout: Double = 10) throws -> HTTPResponse {
+    static func send(
+        port: Int,
+        method: String,
+        path: String,
+        headers: [(String, String)] = [],
+        body: Data? = nil,
+        timeout: Double = 10
+    ) throws -> HTTPResponse {
         let conn = try Connection(port: port, timeout: timeout)
         defer { conn.close() }
         try conn.write(head(method: method, path: path, port: port, headers: headers, bodyLength: body?.count))
@@ -416,7 +433,10 @@ enum HTTPClient {
         }
 
         func close() {
-            if !closed { closed = true; Glibc_close(fd) }
+            if !closed {
+                closed = true
+                Glibc_close(fd)
+            }
         }
         deinit { close() }
     }
@@ -490,33 +510,33 @@ enum HTTPClient {
 
 enum Schemas {
     static let events = """
-    collections:
-      events:
-        fields:
-          n: {type: integer, required: true}
-          note: {type: text}
+        collections:
+          events:
+            fields:
+              n: {type: integer, required: true}
+              note: {type: text}
 
-    """
+        """
 
     /// `events` without `note`: destructive once any record has a note.
     static let eventsWithoutNote = """
-    collections:
-      events:
-        fields:
-          n: {type: integer, required: true}
+        collections:
+          events:
+            fields:
+              n: {type: integer, required: true}
 
-    """
+        """
 
     /// `events` plus an optional field: a non-destructive change.
     static let eventsWithTag = """
-    collections:
-      events:
-        fields:
-          n: {type: integer, required: true}
-          note: {type: text}
-          tag: {type: text}
+        collections:
+          events:
+            fields:
+              n: {type: integer, required: true}
+              note: {type: text}
+              tag: {type: text}
 
-    """
+        """
 }
 
 /// Creates an admin key in `data` with the CLI and returns it.

@@ -1,7 +1,8 @@
-@testable import BasaltSMTP
 import Foundation
 import Logging
 import Testing
+
+@testable import BasaltSMTP
 
 /// The pure stages: encodings, dates, dot-stuffing, message rendering and its refusals.
 struct MessageRenderingTests {
@@ -54,7 +55,7 @@ struct MessageRenderingTests {
                     index += 3  // soft line break
                     continue
                 }
-                let hex = String(decoding: encoded[(index + 1) ... (index + 2)], as: UTF8.self)
+                let hex = String(decoding: encoded[(index + 1)...(index + 2)], as: UTF8.self)
                 bytes.append(try #require(UInt8(hex, radix: 16)))
                 index += 3
             } else if byte == UInt8(ascii: "\r") {
@@ -150,16 +151,16 @@ struct MessageRenderingTests {
     }
 
     @Test func longRecipientListsAreFolded() throws {
-        let recipients = (1 ... 12).map { "recipient-number-\($0)@example.com" }
+        let recipients = (1...12).map { "recipient-number-\($0)@example.com" }
         let message = MailMessage(from: "a@example.com", to: recipients, subject: "S", textBody: "")
         let text = String(decoding: try message.render(heloName: "h", secondsSince1970: 0).content, as: UTF8.self)
         let lines = text.components(separatedBy: "\r\n")
         let start = try #require(lines.firstIndex { $0.hasPrefix("To: ") })
         let end = try #require(lines[start...].firstIndex { $0.hasPrefix("Subject: ") })
         #expect(end - start > 1)
-        #expect(lines[start ..< end].allSatisfy { $0.utf8.count <= 78 })
-        #expect(lines[(start + 1) ..< end].allSatisfy { $0.hasPrefix(" ") })
-        let unfolded = lines[start ..< end].joined()
+        #expect(lines[start..<end].allSatisfy { $0.utf8.count <= 78 })
+        #expect(lines[(start + 1)..<end].allSatisfy { $0.hasPrefix(" ") })
+        let unfolded = lines[start..<end].joined()
         #expect(unfolded == "To: " + recipients.joined(separator: ", "))
     }
 

@@ -113,7 +113,8 @@ struct SMTPConfigurationTests {
         let remote = SMTPConfiguration(host: "mail.invalid", port: 25, security: .none, username: "u", password: "p")
         let error = try await #require(throws: SMTPError.self) {
             try await SMTPClient(configuration: remote, logger: Logger(label: "test")).send(
-                MailMessage(from: "a@example.com", to: ["b@example.com"], subject: "s", textBody: "b"))
+                MailMessage(from: "a@example.com", to: ["b@example.com"], subject: "s", textBody: "b")
+            )
         }
         #expect(!error.isTransient && error.description.contains("clear text"))
         #expect(!error.description.contains("p\""), "the password is not in the error")

@@ -135,8 +135,7 @@ struct SMTPProtocolTests {
     }
 
     @Test func credentialsAreNotSentWithoutAuthExtension() async throws {
-        try await ScriptedSMTPServer.with(greeting: .reply("220 hi\r\n"), script: ScriptedSMTPServer.Action.standard())
-        { server in
+        try await ScriptedSMTPServer.with(greeting: .reply("220 hi\r\n"), script: ScriptedSMTPServer.Action.standard()) { server in
             let error = try await #require(throws: SMTPError.self) {
                 try await Self.send(to: server) {
                     $0.username = "user"
@@ -199,8 +198,7 @@ struct SMTPProtocolTests {
     }
 
     @Test func nonASCIIAddressNeedsSMTPUTF8() async throws {
-        try await ScriptedSMTPServer.with(greeting: .reply("220 hi\r\n"), script: ScriptedSMTPServer.Action.standard())
-        { server in
+        try await ScriptedSMTPServer.with(greeting: .reply("220 hi\r\n"), script: ScriptedSMTPServer.Action.standard()) { server in
             let message = MailMessage(from: "jörg@example.com", to: ["b@example.com"], subject: "S", textBody: "B")
             try await Self.send(to: server, message)
             #expect(server.receivedLines.contains("MAIL FROM:<jörg@example.com> SMTPUTF8"))

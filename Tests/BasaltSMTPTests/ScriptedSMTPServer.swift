@@ -114,7 +114,9 @@ final class ScriptedSMTPServer: Sendable {
 extension ScriptedSMTPServer.Action {
     /// A well-behaved server's answers; `overrides` replace them by command verb (upper-cased
     /// first word, "." for the end of DATA).
-    static func standard(_ overrides: [String: ScriptedSMTPServer.Action] = [:])
+    static func standard(
+        _ overrides: [String: ScriptedSMTPServer.Action] = [:]
+    )
         -> @Sendable (String) -> ScriptedSMTPServer.Action
     {
         { line in

@@ -1,14 +1,17 @@
-import Foundation
 import BasaltCore
 import BasaltStorage
+import Foundation
 import Testing
 
-private let posts = CollectionSchema(name: "posts", fields: [
-    FieldSchema(name: "title", type: .text, required: true),
-    FieldSchema(name: "status", type: .select, values: ["draft", "published"]),
-    FieldSchema(name: "views", type: .integer),
-    FieldSchema(name: "author", type: .relation, target: "people"),
-])
+private let posts = CollectionSchema(
+    name: "posts",
+    fields: [
+        FieldSchema(name: "title", type: .text, required: true),
+        FieldSchema(name: "status", type: .select, values: ["draft", "published"]),
+        FieldSchema(name: "views", type: .integer),
+        FieldSchema(name: "author", type: .relation, target: "people"),
+    ]
+)
 private let people = CollectionSchema(name: "people", fields: [FieldSchema(name: "name", type: .text)])
 private let schema = Schema(collections: [posts, people])
 
@@ -30,7 +33,10 @@ struct FilterCompilerTests {
         ("views = null", #"(t."views" IS NULL)"#, #"(t."views" IS NULL)"#),
         ("status = views", "", ""),
         ("title ~ 'x'", #"((instr(basalt_lower(t."title"), basalt_lower(?1)) > 0))"#, #"((strpos(basalt_lower(t."title"), basalt_lower($1)) > 0))"#),
-        ("author.name = 'a'", #"((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author") = ?1)"#, #"((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author") = $1)"#),
+        (
+            "author.name = 'a'", #"((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author") = ?1)"#,
+            #"((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author") = $1)"#
+        ),
         ("views in (1, 2) && title = 'a'", #"((t."views" IN (?1, ?2)) AND (t."title" = ?3))"#, #"((t."views" IN ($1, $2)) AND (t."title" = $3))"#),
     ])
     func sqlText(_ filter: String, _ sqlite: String, _ postgres: String) throws {
@@ -51,7 +57,10 @@ struct FilterCompilerTests {
         c.hopAccess = { _ in .visible([rule]) }
         var b = SQLBuilder(SQLiteDialect())
         c.compile(expr, into: &b)
-        #expect(b.sql == #"((instr(basalt_lower((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author" AND (h1."name" = ?1))), basalt_lower(?2)) > 0))"#)
+        #expect(
+            b.sql
+                == #"((instr(basalt_lower((SELECT h1."name" FROM "people" h1 WHERE h1."id" = t."author" AND (h1."name" = ?1))), basalt_lower(?2)) > 0))"#
+        )
         #expect(b.query.binds == [.text("public"), .text("ad")])
         c.hopAccess = { _ in .hidden }
         var h = SQLBuilder(SQLiteDialect())

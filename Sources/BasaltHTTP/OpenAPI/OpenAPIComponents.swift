@@ -61,7 +61,8 @@ extension OpenAPIGenerator {
             let names =
                 ([SystemField.id.rawValue] + c.fields.map(\.name) + SystemField.allCases.dropFirst().map(\.rawValue))
             let relations = c.fields.filter { $0.type == .relation }.map(\.name)
-            let sortable = [SystemField.id.rawValue] + c.fields.filter { $0.type != .json }.map(\.name)
+            let sortable =
+                [SystemField.id.rawValue] + c.fields.filter { $0.type != .json }.map(\.name)
                 + SystemField.allCases.dropFirst().map(\.rawValue)
             var paths = relations
             for f in c.fields where f.type == .relation {

@@ -2,8 +2,8 @@ import BasaltAuth
 import BasaltCore
 public import BasaltServices
 import Foundation
-public import OpenAPIKit
 import HTTPTypes
+public import OpenAPIKit
 
 /// Builds the OpenAPI 3.1 document of a deployment, as one caller may see it (API.md §13).
 ///
@@ -23,8 +23,12 @@ public enum OpenAPIGenerator {
     /// With `surface`, the fixed part of the document (batch, auth, admin, meta) follows the
     /// declared endpoints: an operation is listed when its endpoint exists and the caller may call
     /// it (`.admin` endpoints for admins only).
-    public static func document(schema: CompiledSchema, principal: Principal, serverURL: String,
-                                surface: HTTPSurface? = nil) -> OpenAPI.Document {
+    public static func document(
+        schema: CompiledSchema,
+        principal: Principal,
+        serverURL: String,
+        surface: HTTPSurface? = nil
+    ) -> OpenAPI.Document {
         var builder = Builder(compiled: schema, principal: principal)
         builder.build()
         if let surface { builder.narrow(to: surface) }
@@ -245,7 +249,9 @@ extension OpenAPIGenerator {
             for (path, item) in paths where !collectionPaths.contains(path) {
                 guard var pathItem = item.pathItemValue else { continue }
                 // `/v1/auth/sessions/{id}` is the router's `/v1/auth/sessions/:id`.
-                let pattern = "/" + path.components.map { $0.hasPrefix("{") && $0.hasSuffix("}") ? ":" + $0.dropFirst().dropLast() : $0 }
+                let pattern =
+                    "/"
+                    + path.components.map { $0.hasPrefix("{") && $0.hasSuffix("}") ? ":" + $0.dropFirst().dropLast() : $0 }
                     .joined(separator: "/")
                 for e in pathItem.endpoints {
                     let declared = surface.endpoints.first { $0.path == pattern && $0.method.rawValue == e.method.rawValue }

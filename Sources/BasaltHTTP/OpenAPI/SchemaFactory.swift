@@ -457,4 +457,3 @@ extension OpenAPIGenerator {
         }
     }
 }
-

@@ -36,11 +36,21 @@ public final class CompiledSchema: Sendable {
                     guard let rule = g.rule else { return nil }
                     do {
                         return try FilterChecker.check(
-                            rule, collection: c, schema: schema, allowAuth: true,
-                            allowNew: a == .create || a == .update, authFields: authFields)
+                            rule,
+                            collection: c,
+                            schema: schema,
+                            allowAuth: true,
+                            allowNew: a == .create || a == .update,
+                            authFields: authFields
+                        )
                     } catch {
-                        errors.append(FieldError(field: "/collections/\(c.name)/access/\(a.rawValue)/\(n)/where",
-                                                 code: .invalid, message: "\(error)"))
+                        errors.append(
+                            FieldError(
+                                field: "/collections/\(c.name)/access/\(a.rawValue)/\(n)/where",
+                                code: .invalid,
+                                message: "\(error)"
+                            )
+                        )
                         return nil
                     }
                 }

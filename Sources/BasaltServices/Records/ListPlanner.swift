@@ -10,8 +10,15 @@ public struct ListQuery: Sendable {
     public var fields: String?
     public var expand: String?
     public var total: Bool
-    public init(filter: String? = nil, sort: String? = nil, limit: String? = nil, cursor: String? = nil,
-                fields: String? = nil, expand: String? = nil, total: Bool = false) {
+    public init(
+        filter: String? = nil,
+        sort: String? = nil,
+        limit: String? = nil,
+        cursor: String? = nil,
+        fields: String? = nil,
+        expand: String? = nil,
+        total: Bool = false
+    ) {
         self.filter = filter
         self.sort = sort
         self.limit = limit
@@ -83,9 +90,15 @@ struct ListPlanner {
             after = try cursors.decode(cur, queryHash: hash, types: sort.map(\.type))
         }
         return ListPlan(
-            table: table, page: table.list(where: conditions, sort: sort, after: after, limit: limit + 1),
+            table: table,
+            page: table.list(where: conditions, sort: sort, after: after, limit: limit + 1),
             count: query.total ? table.count(where: conditions) : nil,
-            sort: sort, limit: limit, fields: fields, expand: expand, cursorHash: hash)
+            sort: sort,
+            limit: limit,
+            fields: fields,
+            expand: expand,
+            cursorHash: hash
+        )
     }
 
     static func sort(_ text: String?, _ c: CollectionSchema) throws(BasaltError) -> [RecordTable.SortKey] {
@@ -105,11 +118,12 @@ struct ListPlanner {
             // A repeated field adds nothing to the order: the first occurrence decides.
             if !seen.insert(n).inserted { continue }
             if let sys = SystemField(rawValue: n) {
-                let type: SQLColumnType = switch sys {
-                case .id: .uuid
-                case .createdAt, .updatedAt: .timestamp
-                case .version: .int
-                }
+                let type: SQLColumnType =
+                    switch sys {
+                    case .id: .uuid
+                    case .createdAt, .updatedAt: .timestamp
+                    case .version: .int
+                    }
                 keys.append(.init(field: n, descending: desc, nullable: false, type: type))
             } else if let f = c.field(n), f.type != .json {
                 keys.append(.init(field: n, descending: desc, nullable: !f.required, type: SQLColumnType(f.type)))

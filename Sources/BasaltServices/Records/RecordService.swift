@@ -1,6 +1,6 @@
-import Foundation
 public import BasaltCore
 public import BasaltStorage
+import Foundation
 public import Logging
 
 /// Records: list, read, create, replace, patch, delete, batch (API.md §2–7, §9).
@@ -193,8 +193,10 @@ public final class RecordService: Sendable {
                 let results = try await store.write(pending.statements, finish: finish)
                 noteWrites(pending)
                 return answer(results)
-            } catch StoreError.expectationFailed(let statement, let tag) where pending.guards[statement].isStale
-                && attempt < 5 && !commands[tag].precondition.isConditional {
+            } catch StoreError.expectationFailed(let statement, let tag)
+                where pending.guards[statement].isStale
+                && attempt < 5 && !commands[tag].precondition.isConditional
+            {
                 continue
             } catch {
                 let tag = Self.tag(of: error) ?? 0
@@ -209,7 +211,9 @@ public final class RecordService: Sendable {
             throw BasaltError.validation([FieldError(field: "/operations", code: .required, message: "operations is a list of 1 to 100 operations")])
         }
         guard (1...100).contains(ops.count) else {
-            throw BasaltError.validation([FieldError(field: "/operations", code: ops.isEmpty ? .min : .max, message: "a batch has 1 to 100 operations")])
+            throw BasaltError.validation([
+                FieldError(field: "/operations", code: ops.isEmpty ? .min : .max, message: "a batch has 1 to 100 operations")
+            ])
         }
         var commands: [RecordCommand] = []
         for (i, op) in ops.enumerated() {
@@ -264,8 +268,11 @@ public final class RecordService: Sendable {
     }
 
     static func stillReferenced(_ collection: String, _ field: String) -> BasaltError {
-        BasaltError(.conflict, "The record is still referenced by \(collection).\(field)",
-                    fieldErrors: [FieldError(field: "/\(collection)/\(field)", code: .invalid, message: "\(collection).\(field) references this record")])
+        BasaltError(
+            .conflict,
+            "The record is still referenced by \(collection).\(field)",
+            fieldErrors: [FieldError(field: "/\(collection)/\(field)", code: .invalid, message: "\(collection).\(field) references this record")]
+        )
     }
 
     func noteWrites(_ pending: PendingWrite) {
@@ -285,7 +292,9 @@ public final class RecordService: Sendable {
             case .hidden: return BasaltError.notFound("The record does not exist")
             case .forbidden(let why): return BasaltError(.forbidden, why)
             case .relation(let field, let target, let id):
-                return BasaltError.validation([FieldError(field: FieldError.pointer(field), code: .notFound, message: "\(field): no \(target) record has id \(id)")])
+                return BasaltError.validation([
+                    FieldError(field: FieldError.pointer(field), code: .notFound, message: "\(field): no \(target) record has id \(id)")
+                ])
             case .stale, nil: return BasaltError(.preconditionFailed, "The record changed since it was read")
             }
         case .uniqueViolation(_, let columns, _, _):
@@ -293,7 +302,8 @@ public final class RecordService: Sendable {
             if let first = columns.first, let ix = scope.schema.uniqueIndexes[first] { fields = ix.fields }
             if columns.first?.hasSuffix("_pkey") == true { fields = ["id"] }
             let f = fields.first ?? "id"
-            let msg = f == "id" ? "A record with this id already exists" : "\(fields.joined(separator: ", ")) must be unique; another record has this value"
+            let msg =
+                f == "id" ? "A record with this id already exists" : "\(fields.joined(separator: ", ")) must be unique; another record has this value"
             return BasaltError(.conflict, msg, fieldErrors: [FieldError(field: FieldError.pointer(f), code: .unique, message: msg)], underlying: se)
         case .foreignKeyViolation:
             if case .delete = command {

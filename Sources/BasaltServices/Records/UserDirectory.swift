@@ -59,9 +59,12 @@ public final class UserDirectory: Sendable {
         guard let nid = RecordID.normalize(userID) else { return false }
         let t = now.millisecondsSinceEpoch
         if let hit = cache.withLock({ $0[nid]?.sessions[sid] }), t - hit.at < Self.cacheMillis { return hit.liveUntil > t }
-        let row = try await store.fetchOne("""
+        let row = try await store.fetchOne(
+            """
             SELECT "revoked_at", "expires_at" FROM "_basalt_sessions" WHERE "id" = \(sid) AND "user_id" = \(nid)
-            """, as: SessionRow.self)
+            """,
+            as: SessionRow.self
+        )
         let liveUntil = row.map { $0.revokedAt == nil ? $0.expiresAt : 0 } ?? 0
         cache.withLock { c in
             guard c[nid] != nil else { return }

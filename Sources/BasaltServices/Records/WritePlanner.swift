@@ -28,8 +28,12 @@ struct PendingWrite {
     /// The batch operation being planned (`operation_index` of errors).
     var tag = 0
 
-    mutating func append(_ query: SQLQuery, returning: [SQLColumnType] = [], expect: SQLStatement.Expectation = .any,
-                         failure: GuardFailure? = nil) {
+    mutating func append(
+        _ query: SQLQuery,
+        returning: [SQLColumnType] = [],
+        expect: SQLStatement.Expectation = .any,
+        failure: GuardFailure? = nil
+    ) {
         if let failure { guards[statements.count] = failure }
         statements.append(SQLStatement(query, returning: returning, expect: expect, tag: tag))
     }
@@ -85,13 +89,18 @@ struct WritePlanner {
             action = "record.delete"
         }
         if principal.isAdmin {
-            let id: String? = switch planned.outcome {
-            case .created(_, let id, _), .deleted(_, let id): id
-            case .updated(_, let r): r["id"]?.stringValue
-            }
+            let id: String? =
+                switch planned.outcome {
+                case .created(_, let id, _), .deleted(_, let id): id
+                case .updated(_, let r): r["id"]?.stringValue
+                }
             let audit = AuditLog(store: store)
-            pending.statements.append(SQLStatement(
-                audit.statement(AuditLog.entry(principal, action, collection: command.collection, recordID: id)).query, tag: pending.tag))
+            pending.statements.append(
+                SQLStatement(
+                    audit.statement(AuditLog.entry(principal, action, collection: command.collection, recordID: id)).query,
+                    tag: pending.tag
+                )
+            )
         }
         return planned
     }
@@ -109,7 +118,9 @@ struct WritePlanner {
         for (k, v) in obj {
             if k == "id" {
                 if case .string(let s) = v {
-                    if let n = RecordID.normalize(s) { id = n } else {
+                    if let n = RecordID.normalize(s) {
+                        id = n
+                    } else {
                         errors.append(FieldError(field: "/id", code: .format, message: "id must be a UUID"))
                     }
                 } else {
@@ -167,8 +178,12 @@ struct WritePlanner {
     /// Relation targets must exist and be visible to the caller (API.md §2: otherwise the same
     /// `422 not_found`); a `users` target only has to exist. Targets written earlier in the same
     /// batch are checked by guards in the transaction.
-    func checkRelations(_ c: CollectionSchema, _ values: JSONObject, unchangedFrom current: JSONObject? = nil,
-                        _ pending: inout PendingWrite) async throws -> [FieldError] {
+    func checkRelations(
+        _ c: CollectionSchema,
+        _ values: JSONObject,
+        unchangedFrom current: JSONObject? = nil,
+        _ pending: inout PendingWrite
+    ) async throws -> [FieldError] {
         var errors: [FieldError] = []
         for f in c.fields where f.type == .relation {
             guard let id = values[f.name]?.stringValue, let t = f.target, let tt = scope.schema.tables[t] else { continue }
@@ -201,8 +216,14 @@ struct WritePlanner {
 
     // MARK: - Update
 
-    func update(_ c: String, _ rawID: String, _ body: JSONValue, _ pre: VersionPrecondition, merge: Bool,
-                _ pending: inout PendingWrite) async throws -> PlannedCommand {
+    func update(
+        _ c: String,
+        _ rawID: String,
+        _ body: JSONValue,
+        _ pre: VersionPrecondition,
+        merge: Bool,
+        _ pending: inout PendingWrite
+    ) async throws -> PlannedCommand {
         let table = try scope.schema.requireTable(c)
         let col = table.collection
         let updateAccess = scope.access(.update, on: c)
@@ -364,7 +385,9 @@ struct WritePlanner {
         case "id": return given.stringValue.flatMap(RecordID.normalize) == current.stringValue
         case "version": return given.integerValue != nil && given.integerValue == current.integerValue
         default:
-            guard let a = given.stringValue.flatMap(Timestamp.init(rfc3339:)), let b = current.stringValue.flatMap(Timestamp.init(rfc3339:)) else { return false }
+            guard let a = given.stringValue.flatMap(Timestamp.init(rfc3339:)), let b = current.stringValue.flatMap(Timestamp.init(rfc3339:)) else {
+                return false
+            }
             return a == b
         }
     }
