@@ -21,6 +21,8 @@ public struct BasaltConfiguration: Sendable {
     public var port: Int = 8080
     public var http = HTTPSettings()
     public var sqliteSynchronous: SQLiteStore.Synchronous = .normal
+    /// The size the SQLite write-ahead log is kept near under sustained load.
+    public var sqliteWALTargetBytes: Int64 = 32 << 20
     public var auth = AuthConfiguration()
 
     public init() {}

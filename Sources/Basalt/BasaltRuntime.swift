@@ -118,6 +118,7 @@ public final class BasaltRuntime: Sendable {
             directory: configuration.dataDirectory,
             synchronous: configuration.sqliteSynchronous,
             busyTimeout: configuration.databaseTimeout,
+            walTargetBytes: configuration.sqliteWALTargetBytes,
             logger: logger
         )
         do {

@@ -107,6 +107,10 @@ struct StoreOptions: ParsableArguments {
             guard let n = Double(v), n > 0, n <= 300 else { throw ValidationError("database_timeout is seconds, more than 0 and at most 300") }
             c.databaseTimeout = .milliseconds(Int((n * 1000).rounded()))
         }
+        if let v = r.string(forKey: "sqlite_wal_target_mb") {
+            guard let n = Int64(v), (1...4096).contains(n) else { throw ValidationError("sqlite_wal_target_mb is MiB from 1 to 4096") }
+            c.sqliteWALTargetBytes = n << 20
+        }
         if let v = r.string(forKey: "sqlite_synchronous") {
             guard let s = SQLiteStore.Synchronous(rawValue: v.uppercased()) else { throw ValidationError("sqlite_synchronous is normal or full") }
             c.sqliteSynchronous = s

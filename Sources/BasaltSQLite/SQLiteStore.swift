@@ -19,6 +19,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     let rowsAtAnalyze = Mutex<[String: Int64]>([:])
     let dueTables = Mutex<Set<String>>([])
     let ticks = Mutex(0)
+    /// The WAL size above which checkpoints escalate (see `checkpoint()`).
+    public let walTargetBytes: Int64
+    let walPath: String
+    let wal = Mutex(WALStatus())
 
     /// Durability: `normal` survives a process crash (WAL); `full` also survives power loss.
     public enum Synchronous: String, Sendable {
@@ -27,7 +31,14 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     /// Opens (creating if needed) `directory/data.db` and applies Basalt's own migrations.
-    public init(directory: String, synchronous: Synchronous = .normal, busyTimeout: Duration = .seconds(5), logger: Logger) throws {
+    /// - `walTargetBytes`: the size the write-ahead log is kept near under load (see `checkpoint()`).
+    public init(
+        directory: String,
+        synchronous: Synchronous = .normal,
+        busyTimeout: Duration = .seconds(5),
+        walTargetBytes: Int64 = 32 << 20,
+        logger: Logger
+    ) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // A read-only folder or file system would fail deep inside SQLite; say it plainly instead.
         if access(directory, W_OK) != 0, errno == EROFS || errno == EACCES {
@@ -48,6 +59,8 @@ public final class SQLiteStore: Store, StatisticsTracking {
             // runs inside a committing write and syncs the database file there, which stalled
             // every writer behind it (patch p99 over a second in the benchmark).
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
+            // When a writer restarts the log from its beginning, the file shrinks back to this.
+            try db.execute(sql: "PRAGMA journal_size_limit = \(walTargetBytes)")
             // SQLite's lower() folds ASCII only; `~` must fold like PostgreSQL's ICU lower().
             db.add(
                 function: DatabaseFunction("basalt_lower", argumentCount: 1, pure: true) { values in
@@ -58,9 +71,13 @@ public final class SQLiteStore: Store, StatisticsTracking {
         }
         self.pool = try DatabasePool(path: directory + "/data.db", configuration: config)
         var checkpointConfig = Configuration()
-        checkpointConfig.busyMode = .timeout(10)
+        // How long an escalated checkpoint may wait for the writer and for readers of old
+        // snapshots: writers queue behind it meanwhile, so it is short.
+        checkpointConfig.busyMode = .timeout(Self.escalatedWait)
         self.checkpointer = try DatabaseQueue(path: directory + "/data.db", configuration: checkpointConfig)
         self.logger = logger
+        self.walTargetBytes = walTargetBytes
+        self.walPath = directory + "/data.db-wal"
         try pool.writeWithoutTransaction { db in
             try db.execute(sql: "CREATE TABLE IF NOT EXISTS \"\(InternalTables.historyTable)\" (\"name\" TEXT PRIMARY KEY NOT NULL)")
             for m in InternalTables.migrations {
@@ -216,13 +233,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
         writesSinceAnalyze.withLock { $0 = [:] }
     }
 
-    /// A PASSIVE checkpoint never waits for readers or the writer: commits go on appending to the
-    /// WAL while this connection copies and syncs. If it falls behind, the WAL simply grows until
-    /// the next tick.
+    /// Frequent upkeep: a checkpoint (see `checkpoint()`), planner statistics that are due, and
+    /// SQLite's own `PRAGMA optimize` every ten minutes.
     public func housekeep() async throws {
-        try await checkpointer.writeWithoutTransaction { db in
-            _ = try db.checkpoint(.passive)
-        }
+        try await checkpoint()
         let due = dueTables.withLock { d -> [String] in
             defer { d.removeAll() }
             return Array(d)
