@@ -32,7 +32,10 @@ public enum Subprocess {
             p.arguments = arguments
             let fd = open(out.path, O_WRONLY | O_CLOEXEC)
             guard fd >= 0 else { throw CocoaError(.fileWriteUnknown) }
-            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+            // Not closed on deallocation: Foundation closes the parent's copy itself after the
+            // spawn, and a second close could hit another thread's new descriptor (EBADF in a
+            // parallel test), as BasaltProcessTests' Child explains.
+            let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: false)
             p.standardInput = FileHandle.nullDevice
             p.standardOutput = handle
             p.standardError = handle
