@@ -5,6 +5,7 @@
 #   bash bench/run.sh                    # everything, ~10 s per workload per server
 #   BENCH_TARGETS="pb pb-nologs" bash bench/run.sh      # PocketBase only
 #   BENCH_DURATION=30s BENCH_RECORDS=20000 bash bench/run.sh
+#   BASALT_BIN=/path/to/basalt BENCH_TARGETS=basalt bash bench/run.sh   # a binary built elsewhere
 #
 # Output goes to bench/out/<timestamp>/ (gitignored); bench/out/latest points at the last run.
 set -euo pipefail
@@ -206,10 +207,16 @@ run_workloads() {  # TARGET PID BASE_URL IDS_FILE
 
 # ---- Basalt ---------------------------------------------------------------------------------
 bench_basalt() {
-  log "building Basalt (release)"
-  build swift build -c release --product basalt
   local bin dir port base key
-  bin=$(swift build -c release --show-bin-path)/basalt
+  if [[ -n ${BASALT_BIN:-} ]]; then
+    # A binary built elsewhere (another commit, to compare two versions on one machine).
+    bin=$BASALT_BIN
+    log "Basalt: $bin"
+  else
+    log "building Basalt (release)"
+    build swift build -c release --product basalt
+    bin=$(swift build -c release --show-bin-path)/basalt
+  fi
   dir=$WORK/basalt
   mkdir -p "$dir"
   # An admin key, for seeding through the batch endpoint (the workloads themselves are anonymous).

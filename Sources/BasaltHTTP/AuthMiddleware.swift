@@ -32,7 +32,7 @@ public struct AuthMiddleware: RouterMiddleware {
 
         func note(_ address: String, now: Int64) {
             state.withLock { m in
-                if m.count > 100_000 { m = m.filter { now - $0.value.start < 60 } }
+                m.trim(to: 100_000) { now - $0.start >= 60 }
                 var e = m[address] ?? (now, 0)
                 if now - e.start >= 60 { e = (now, 0) }
                 e.count += 1

@@ -36,7 +36,7 @@ public struct RateLimitMiddleware: RouterMiddleware {
         let key = isAuth ? "auth:" + p.clientAddress : p.isAnonymous ? "a:" + p.clientAddress : "s:" + (p.id ?? "")
         let now = clock()
         let (count, reset) = windows.withLock { w -> (Int, Int64) in
-            if w.count > 100_000 { w = w.filter { now - $0.value.start < 60 } }  // bound memory
+            w.trim(to: 100_000) { now - $0.start >= 60 }  // bounded memory and work
             var e = w[key] ?? (now, 0)
             if now - e.start >= 60 { e = (now, 0) }
             e.count += 1

@@ -25,14 +25,23 @@ final class Pools: Sendable {
 
     var current: PostgresClient { state.withLock { $0.current } }
 
-    /// A call could not reach the database.
-    func noteFailure() {
-        state.withLock { s in if s.failingSince == nil { s.failingSince = .now } }
+    /// A call on `client` could not reach the database. Only the current pool counts: a
+    /// retired one's late failures say nothing about the database now.
+    func noteFailure(_ client: PostgresClient) {
+        state.withLock { s in if s.current === client, s.failingSince == nil { s.failingSince = .now } }
+    }
+
+    /// A call on `client` reached the database: it is not down. A pool that is merely saturated
+    /// (waits past the timeout while other calls succeed) is therefore never replaced — replacing
+    /// it would only open more connections.
+    func noteSuccess(_ client: PostgresClient) {
+        state.withLock { s in if s.current === client, s.failingSince != nil { s.failingSince = nil } }
     }
 
     /// Runs every pool until cancelled: the current one, and for `retireAfter` each one replaced.
-    /// While calls fail, the current pool is replaced every `replaceEvery` — once a new pool
-    /// reaches the database, calls succeed again and the replacing stops.
+    /// While calls fail and none succeeds, the current pool is replaced every `replaceEvery` —
+    /// once a new pool reaches the database, calls succeed again and the replacing stops. (During
+    /// an outage the replaced pools hold no connections, so keeping them for a while is free.)
     func run(replaceEvery: Duration, retireAfter: Duration, makeClient: @escaping @Sendable () -> PostgresClient, logger: Logger) async {
         await withDiscardingTaskGroup { group in
             group.addTask { [self] in

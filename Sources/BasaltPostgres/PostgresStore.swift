@@ -83,13 +83,6 @@ public final class PostgresStore: Store, Service {
     /// The connection pool in use now.
     public var client: PostgresClient { pools.current }
 
-    /// Set once a connection was leased; read by the timer racing the lease.
-    final class Flag: Sendable {
-        let value = Atomic(false)
-        func set() { value.store(true, ordering: .releasing) }
-        var isSet: Bool { value.load(ordering: .acquiring) }
-    }
-
     // MARK: - Lifecycle
 
     /// Runs the connection pools until cancelled or until graceful shutdown. Call once.
@@ -122,23 +115,27 @@ public final class PostgresStore: Store, Service {
         }
     }
 
-    /// Runs `body` on a leased connection, waiting at most `acquireTimeout` for one. Failures to
-    /// reach the database mark the pool for replacement (see ``run()``).
+    /// Runs `body` on a leased connection, waiting at most `acquireTimeout` for one. The lease
+    /// and the timer race for one atomic verdict: either the body runs (and its outcome, commit
+    /// included, is the call's), or the call fails as `unavailable` and the body never runs —
+    /// never a commit reported as a failure. Calls that cannot reach the database mark the pool
+    /// for replacement, calls that can clear the mark (see ``run()``).
     func leased<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         let client = pools.current
-        let acquired = Flag()
+        let race = LeaseRace()
         let timeout = acquireTimeout
         do {
-            return try await withThrowingTaskGroup(of: R?.self) { group in
+            let value = try await withThrowingTaskGroup(of: R?.self) { group in
                 group.addTask {
                     try await client.withConnection { conn in
-                        acquired.set()
+                        // Too late: the caller was told `unavailable`; hand the connection back unused.
+                        guard race.claim(.leased) else { return nil }
                         return try await body(conn)
                     }
                 }
                 group.addTask {
                     try await Task.sleep(for: timeout)
-                    if acquired.isSet { return nil }
+                    guard race.claim(.timedOut) else { return nil }
                     throw StoreError.unavailable(underlying: "no database connection within \(timeout)")
                 }
                 while let next = try await group.next() {
@@ -149,13 +146,31 @@ public final class PostgresStore: Store, Service {
                 }
                 throw CancellationError()
             }
+            pools.noteSuccess(client)
+            return value
         } catch {
-            let translated = Self.translate(error, tag: 0)
-            if case .unavailable = translated, !acquired.isSet || Self.isConnectionLoss(error) {
-                pools.noteFailure()
+            if case .unavailable = Self.translate(error, tag: 0), race.verdict != .leased || Self.isConnectionLoss(error) {
+                pools.noteFailure(client)
+            } else if race.verdict == .leased {
+                pools.noteSuccess(client)  // the database answered (with an error of the query's own)
             }
             throw error
         }
+    }
+
+    /// Who won a lease race: the lease, or the timer.
+    final class LeaseRace: Sendable {
+        enum Verdict: Int {
+            case open = 0
+            case leased = 1
+            case timedOut = 2
+        }
+        let state = Atomic(0)
+        /// Takes the verdict if nobody has yet.
+        func claim(_ v: Verdict) -> Bool {
+            state.compareExchange(expected: Verdict.open.rawValue, desired: v.rawValue, ordering: .acquiringAndReleasing).exchanged
+        }
+        var verdict: Verdict { Verdict(rawValue: state.load(ordering: .acquiring)) ?? .open }
     }
 
     /// Creates the schema (when configured) and applies Basalt's own migrations that are not yet

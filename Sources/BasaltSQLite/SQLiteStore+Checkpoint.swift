@@ -15,6 +15,9 @@ public struct WALStatus: Sendable {
     public var unfinished = 0
     /// When a failure was last logged (to log one a minute, not one a second).
     var lastWarning: ContinuousClock.Instant?
+    /// No escalation before this: after failed ones the attempts back off (2, 4 … 30 s), so a
+    /// reader that holds on does not make writers wait 250 ms every second.
+    var escalateAfter: ContinuousClock.Instant?
 }
 
 extension SQLiteStore {
@@ -34,7 +37,7 @@ extension SQLiteStore {
     /// finish it has still copied what it could, says why in the log, and tries again next tick.
     public func checkpoint() async throws {
         let before = fileSize(walPath)
-        let escalate = before > walTargetBytes
+        let escalate = before > walTargetBytes && wal.withLock { $0.escalateAfter.map { ContinuousClock.now >= $0 } ?? true }
         let start = ContinuousClock.now
         var finished = true
         do {
@@ -48,7 +51,10 @@ extension SQLiteStore {
             w.bytes = after
             w.lastDuration = elapsed
             w.lastEscalated = escalate
-            w.unfinished = escalate && !finished ? w.unfinished + 1 : 0
+            if escalate {
+                w.unfinished = finished ? 0 : w.unfinished + 1
+                w.escalateAfter = finished ? nil : .now + .seconds(min(1 << min(w.unfinished, 5), 30))
+            }
             guard w.unfinished > 0, w.lastWarning.map({ $0.duration(to: .now) > .seconds(60) }) ?? true else { return false }
             w.lastWarning = .now
             return true

@@ -9,6 +9,8 @@ public final class ApiKeyService: Sendable {
     /// Digest → (principal, expiry, cached at). Saves a database read per request; entries live
     /// `cacheSeconds`, and revocation through this process drops them at once.
     let cache = Mutex<[String: (Principal, Int64?, Int64)]>([:])
+    /// Counts revocations: a key read before one is not cached after it (see `authenticate`).
+    let revocations = Mutex<UInt64>(0)
     let cacheMillis: Int64 = 5_000
 
     public init(store: any Store) { self.store = store }
@@ -128,7 +130,10 @@ public final class ApiKeyService: Sendable {
         } catch StoreError.expectationFailed {
             throw BasaltError.notFound("There is no API key with this id")
         }
-        cache.withLock { $0 = [:] }
+        cache.withLock {
+            revocations.withLock { $0 &+= 1 }
+            $0 = [:]
+        }
     }
 
     static func roles(_ text: String?) -> [String] {
@@ -161,9 +166,12 @@ public final class ApiKeyService: Sendable {
         let sql: SQL = """
             SELECT "id", "admin", "roles", "expires_at" FROM "_basalt_api_keys" WHERE "key_hash" = \(digest) AND "revoked_at" IS NULL
             """
+        let before = revocations.withLock { $0 }
         guard let k = try await store.fetchOne(sql, as: PresentedKey.self) else { return nil }
         let p = Principal(kind: k.admin ? .admin : .subject, id: k.id, roles: Set(Self.roles(k.roles)))
         cache.withLock {
+            // Read before a revocation that has since committed: not worth keeping.
+            guard revocations.withLock({ $0 }) == before else { return }
             if $0.count > 10_000 { $0 = [:] }
             $0[digest] = (p, k.expiresAt, now)
         }

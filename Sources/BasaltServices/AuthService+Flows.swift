@@ -480,11 +480,9 @@ extension AuthService {
         }
         if !errors.isEmpty { throw BasaltError.validation(errors) }
         guard let id = RecordID.normalize(rawID) else { throw BasaltError.notFound("There is no such user") }
-        let disabling = o["disabled"]?.boolValue == true
-        let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, precondition: .none), principal: p) {
-            [self] _ in
-            disabling ? [store.statement(IdentityTables.revokeSessions(userID: id, now: .now()))] : []
-        }
+        // Disabling revokes every session in the same transaction (the write planner does it for
+        // any write that disables a user).
+        let out = try await records.execute(.patch(collection: BuiltinCollections.usersName, id: id, body: body, precondition: .none), principal: p)
         guard case .updated(_, let user) = out else { throw BasaltError(.internalError, "a user update made no record") }
         return .object(user)
     }

@@ -45,23 +45,44 @@ public struct IdempotencyService: Sendable {
     ) async throws -> (answer: WriteAnswer, replayed: Bool) {
         let keyHash = Digest.sha256Hex([request.key, request.caller, request.method, request.path].joined(separator: "\u{1F}"))
         let requestHash = Digest.sha256Hex(request.body)
-        if let stored = try await claim(keyHash, requestHash) { return (stored, true) }
+        let claim: Int64
+        switch try await self.claim(keyHash, requestHash) {
+        case .stored(let answer): return (answer, true)
+        case .claimed(let token): claim = token
+        }
         let dialect = store.dialect
         do {
-            let answer = try await write { answer in [Self.completion(keyHash, answer, dialect)] }
+            let answer = try await write { answer in [Self.completion(keyHash, claim, answer, dialect)] }
             return (answer, false)
+        } catch StoreError.expectationFailed {
+            // Only the completion can fail this way here (the write's own guards are mapped before
+            // this): a retry took the claim over after the lease, and this write rolled back.
+            throw BasaltError(.conflict, "A retry with this Idempotency-Key took over while this request was still running")
         } catch let e as BasaltError where e.code.isClientFault {
             let refused = WriteAnswer.refused(e, requestID: request.requestID, instance: request.path)
-            _ = try? await store.write([Self.completion(keyHash, refused, dialect)])
+            _ = try? await store.write([Self.completion(keyHash, claim, refused, dialect, expectClaim: false)])
             throw e
         } catch {
-            // Not an answer to remember (5xx): the key is free again for a retry. Only a claim
-            // still running is dropped; one whose write committed keeps its answer.
+            // Not an answer to remember (5xx): the key is free again for a retry. Only this
+            // request's own claim is dropped, and only while it runs: a committed write keeps its
+            // answer, and a claim taken over belongs to the request that took it.
             _ = try? await store.write([
-                store.statement("DELETE FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash) AND \"state\" = 'running'")
+                store.statement(
+                    """
+                    DELETE FROM "_basalt_idempotency"
+                    WHERE "key_hash" = \(keyHash) AND "state" = 'running' AND "created_at" = \(claim)
+                    """
+                )
             ])
             throw error
         }
+    }
+
+    /// What a claim found: the key is now this request's (its token: the claim's time, which a
+    /// takeover changes), or an answer is stored under it.
+    enum ClaimResult {
+        case claimed(Int64)
+        case stored(WriteAnswer)
     }
 
     struct Claim: StoredRow {
@@ -80,7 +101,7 @@ public struct IdempotencyService: Sendable {
 
     /// Takes the key for this request, or returns the answer already stored under it. Throws
     /// `409` while another request holds it and `422` when it was used with another body.
-    func claim(_ keyHash: String, _ requestHash: String) async throws -> WriteAnswer? {
+    func claim(_ keyHash: String, _ requestHash: String) async throws -> ClaimResult {
         for _ in 0..<3 {
             let now = Timestamp.now().millisecondsSinceEpoch
             do {
@@ -92,7 +113,7 @@ public struct IdempotencyService: Sendable {
                         """
                     )
                 ])
-                return nil
+                return .claimed(now)
             } catch StoreError.uniqueViolation {
                 let sql: SQL =
                     "SELECT \"request_hash\", \"state\", \"body\", \"created_at\" FROM \"_basalt_idempotency\" WHERE \"key_hash\" = \(keyHash)"
@@ -122,7 +143,7 @@ public struct IdempotencyService: Sendable {
                                 expect: .one
                             )
                         ])
-                        return nil
+                        return .claimed(now)
                     } catch StoreError.expectationFailed {
                         continue
                     }
@@ -130,20 +151,29 @@ public struct IdempotencyService: Sendable {
                 guard let text = row.answer, let answer = try? AnswerCodec.decode(JSONValue.parse(text)) else {
                     throw BasaltError(.internalError, "A stored idempotent answer cannot be read")
                 }
-                return answer
+                return .stored(answer)
             }
         }
         throw BasaltError(.conflict, "A request with this Idempotency-Key is still being processed")
     }
 
-    /// The statement that stores `answer` under the key (in the write's transaction, or alone).
-    static func completion(_ keyHash: String, _ answer: WriteAnswer, _ dialect: any SQLDialect) -> SQLStatement {
+    /// The statement that stores `answer` under the key — in the write's transaction, where it
+    /// must find this request's claim still running (else the write rolls back: a retry took the
+    /// key over), or alone for a refusal, where it simply does nothing then.
+    static func completion(
+        _ keyHash: String,
+        _ claim: Int64,
+        _ answer: WriteAnswer,
+        _ dialect: any SQLDialect,
+        expectClaim: Bool = true
+    ) -> SQLStatement {
         SQLStatement(
             """
             UPDATE "_basalt_idempotency" SET "state" = 'done', "body" = \(AnswerCodec.encode(answer).serialized())
-            WHERE "key_hash" = \(keyHash)
+            WHERE "key_hash" = \(keyHash) AND "state" = 'running' AND "created_at" = \(claim)
             """,
-            dialect
+            dialect,
+            expect: expectClaim ? .one : .any
         )
     }
 

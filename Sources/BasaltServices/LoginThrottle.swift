@@ -55,7 +55,10 @@ public final class LoginThrottle: Sendable {
             ("e:" + email, ceiling),
         ]
         let wait: Int64 = entries.withLock { map in
-            if map.count > 100_000 { map = map.filter { t - $0.value.touched < 900_000 } }
+            map.trim(to: 100_000) { t - $0.touched >= 900_000 }
+            // First judge, then count: an attempt refused by one key does not count against the
+            // others (refused floods from one address must not reach the per-email ceiling).
+            var current: [(String, Entry)] = []
             var wait: Int64 = 0
             for (key, quota) in keys {
                 var e = map[key] ?? Entry()
@@ -64,11 +67,16 @@ public final class LoginThrottle: Sendable {
                     e.windowStart = t
                     e.attempts = 0
                 }
-                e.attempts += 1
-                e.touched = t
-                if quota > 0, e.attempts > quota { wait = max(wait, e.windowStart + 60_000 - t) }
+                if quota > 0, e.attempts >= quota { wait = max(wait, e.windowStart + 60_000 - t) }
                 if e.lockedUntil > t { wait = max(wait, e.lockedUntil - t) }
-                map[key] = e
+                current.append((key, e))
+            }
+            if wait == 0 {
+                for (key, var e) in current {
+                    e.attempts += 1
+                    e.touched = t
+                    map[key] = e
+                }
             }
             return wait
         }

@@ -130,11 +130,13 @@ public struct RecordTable: Sendable {
         return b.query
     }
 
-    public func firstReferencing(field: String, id: String) -> SQLQuery {
+    /// `SELECT 1` when no record of this table references `id` through `field` (a guard in the
+    /// transaction of a delete, behind a `restrict` relation).
+    public func unreferenced(field: String, id: String) -> SQLQuery {
         var b = SQLBuilder(dialect)
-        b.append("SELECT 1 FROM \(quotedTable) WHERE \(dialect.quote(field)) = ")
+        b.append("SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM \(quotedTable) WHERE \(dialect.quote(field)) = ")
         b.bind(.uuid(id))
-        b.append(" LIMIT 1")
+        b.append(")")
         return b.query
     }
 

@@ -206,6 +206,16 @@ struct AttackTests {
                 #expect(locked.problem == "rate-limited")
                 #expect(Int(locked.header("Retry-After") ?? "") ?? 0 >= 1)
             }
+            // A flood from that address, refused there, does not count against the email elsewhere
+            // (the per-email ceiling is 50 here: ten times one address's quota).
+            for _ in 0..<60 {
+                _ = try await api.post(
+                    "/v1/auth/login",
+                    #"{"email":"ada@example.com","password":"wrong wrong wrong"}"#,
+                    auth: .none,
+                    headers: attacker
+                )
+            }
             // The owner, from another address, signs in.
             let owner = try await api.post(
                 "/v1/auth/login",

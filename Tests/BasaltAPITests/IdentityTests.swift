@@ -211,6 +211,12 @@ struct IdentityTests {
             #expect(try await api.get("/v1/auth/me", auth: s3.auth).status == .unauthorized)
             #expect(try await api.patch("/v1/admin/users/\(ada.id)", #"{"disabled":false}"#).status == .ok)
             #expect(try await api.get("/v1/auth/me", auth: s3.auth).status == .unauthorized)
+            // Through the records API too (an admin's PATCH of `disabled`).
+            let s35 = try await api.signIn("ada@example.com")
+            #expect(try await api.patch("/v1/users/\(ada.id)", #"{"disabled":true}"#).status == .ok)
+            #expect(try await api.patch("/v1/users/\(ada.id)", #"{"disabled":false}"#).status == .ok)
+            #expect(try await api.get("/v1/auth/me", auth: s35.auth).status == .unauthorized)
+            #expect(try await api.post("/v1/auth/refresh", #"{"refresh_token":"\#(s35.refreshToken)"}"#, auth: .none).status == .unauthorized)
             let s4 = try await api.signIn("ada@example.com")
             #expect(try await api.get("/v1/auth/me", auth: s4.auth).status == .ok)
             // A refreshed token belongs to the same session.

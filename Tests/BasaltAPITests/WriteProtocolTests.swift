@@ -126,6 +126,44 @@ struct WriteProtocolTests {
         }
     }
 
+    /// A request that outlives the lease loses its claim: the retry that took the key over is
+    /// the one that writes, and the late one rolls back (`409`) instead of writing a second time.
+    @Test(arguments: TestBackend.all)
+    func aClaimTakenOverIsFenced(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
+            let body = try JSONValue.parse(#"{"title":"slow"}"#)
+            let request = IdempotencyService.Request(
+                key: "k-late",
+                caller: admin.callerKey,
+                method: "POST",
+                path: "/v1/posts",
+                body: body.canonicalBytes(),
+                requestID: "late"
+            )
+            let gate = AsyncStream<Void>.makeStream()
+            let records = api.runtime.records
+            let late = Task {
+                try await api.runtime.idempotency.perform(request) { completion in
+                    for await _ in gate.stream { break }
+                    return .record(try await records.execute(.create(collection: "posts", body: body), principal: admin, completion: completion))
+                }
+            }
+            let store = api.runtime.store
+            try await eventually { try await store.fetch(SQLQuery(sql: #"SELECT 1 FROM "_basalt_idempotency""#), types: [.int]).count == 1 }
+            // The lease runs out (its clock moved back by more than the lease).
+            let old = Timestamp.now().millisecondsSinceEpoch - IdempotencyService.leaseMillis - 1_000
+            _ = try await store.write([SQLStatement(#"UPDATE "_basalt_idempotency" SET "created_at" = \#(old)"#, store.dialect)])
+            let retry = try await api.post("/v1/posts", #"{"title":"slow"}"#, headers: ["Idempotency-Key": "k-late"])
+            #expect(retry.status == .created && retry.header("Idempotent-Replayed") == nil)
+            gate.continuation.yield()
+            await #expect(throws: BasaltError.self) { _ = try await late.value }
+            #expect(try await api.get("/v1/posts?total=true")["total"] == .int(1))
+            let again = try await api.post("/v1/posts", #"{"title":"slow"}"#, headers: ["Idempotency-Key": "k-late"])
+            #expect(again.status == .created && again.header("Idempotent-Replayed") == "true" && again.text == retry.text)
+        }
+    }
+
     /// PUT and DELETE take keys as POST and PATCH do.
     @Test(arguments: TestBackend.all)
     func idempotentPutAndDelete(_ backend: TestBackend) async throws {
@@ -193,6 +231,17 @@ struct WriteProtocolTests {
             #expect(empty.status == .unprocessableContent)
             let ops = Array(repeating: #"{"method":"POST","path":"/v1/posts","body":{"title":"x"}}"#, count: 101).joined(separator: ",")
             #expect(try await api.post("/v1/batch", #"{"operations":[\#(ops)]}"#).status == .unprocessableContent)
+            // A `restrict` reference removed earlier in the same batch no longer stands in the way.
+            let commented = try await api.create("posts", #"{"title":"with a comment"}"#)["id"]!.stringValue!
+            let comment = try await api.create("comments", #"{"post":"\#(commented)","text":"hi"}"#)["id"]!.stringValue!
+            #expect(try await api.delete("/v1/posts/\(commented)").status == .conflict)
+            let both = try await api.post(
+                "/v1/batch",
+                #"""
+                {"operations":[{"method":"DELETE","path":"/v1/comments/\#(comment)"},{"method":"DELETE","path":"/v1/posts/\#(commented)"}]}
+                """#
+            )
+            #expect(both.status == .ok, "\(both.text)")
             let stale = try await api.post("/v1/batch", #"{"operations":[{"method":"DELETE","path":"/v1/posts/\#(existing)","if_match":"\"1\""}]}"#)
             #expect(stale.status == .preconditionFailed && stale["operation_index"] == .int(0))
         }

@@ -287,6 +287,8 @@ public final class RecordService: Sendable {
     func mapWriteError(_ error: any Error, pending: PendingWrite, command: RecordCommand, scope: RequestScope) -> any Error {
         guard let se = error as? StoreError else { return error }
         switch se {
+        case .expectationFailed(let statement, _) where statement >= pending.statements.count:
+            return se  // a statement of the completion (the idempotency record): its owner maps it
         case .expectationFailed(let statement, _):
             switch pending.guards[statement] {
             case .hidden: return BasaltError.notFound("The record does not exist")
@@ -295,6 +297,7 @@ public final class RecordService: Sendable {
                 return BasaltError.validation([
                     FieldError(field: FieldError.pointer(field), code: .notFound, message: "\(field): no \(target) record has id \(id)")
                 ])
+            case .referenced(let collection, let field): return Self.stillReferenced(collection, field)
             case .stale, nil: return BasaltError(.preconditionFailed, "The record changed since it was read")
             }
         case .uniqueViolation(_, let columns, _, _):

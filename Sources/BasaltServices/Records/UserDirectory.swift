@@ -16,6 +16,9 @@ public final class UserDirectory: Sendable {
         var sessions: [String: (liveUntil: Int64, at: Int64)] = [:]
     }
     let cache = Mutex<[String: Entry]>([:])
+    /// Counts `forget`s: a value read before one must not be cached after it (it may be the state
+    /// the change just replaced), so a read stores its result only if no forget happened meanwhile.
+    let epoch = Mutex<UInt64>(0)
     static let cacheMillis: Int64 = 2_000
     static let capacity = 50_000
 
@@ -29,6 +32,7 @@ public final class UserDirectory: Sendable {
         guard let nid = RecordID.normalize(id) else { return nil }
         let now = Timestamp.now().millisecondsSinceEpoch
         if !fresh, let hit = cache.withLock({ $0[nid] }), now - hit.at < Self.cacheMillis { return hit.user }
+        let before = epoch.withLock { $0 }
         guard let table = schemas.current.tables[BuiltinCollections.usersName],
             let row = try await store.fetchOne(table.selectByID(nid), types: table.types)
         else {
@@ -37,6 +41,7 @@ public final class UserDirectory: Sendable {
         }
         let user = RecordService.render(row, table)
         cache.withLock {
+            guard epoch.withLock({ $0 }) == before else { return }
             if $0.count > Self.capacity { $0 = [:] }
             $0[nid] = Entry(user: user, at: now)
         }
@@ -59,6 +64,7 @@ public final class UserDirectory: Sendable {
         guard let nid = RecordID.normalize(userID) else { return false }
         let t = now.millisecondsSinceEpoch
         if let hit = cache.withLock({ $0[nid]?.sessions[sid] }), t - hit.at < Self.cacheMillis { return hit.liveUntil > t }
+        let before = epoch.withLock { $0 }
         let row = try await store.fetchOne(
             """
             SELECT "revoked_at", "expires_at" FROM "_basalt_sessions" WHERE "id" = \(sid) AND "user_id" = \(nid)
@@ -67,7 +73,7 @@ public final class UserDirectory: Sendable {
         )
         let liveUntil = row.map { $0.revokedAt == nil ? $0.expiresAt : 0 } ?? 0
         cache.withLock { c in
-            guard c[nid] != nil else { return }
+            guard c[nid] != nil, epoch.withLock({ $0 }) == before else { return }
             if c[nid]!.sessions.count > 100 { c[nid]!.sessions = [:] }
             c[nid]!.sessions[sid] = (liveUntil, t)
         }
@@ -75,6 +81,9 @@ public final class UserDirectory: Sendable {
     }
 
     public func forget(_ id: String) {
-        _ = cache.withLock { $0.removeValue(forKey: id) }
+        cache.withLock {
+            epoch.withLock { $0 &+= 1 }
+            $0.removeValue(forKey: id)
+        }
     }
 }

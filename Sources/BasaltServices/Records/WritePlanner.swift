@@ -9,6 +9,8 @@ enum GuardFailure: Sendable {
     case forbidden(String)
     /// A relation names a record that does not exist or that the caller may not view: `422`.
     case relation(field: String, target: String, id: String)
+    /// A `restrict` relation still refers to the record being deleted: `409`.
+    case referenced(collection: String, field: String)
     /// The record changed or vanished since it was read (`version` no longer matches).
     case stale
 }
@@ -294,6 +296,11 @@ struct WritePlanner {
             pending.require(table.probe(id, where: rule), else: .forbidden("No grant allows updating this record"))
         }
         pending.append(table.update(id: id, expectedVersion: version, values: sets, now: now), expect: .one, failure: .stale)
+        if c == BuiltinCollections.usersName, values["disabled"]?.boolValue == true, current["disabled"]?.boolValue != true {
+            // Disabling ends every session (and so every access token) in the same transaction,
+            // whichever endpoint does it; enabling later revives none (API.md §8).
+            pending.append(IdentityTables.revokeSessions(userID: id, now: now).query(store.dialect))
+        }
         var newRow = row
         newRow[2] = .timestamp(now)
         newRow[3] = .int(version + 1)
@@ -321,9 +328,10 @@ struct WritePlanner {
             guard let rt = scope.schema.tables[ref.collection] else { continue }
             switch ref.onDelete {
             case .restrict:
-                if try await store.fetchOne(rt.firstReferencing(field: ref.field, id: id), types: [.int]) != nil {
-                    throw RecordService.stillReferenced(ref.collection, ref.field)
-                }
+                // In the transaction, after the rule's guard: a caller the rule refuses gets its
+                // 403, never a 409 that would tell what (hidden) records refer here; and a batch
+                // that removed the referrers first may delete.
+                pending.require(rt.unreferenced(field: ref.field, id: id), else: .referenced(collection: ref.collection, field: ref.field))
             case .setNull:
                 pending.append(rt.nullify(field: ref.field, pointingAt: id, now: now))
             case .cascade:
