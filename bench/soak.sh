@@ -6,6 +6,8 @@
 #   bash bench/soak.sh                                 # 10 minutes a backend
 #   SOAK_MINUTES=3 SOAK_BACKENDS=sqlite bash bench/soak.sh
 #   BASALT_BIN=/path/to/basalt bash bench/soak.sh      # a binary built elsewhere
+#   SOAK_SLOW_DISK=50 bash bench/soak.sh               # the server's writes capped at 50 IOPS
+#                                                      # (cgroup v1 blkio throttle; needs root)
 #
 # Load: wrk -t2 -c64, 60% GET by id, 20% the filtered list, 10% PATCH, 10% POST, after seeding
 # 10,000 posts (bench/posts.yaml). Each minute is one wrk run of 60 s; the samples are taken
@@ -58,6 +60,17 @@ mkdir -p "$OUT"
   echo "settings: minutes=$MINUTES records=$RECORDS connections=$CONNECTIONS backends=[$BACKENDS]"
 } | tee "$OUT/env.txt"
 
+# slow_disk PID IOPS — a slow disk for one process: its writes to the data folder's device
+# throttled (cgroup v1 blkio; fsync-driven writes are what a slow disk makes slow).
+slow_disk() {
+  local cg=/sys/fs/cgroup/blkio/basalt-soak dev
+  dev=$(stat -c '%d' "$WORK" | awk '{printf "%d:%d", int($1/256), $1%256}')
+  mkdir -p "$cg" || die "no blkio cgroup (SOAK_SLOW_DISK needs cgroup v1 and root)"
+  echo "$dev $2" >"$cg/blkio.throttle.write_iops_device"
+  echo "$1" >"$cg/tasks"
+  log "slow disk: writes of pid $1 to $dev capped at $2 IOPS"
+}
+
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 file_bytes() { stat -c %s "$1" 2>/dev/null || echo 0; }
 
@@ -70,6 +83,7 @@ soak() {  # BACKEND DATA_ARGS...
   "$BIN" serve --http "127.0.0.1:$port" "$@" --schema bench/posts.yaml \
     --rate-limit-anonymous 0 --rate-limit-subject 0 >"$OUT/$backend-server.log" 2>&1 &
   SERVER_PID=$!
+  if [[ -n ${SOAK_SLOW_DISK:-} ]]; then slow_disk "$SERVER_PID" "$SOAK_SLOW_DISK"; fi
   for _ in $(seq 600); do curl -fsS -o /dev/null "$base/health/ready" 2>/dev/null && break; sleep 0.1; done
   log "$backend: seeding $RECORDS posts"
   python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$RECORDS" --ids-out "$WORK/$backend-ids.txt" >/dev/null

@@ -118,8 +118,22 @@ extension JSONValue {
     /// `maxMembers` bounds each object (API.md §1: 10,000), so that no body makes work grow
     /// faster than its size.
     public static func parse(_ bytes: some Collection<UInt8>, maxDepth: Int = 64, maxMembers: Int = 10_000) throws(JSONParseError) -> JSONValue {
-        let array = Array(bytes)
-        var parser = JSONParser(bytes: array, maxDepth: maxDepth, maxMembers: maxMembers)
+        var work = JSONParseWork()
+        return try parse(bytes, maxDepth: maxDepth, maxMembers: maxMembers, work: &work)
+    }
+
+    /// Parses and counts the work spent finding duplicate member names (`work`), which a test
+    /// holds to a constant per member: the cost of a body must grow with its size, no faster.
+    public static func parse(
+        _ bytes: some Collection<UInt8>,
+        maxDepth: Int = 64,
+        maxMembers: Int = 10_000,
+        work: inout JSONParseWork
+    )
+        throws(JSONParseError) -> JSONValue
+    {
+        var parser = JSONParser(bytes: Array(bytes), maxDepth: maxDepth, maxMembers: maxMembers)
+        defer { work = parser.work }
         return try parser.parseDocument()
     }
     public static func parse(_ string: String, maxDepth: Int = 64) throws(JSONParseError) -> JSONValue {
@@ -127,7 +141,15 @@ extension JSONValue {
     }
 }
 
+/// What a parse spent on finding duplicate member names.
+public struct JSONParseWork: Sendable {
+    /// Name comparisons and set insertions.
+    public var nameComparisons = 0
+    public init() {}
+}
+
 struct JSONParser {
+    var work = JSONParseWork()
     let bytes: [UInt8]
     let maxDepth: Int
     let maxMembers: Int
@@ -210,7 +232,12 @@ struct JSONParser {
             guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { throw fail("expected a member name") }
             let key = try parseString()
             if obj.count >= maxMembers { throw fail("an object has more than \(maxMembers) members") }
-            if names == nil, obj.count >= 16 { names = Set(obj.members.map(\.key)) }
+            if names == nil, obj.count >= 16 {
+                names = Set(obj.members.map(\.key))
+                work.nameComparisons += obj.count
+            }
+            // A scan of at most 16 names, or one set insertion (counted as one comparison).
+            work.nameComparisons += names != nil ? 1 : obj.count
             let duplicate = names != nil ? !names!.insert(key).inserted : obj.members.contains { $0.key == key }
             if duplicate { throw fail("duplicate member \"\(key)\"") }
             skipWhitespace()

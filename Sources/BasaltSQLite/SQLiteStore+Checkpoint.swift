@@ -5,7 +5,8 @@ import Synchronization
 
 /// The write-ahead log's state, for logs, metrics and advisors.
 public struct WALStatus: Sendable {
-    /// The WAL file's size after the last checkpoint, in bytes.
+    /// The WAL file's size after the last checkpoint, in bytes (a restarted log reuses the file,
+    /// which `journal_size_limit` keeps near the target).
     public var bytes: Int64 = 0
     /// How long the last checkpoint took.
     public var lastDuration: Duration = .zero
@@ -25,25 +26,45 @@ extension SQLiteStore {
     static let escalatedWait: TimeInterval = 0.25
 
     /// Copies the WAL back into the database, once a second from the housekeeping tick, on a
-    /// connection of its own (SQLite's automatic checkpoint would run inside a committing write).
+    /// connection of its own (SQLite's automatic checkpoint would copy and sync inside a
+    /// committing write, stalling every writer behind it).
     ///
     /// A PASSIVE checkpoint never waits, but it can only copy frames no reader still needs, and
-    /// the log is only restarted when no reader uses it at all: under steady reads that moment
-    /// never comes, and the file grows for as long as the load lasts (1.35 GB in ten minutes in
-    /// the issue that found it). So once the file passes `walTargetBytes`, the checkpoint
-    /// escalates to TRUNCATE: it takes the write lock, waits at most `escalatedWait` for readers
-    /// of older snapshots to finish (new ones read the database file, which holds everything),
-    /// then empties the log. Writers queue behind it for that long at most; when it cannot
-    /// finish it has still copied what it could, says why in the log, and tries again next tick.
+    /// the log only restarts when no reader uses it at all: under steady reads that moment never
+    /// comes, and the file grows for as long as the load lasts (1.35 GB in ten minutes in the
+    /// issue that found it). So once the file passes `walTargetBytes`, the checkpoint escalates
+    /// to RESTART: it takes the write lock, waits at most `escalatedWait` for readers of older
+    /// snapshots to finish (new ones read the database file, which holds everything), then
+    /// starts the log over. Writers wait meanwhile, retrying every millisecond (see
+    /// `retryEveryMillisecond`), so they resume as soon as it is done. When it cannot finish it
+    /// has still copied what it could, says why in the log, and backs off before trying again.
     public func checkpoint() async throws {
-        let before = fileSize(walPath)
-        let escalate = before > walTargetBytes && wal.withLock { $0.escalateAfter.map { ContinuousClock.now >= $0 } ?? true }
+        let mayEscalate = wal.withLock { $0.escalateAfter.map { ContinuousClock.now >= $0 } ?? true }
+        let target = walTargetBytes
         let start = ContinuousClock.now
-        var finished = true
-        do {
-            try await checkpointer.writeWithoutTransaction { db in _ = try db.checkpoint(escalate ? .truncate : .passive) }
-        } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
-            finished = false
+        let (escalate, finished) = try await checkpointer.writeWithoutTransaction { db -> (Bool, Bool) in
+            // The bulk of the copying and syncing happens here, blocking no one; an escalation
+            // right after it only has the last milliseconds' frames to copy under the lock.
+            let frames = try db.checkpoint(.passive).walFrameCount
+            let pageSize = try Int64.fetchOne(db, sql: "PRAGMA page_size") ?? 4096
+            // The log's length since it last restarted (its file may be longer: it is reused).
+            guard mayEscalate, Int64(frames) * (pageSize + 24) > target else { return (false, true) }
+            // Catch up with what was written during that pass, and again, until a pass is short:
+            // the escalation then copies only a few milliseconds' frames under the lock.
+            for _ in 0..<4 {
+                let pass = ContinuousClock.now
+                _ = try db.checkpoint(.passive)
+                if ContinuousClock.now - pass < .milliseconds(15) { break }
+            }
+            do {
+                // RESTART, not TRUNCATE: the next write starts over at the beginning of the file
+                // and `journal_size_limit` trims it to the target, without the cost of shrinking
+                // and regrowing the file on every escalation.
+                _ = try db.checkpoint(.restart)
+                return (true, true)
+            } catch let e as DatabaseError where e.resultCode == .SQLITE_BUSY || e.resultCode == .SQLITE_LOCKED {
+                return (true, false)
+            }
         }
         let elapsed = ContinuousClock.now - start
         let after = fileSize(walPath)
@@ -71,6 +92,19 @@ extension SQLiteStore {
 
     /// The write-ahead log as of the last checkpoint.
     public var walStatus: WALStatus { wal.withLock { $0 } }
+
+    /// A busy handler that retries every millisecond for up to `timeout`. SQLite's own (behind
+    /// `busy_timeout`) sleeps 1, 2, 5 … then 100 ms between tries: a writer that found the lock
+    /// taken by a checkpoint for 20 ms could sleep on for 100 ms more, and every escalated
+    /// checkpoint became a 250–350 ms stall of all writers in the benchmark.
+    static func retryEveryMillisecond(for timeout: Duration) -> Database.BusyCallback {
+        let limit = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        return { tries in
+            guard tries < limit else { return false }
+            usleep(1000)
+            return true
+        }
+    }
 
     func fileSize(_ path: String) -> Int64 {
         var st = stat()

@@ -48,8 +48,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
         config.foreignKeysEnabled = true
         // Another process holding the write lock longer than this (a `basalt schema apply` from a
         // shell, a backup) makes a write a `503`, not a hang.
-        let busySeconds = Double(busyTimeout.components.seconds) + Double(busyTimeout.components.attoseconds) / 1e18
-        config.busyMode = .timeout(busySeconds)
+        config.busyMode = .callback(Self.retryEveryMillisecond(for: busyTimeout))
         config.maximumReaderCount = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
@@ -71,9 +70,9 @@ public final class SQLiteStore: Store, StatisticsTracking {
         }
         self.pool = try DatabasePool(path: directory + "/data.db", configuration: config)
         var checkpointConfig = Configuration()
-        // How long an escalated checkpoint may wait for the writer and for readers of old
-        // snapshots: writers queue behind it meanwhile, so it is short.
-        checkpointConfig.busyMode = .timeout(Self.escalatedWait)
+        // An escalated checkpoint waits at most this long for the write lock and old readers,
+        // polling as finely as the writers do (coarser sleeps would lose every race to them).
+        checkpointConfig.busyMode = .callback(Self.retryEveryMillisecond(for: .milliseconds(Int(Self.escalatedWait * 1000))))
         self.checkpointer = try DatabaseQueue(path: directory + "/data.db", configuration: checkpointConfig)
         self.logger = logger
         self.walTargetBytes = walTargetBytes

@@ -43,9 +43,10 @@ extension OpenAPIGenerator {
             name: "Idempotency-Key",
             schema: .string(minLength: 1, maxLength: 255, pattern: "^[\\x20-\\x7E]+$"),
             description: """
-                1–255 printable ASCII characters. A retry with the same key and body within 24 h gets the first \
-                response again (with `Idempotent-Replayed: true`); the same key with another body is `422`; a retry \
-                while the first is running is `409`.
+                1–255 printable ASCII characters, scoped to the caller, method and path. A retry with the same key \
+                and body within 24 h gets the first answer again — a success or a 4xx refusal — with \
+                `Idempotent-Replayed: true`; the same key with another body is `422`; a retry while the first is \
+                still running (on any server) is `409`.
                 """
         )
 

@@ -141,7 +141,7 @@ extension OpenAPIGenerator.Builder {
                     System fields may be repeated with their current values.
                     """,
                 operationId: "replace_\(c.name)",
-                parameters: [.parameter(Parameters.ifMatch)],
+                parameters: [.parameter(Parameters.ifMatch), .parameter(Parameters.idempotencyKey)],
                 requestBody: Media.request(Media.body(derived(c, "replace"))),
                 responses: Responses.merge(
                     [(200, written)],
@@ -176,7 +176,7 @@ extension OpenAPIGenerator.Builder {
                     `restrict` relation.
                     """,
                 operationId: "delete_\(c.name)",
-                parameters: [.parameter(Parameters.ifMatch)],
+                parameters: [.parameter(Parameters.ifMatch), .parameter(Parameters.idempotencyKey)],
                 responses: Responses.merge(
                     [(204, Responses.ok("Deleted"))],
                     errors: [401, 403, 404, 409, 412, 429]
@@ -204,6 +204,7 @@ extension OpenAPIGenerator.Builder {
                 operation's problem, with its 0-based `operation_index`.
                 """,
             operationId: "batch",
+            parameters: [.parameter(Parameters.idempotencyKey)],
             requestBody: Media.request(Media.body(Names.batchRequest)),
             responses: Responses.merge(
                 [
