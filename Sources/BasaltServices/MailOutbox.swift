@@ -120,39 +120,62 @@ public struct MailOutbox: Sendable {
             } catch StoreError.expectationFailed {
                 continue
             }
+            let outcome: Result<Void, any Error>
             do {
                 let mail = OutgoingMail(id: id, to: r.recipient ?? "", subject: r.subject ?? "", body: try open(r.body ?? ""))
                 try await transport.send(mail)
-                _ = try await store.write([
-                    store.statement(
-                        """
-                        UPDATE "_basalt_mail_queue"
-                        SET "sent_at" = \(Timestamp.now().millisecondsSinceEpoch), "attempts" = \(attempts + 1), "last_error" = NULL
-                        WHERE "id" = \(id)
-                        """
-                    )
-                ])
-                sent += 1
-                logger.info("mail sent", metadata: ["mail.id": "\(id)"])
+                outcome = .success(())
             } catch {
-                let delay = min(Int64(2_000) << min(attempts, 20), 3_600_000)
-                let lastError = String(describing: error).prefix(500).description
-                _ = try await store.write([
-                    store.statement(
-                        """
-                        UPDATE "_basalt_mail_queue"
-                        SET "attempts" = \(attempts + 1), "next_attempt_at" = \(Timestamp.now().millisecondsSinceEpoch + delay),
-                            "last_error" = \(lastError)
-                        WHERE "id" = \(id)
-                        """
-                    )
-                ])
-                logger.warning(
-                    "mail delivery failed; will retry",
-                    metadata: ["mail.id": "\(id)", "mail.attempts": "\(attempts + 1)", "error": "\(error)"]
-                )
+                outcome = .failure(error)
             }
+            // The bookkeeping runs in a task of its own, which shutdown does not cancel: a mail sent
+            // must be marked sent (else it goes out twice), and a send cut short by shutdown must
+            // hand its claim back (else the mail waits out the lease after the restart).
+            let delivered = try await Task { try await self.record(outcome, id: id, attempts: attempts, claimedFrom: next) }.value
+            if delivered { sent += 1 }
         }
         return sent
+    }
+
+    /// Records how one attempt ended; returns whether the mail went out.
+    private func record(_ outcome: Result<Void, any Error>, id: String, attempts: Int64, claimedFrom next: Int64) async throws -> Bool {
+        switch outcome {
+        case .success:
+            _ = try await store.write([
+                store.statement(
+                    """
+                    UPDATE "_basalt_mail_queue"
+                    SET "sent_at" = \(Timestamp.now().millisecondsSinceEpoch), "attempts" = \(attempts + 1), "last_error" = NULL
+                    WHERE "id" = \(id)
+                    """
+                )
+            ])
+            logger.info("mail sent", metadata: ["mail.id": "\(id)"])
+            return true
+        case .failure(let error) where error is CancellationError:
+            // Not an attempt: the process is stopping. The mail is due again as it was.
+            _ = try await store.write([
+                store.statement(#"UPDATE "_basalt_mail_queue" SET "next_attempt_at" = \#(next) WHERE "id" = \#(id) AND "sent_at" IS NULL"#)
+            ])
+            return false
+        case .failure(let error):
+            let delay = min(Int64(2_000) << min(attempts, 20), 3_600_000)
+            let lastError = String(describing: error).prefix(500).description
+            _ = try await store.write([
+                store.statement(
+                    """
+                    UPDATE "_basalt_mail_queue"
+                    SET "attempts" = \(attempts + 1), "next_attempt_at" = \(Timestamp.now().millisecondsSinceEpoch + delay),
+                        "last_error" = \(lastError)
+                    WHERE "id" = \(id)
+                    """
+                )
+            ])
+            logger.warning(
+                "mail delivery failed; will retry",
+                metadata: ["mail.id": "\(id)", "mail.attempts": "\(attempts + 1)", "error": "\(error)"]
+            )
+            return false
+        }
     }
 }

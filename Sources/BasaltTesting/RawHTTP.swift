@@ -1,4 +1,6 @@
 import Foundation
+import HTTPTypes
+import HummingbirdTesting
 
 #if canImport(Glibc)
 import Glibc
@@ -46,5 +48,53 @@ public enum RawHTTP {
             out += buf[0..<n]
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension APIClient {
+    /// `send`, but on a connection of its own (`Connection: close`), with its own timeout: for
+    /// requests that must really run at the same time (the test client pipelines on one connection).
+    public func sendAlone(
+        _ method: String,
+        _ uri: String,
+        json: String? = nil,
+        headers extra: [String: String] = [:],
+        timeout: Int = 60
+    ) async throws -> Reply {
+        guard let port = client.port else { throw TestSetupError("the test client has no port (not a live test)") }
+        let body = Array((json ?? "").utf8)
+        var head = "\(method) \(uri) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer \(adminKey)\r\n"
+        if json != nil { head += "Content-Type: application/json\r\n" }
+        head += "Content-Length: \(body.count)\r\n"
+        for (k, v) in extra { head += "\(k): \(v)\r\n" }
+        let raw = try await RawHTTP.exchange(port: port, Array((head + "\r\n").utf8) + body, timeout: timeout)
+        return try Reply(raw: raw)
+    }
+}
+
+extension APIClient.Reply {
+    /// Parses a whole HTTP/1.1 response (status line, fields, a plain or chunked body).
+    init(raw: String) throws {
+        guard let split = raw.range(of: "\r\n\r\n") else { throw TestSetupError("no complete response: \(raw.prefix(200))") }
+        let lines = raw[..<split.lowerBound].components(separatedBy: "\r\n")
+        let statusParts = lines.first?.split(separator: " ") ?? []
+        guard statusParts.count >= 2, let code = Int(statusParts[1]) else { throw TestSetupError("bad status line: \(lines.first ?? "")") }
+        var fields = HTTPFields()
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":"), let name = HTTPField.Name(String(line[..<colon])) else { continue }
+            fields.append(HTTPField(name: name, value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+        var body = String(raw[split.upperBound...])
+        if fields[.transferEncoding]?.lowercased() == "chunked" {
+            var decoded = ""
+            var rest = Substring(body)
+            while let lineEnd = rest.range(of: "\r\n"), let size = Int(rest[..<lineEnd.lowerBound], radix: 16), size > 0 {
+                let chunk = rest[lineEnd.upperBound...].utf8.prefix(size)
+                decoded += String(decoding: chunk, as: UTF8.self)
+                rest = Substring(String(decoding: rest[lineEnd.upperBound...].utf8.dropFirst(size + 2), as: UTF8.self))
+            }
+            body = decoded
+        }
+        self.init(status: HTTPResponse.Status(code: code), headers: fields, text: body)
     }
 }

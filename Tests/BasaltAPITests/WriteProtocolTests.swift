@@ -81,8 +81,9 @@ struct WriteProtocolTests {
             let ops = (0..<100).map { #"{"method":"POST","path":"/v1/posts","body":{"title":"p\#($0)"}}"# }.joined(separator: ",")
             let body = #"{"operations":[\#(ops)]}"#
             let h = ["Idempotency-Key": "batch-1"]
-            async let a = api.post("/v1/batch", body, headers: h)
-            async let b = api.post("/v1/batch", body, headers: h)
+            // Two connections: on one, the requests would be pipelined, one after the other.
+            async let a = api.sendAlone("POST", "/v1/batch", json: body, headers: h)
+            async let b = api.sendAlone("POST", "/v1/batch", json: body, headers: h)
             let answers = try await [a, b]
             #expect(try await api.get("/v1/posts?total=true")["total"] == .int(100))
             let fresh = answers.filter { $0.status == .ok && $0.header("Idempotent-Replayed") == nil }

@@ -315,6 +315,29 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         #expect(patchContent["application/merge-patch+json"] != nil && patchContent["application/json"] != nil)
     }
 
+    /// A malformed `Idempotency-Key` is a `400` (API.md §6) on every operation that takes one.
+    @Test func operationsTakingAnIdempotencyKeyDocument400() throws {
+        let doc = try Fixture.wire(Fixture.admin)
+        let shared = (doc["components"] as? [String: Any])?["parameters"] as? [String: Any] ?? [:]
+        func name(_ parameter: Any) -> String? {
+            guard let p = parameter as? [String: Any] else { return nil }
+            if let ref = p["$ref"] as? String {
+                return (shared[String(ref.split(separator: "/").last ?? "")] as? [String: Any])?["name"] as? String
+            }
+            return p["name"] as? String
+        }
+        var checked = 0
+        for (path, item) in doc["paths"] as? [String: Any] ?? [:] {
+            for (method, op) in item as? [String: Any] ?? [:] {
+                guard let op = op as? [String: Any], let parameters = op["parameters"] as? [Any] else { continue }
+                guard parameters.contains(where: { name($0) == "Idempotency-Key" }) else { continue }
+                #expect(Wire.response(op, 400) != nil, "\(method) \(path) takes an Idempotency-Key but does not document 400")
+                checked += 1
+            }
+        }
+        #expect(checked >= 5)
+    }
+
     @Test func openAPIKitValidationPasses() throws {
         for p in [Fixture.anonymous, Fixture.reader, Fixture.editor, Fixture.admin] {
             let doc = try Fixture.document(p)

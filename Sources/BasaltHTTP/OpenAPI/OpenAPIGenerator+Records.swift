@@ -179,7 +179,7 @@ extension OpenAPIGenerator.Builder {
                 parameters: [.parameter(Parameters.ifMatch), .parameter(Parameters.idempotencyKey)],
                 responses: Responses.merge(
                     [(204, Responses.ok("Deleted"))],
-                    errors: [401, 403, 404, 409, 412, 429]
+                    errors: [400, 401, 403, 404, 409, 412, 429]
                 ),
                 security: security(.delete, c)
             )
