@@ -67,7 +67,8 @@ slow_disk() {
   dev=$(stat -c '%d' "$WORK" | awk '{printf "%d:%d", int($1/256), $1%256}')
   mkdir -p "$cg" || die "no blkio cgroup (SOAK_SLOW_DISK needs cgroup v1 and root)"
   echo "$dev $2" >"$cg/blkio.throttle.write_iops_device"
-  echo "$1" >"$cg/tasks"
+  # cgroup.procs moves every thread of the process (tasks would move only the one named).
+  echo "$1" >"$cg/cgroup.procs"
   log "slow disk: writes of pid $1 to $dev capped at $2 IOPS"
 }
 
@@ -95,12 +96,19 @@ soak() {  # BACKEND DATA_ARGS...
     result=$(sed -n 's/^BENCH_RESULT //p' "$WORK/wrk.txt")
     [[ -n $result ]] || die "no result from wrk"
     if [[ $backend == sqlite ]]; then wal=$(file_bytes "$WORK/sqlite-data/data.db-wal"); fi
+    # The table grows by the POSTs (10% of the load): its size explains what slows with it.
+    local records
+    records=$(curl -fsS "$base/v1/posts?total=true&limit=1" | python3 -c 'import json, sys; print(json.load(sys.stdin)["total"])')
     local line
-    line=$(printf '{"backend":"%s","minute":%d,"rss_kb":%s,"wal_bytes":%s,%s' "$backend" "$minute" "$(rss_kb "$SERVER_PID")" "$wal" "${result#\{}")
+    line=$(printf '{"backend":"%s","minute":%d,"rss_kb":%s,"wal_bytes":%s,"records":%s,%s' "$backend" "$minute" "$(rss_kb "$SERVER_PID")" "$wal" "$records" "${result#\{}")
     echo "$line" >>"$OUT/results.jsonl"
-    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-8s min %2d  %8.0f req/s  p99 %7.1f ms  rss %5.0f MiB  wal %7.1f MiB  non2xx %d  errors %d" % (r["backend"], r["minute"], r["rps"], r["p99_us"]/1000, r["rss_kb"]/1024, r["wal_bytes"]/1048576, r["non2xx"], r["socket_errors"]))' "$line"
+    python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-8s min %2d  %8.0f req/s  p99 %7.1f ms  rss %5.0f MiB  wal %7.1f MiB  records %7d  non2xx %d  errors %d" % (r["backend"], r["minute"], r["rps"], r["p99_us"]/1000, r["rss_kb"]/1024, r["wal_bytes"]/1048576, r["records"], r["non2xx"], r["socket_errors"]))' "$line"
   done
   if [[ $backend == sqlite ]]; then echo "  sqlite: data.db $(file_bytes "$WORK/sqlite-data/data.db") bytes at the end"; fi
+  if [[ -n ${SOAK_SLOW_DISK:-} ]]; then
+    # Proof that the throttle applied: the I/O the cgroup saw (0 would mean an unthrottled run).
+    log "slow disk: $(awk '$1 == "Total" {print $2}' /sys/fs/cgroup/blkio/basalt-soak/blkio.throttle.io_serviced) I/O requests went through the throttle"
+  fi
   kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true; SERVER_PID=""
 }
 
@@ -127,10 +135,10 @@ done
 python3 - "$OUT/results.jsonl" >"$OUT/table.md" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
-print("| backend | minute | req/s | p99 ms | RSS MiB | WAL MiB | non-2xx |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| backend | minute | req/s | p99 ms | RSS MiB | WAL MiB | records | non-2xx |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 for r in rows:
-    print("| %s | %d | %.0f | %.1f | %.0f | %s | %d |" % (r["backend"], r["minute"], r["rps"], r["p99_us"] / 1000, r["rss_kb"] / 1024,
-          "%.1f" % (r["wal_bytes"] / 1048576) if r["backend"] == "sqlite" else "–", r["non2xx"]))
+    print("| %s | %d | %.0f | %.1f | %.0f | %s | %d | %d |" % (r["backend"], r["minute"], r["rps"], r["p99_us"] / 1000, r["rss_kb"] / 1024,
+          "%.1f" % (r["wal_bytes"] / 1048576) if r["backend"] == "sqlite" else "–", r.get("records", 0), r["non2xx"]))
 PY
 cat "$OUT/table.md"
