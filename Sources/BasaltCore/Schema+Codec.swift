@@ -126,16 +126,24 @@ extension Schema {
 }
 
 extension CollectionSchema {
-    /// Decodes one collection definition (`{fields, indexes, access}`).
-    public static func decode(name: String, _ json: JSONValue, pointer ptr: String, errors: inout [FieldError]) -> CollectionSchema? {
+    /// Decodes one collection definition (`{fields, indexes, access}`). A bad name is reported at
+    /// `namePointer` (where the name was written: a key of `collections`, or a `name` member).
+    public static func decode(
+        name: String,
+        _ json: JSONValue,
+        pointer ptr: String,
+        namePointer: String? = nil,
+        errors: inout [FieldError]
+    ) -> CollectionSchema? {
         let before = errors.count
+        let namePtr = namePointer ?? ptr
         if !SchemaNames.isValidName(name) {
-            errors.append(FieldError(field: ptr, code: .pattern, message: "collection names match ^[a-z][a-z0-9_]{0,62}$"))
+            errors.append(FieldError(field: namePtr, code: .pattern, message: "collection names match ^[a-z][a-z0-9_]{0,62}$"))
         } else if SchemaNames.reservedCollections.contains(name) || name.hasPrefix("_") {
-            errors.append(FieldError(field: ptr, code: .invalid, message: "\(name) is a reserved name"))
+            errors.append(FieldError(field: namePtr, code: .invalid, message: "\(name) is a reserved name"))
         } else if let prefix = SchemaNames.reservedPrefixes.first(where: { name.hasPrefix($0) }) {
             // The storage engines' own namespaces: SQLite refuses such tables, PostgreSQL reserves them.
-            errors.append(FieldError(field: ptr, code: .invalid, message: "names starting with \(prefix) are reserved"))
+            errors.append(FieldError(field: namePtr, code: .invalid, message: "names starting with \(prefix) are reserved"))
         }
         guard case .object(let o) = json else {
             errors.append(FieldError(field: ptr, code: .type, message: "a collection must be an object"))

@@ -62,7 +62,7 @@ public struct AdminRoutes: Sendable {
                         fieldErrors: [FieldError(field: "/name", code: .unique, message: "\(name) exists")]
                     )
                 }
-                current.collections.append(try Self.decodeCollection(name, .object(o)))
+                current.collections.append(try Self.decodeCollection(name, .object(o), namePointer: "/name"))
                 var r = try await apply(current, req, ctx, status: .created)
                 r.headers[.location] = "/v1/admin/collections/\(name)"
                 return r
@@ -206,9 +206,9 @@ public struct AdminRoutes: Sendable {
         ]
     }
 
-    static func decodeCollection(_ name: String, _ json: JSONValue) throws(BasaltError) -> CollectionSchema {
+    static func decodeCollection(_ name: String, _ json: JSONValue, namePointer: String? = nil) throws(BasaltError) -> CollectionSchema {
         var errors: [FieldError] = []
-        guard let c = CollectionSchema.decode(name: name, json, pointer: "", errors: &errors), errors.isEmpty else {
+        guard let c = CollectionSchema.decode(name: name, json, pointer: "", namePointer: namePointer, errors: &errors), errors.isEmpty else {
             throw BasaltError.validation(errors)
         }
         return c

@@ -86,6 +86,12 @@ struct QueryParameters: Sendable {
         guard let decoded = spaced.removingPercentEncoding else {
             throw BasaltError.badRequest("The query string has an invalid percent-encoding")
         }
+        // No stored text can hold U+0000 (bodies refuse it; PostgreSQL's text cannot store it), so
+        // a parameter holding one could never match anything, and PostgreSQL refuses it as a
+        // bound value: one answer on both backends, here.
+        guard !decoded.utf8.contains(0) else {
+            throw BasaltError.badRequest("The query string contains U+0000 (%00), which no parameter may hold")
+        }
         return decoded
     }
 

@@ -71,6 +71,7 @@ struct AdminSchemaTests {
             for name in ["sqlite_stat1", "sqlite_x", "pg_class", "pg_x"] {
                 let r = try await api.post("/v1/admin/collections", #"{"name":"\#(name)","fields":{}}"#)
                 #expect(r.status == .unprocessableContent && r.fieldErrors.first?.1 == "invalid", "\(name): \(r.text)")
+                #expect(r.fieldErrors.first?.0 == "/name", "the error points at the member that holds the name")
                 let dry = try await api.put("/v1/admin/schema?dry_run=true", #"{"collections":{"\#(name)":{"fields":{"a":{"type":"text"}}}}}"#)
                 #expect(dry.status == .unprocessableContent, "\(name): \(dry.text)")
             }

@@ -120,6 +120,21 @@ struct EdgeTests {
         }
     }
 
+    /// A query parameter holding U+0000 is a `400` on both backends (PostgreSQL cannot bind it as
+    /// text: it was a `500` there), wherever the parameter goes — a filter, an audit search.
+    @Test(arguments: TestBackend.all)
+    func nulInTheQueryStringIsABadRequest(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            for path in [
+                "/v1/admin/audit?collection=a%00b", "/v1/admin/audit?actor=%00", "/v1/authors?filter=name%20%3D%20%27%00%27",
+                "/v1/authors?sort=name%00", "/v1/admin/users?filter=email%20~%20%27%00%27",
+            ] {
+                let r = try await api.get(path)
+                #expect(r.status == .badRequest && r.problem == "bad-request", "\(path): \(r.status) \(r.text)")
+            }
+        }
+    }
+
     /// `Link` is built from the route, never from the raw request target: `//v1/authors` must not
     /// answer a network-path reference to a host named `v1`.
     @Test(arguments: [TestBackend.sqlite])
