@@ -106,20 +106,26 @@ public struct MailOutbox: Sendable {
         for r in due {
             guard let id = r.id, let attempts = r.attempts, let next = r.nextAttemptAt else { continue }
             // Claim: whoever moves next_attempt_at first sends; a crash mid-send retries after the lease.
+            // Shutdown stops at a mail, not inside its claim: a claim that commits is always
+            // followed by its bookkeeping below (in a task of its own, like the claim).
+            guard !Task.isCancelled else { break }
             let lease = t + 60_000
-            do {
-                _ = try await store.write([
-                    store.statement(
-                        """
-                        UPDATE "_basalt_mail_queue" SET "next_attempt_at" = \(lease)
-                        WHERE "id" = \(id) AND "next_attempt_at" = \(next) AND "sent_at" IS NULL
-                        """,
-                        expect: .one
-                    )
-                ])
-            } catch StoreError.expectationFailed {
-                continue
-            }
+            let claim = store.statement(
+                """
+                UPDATE "_basalt_mail_queue" SET "next_attempt_at" = \(lease)
+                WHERE "id" = \(id) AND "next_attempt_at" = \(next) AND "sent_at" IS NULL
+                """,
+                expect: .one
+            )
+            let claimed = try await Task { [store] () throws -> Bool in
+                do {
+                    _ = try await store.write([claim])
+                    return true
+                } catch StoreError.expectationFailed {
+                    return false
+                }
+            }.value
+            guard claimed else { continue }
             let outcome: Result<Void, any Error>
             do {
                 let mail = OutgoingMail(id: id, to: r.recipient ?? "", subject: r.subject ?? "", body: try open(r.body ?? ""))
