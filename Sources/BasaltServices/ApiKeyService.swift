@@ -1,6 +1,5 @@
 public import BasaltCore
 public import BasaltStorage
-import Synchronization
 
 /// API keys (`bsk_…`): shown once, stored as SHA-256 digests (a key is 256 random bits, so a
 /// fast digest is enough — a leaked table yields no usable key), optionally expiring, revocable.
@@ -8,9 +7,8 @@ public final class ApiKeyService: Sendable {
     let store: any Store
     /// Digest → (principal, expiry, cached at). Saves a database read per request; entries live
     /// `cacheSeconds`, and revocation through this process drops them at once.
-    let cache = Mutex<[String: (Principal, Int64?, Int64)]>([:])
-    /// Counts revocations: a key read before one is not cached after it (see `authenticate`).
-    let revocations = Mutex<UInt64>(0)
+    /// A key read before a revocation that has since committed is not kept.
+    let cache = InvalidatingCache<String, (Principal, Int64?, Int64)>(capacity: 10_000)
     let cacheMillis: Int64 = 5_000
 
     public init(store: any Store) { self.store = store }
@@ -130,10 +128,7 @@ public final class ApiKeyService: Sendable {
         } catch StoreError.expectationFailed {
             throw BasaltError.notFound("There is no API key with this id")
         }
-        cache.withLock {
-            revocations.withLock { $0 &+= 1 }
-            $0 = [:]
-        }
+        cache.invalidateAll()
     }
 
     static func roles(_ text: String?) -> [String] {
@@ -159,22 +154,17 @@ public final class ApiKeyService: Sendable {
     public func authenticate(_ key: String) async throws -> Principal? {
         let digest = Digest.sha256Hex(key)
         let now = Timestamp.now().millisecondsSinceEpoch
-        if let hit = cache.withLock({ $0[digest] }), now - hit.2 < cacheMillis {
+        if let hit = cache.value(digest), now - hit.2 < cacheMillis {
             if let exp = hit.1, exp <= now { return nil }
             return hit.0
         }
         let sql: SQL = """
             SELECT "id", "admin", "roles", "expires_at" FROM "_basalt_api_keys" WHERE "key_hash" = \(digest) AND "revoked_at" IS NULL
             """
-        let before = revocations.withLock { $0 }
+        let before = cache.epoch()
         guard let k = try await store.fetchOne(sql, as: PresentedKey.self) else { return nil }
         let p = Principal(kind: k.admin ? .admin : .subject, id: k.id, roles: Set(Self.roles(k.roles)))
-        cache.withLock {
-            // Read before a revocation that has since committed: not worth keeping.
-            guard revocations.withLock({ $0 }) == before else { return }
-            if $0.count > 10_000 { $0 = [:] }
-            $0[digest] = (p, k.expiresAt, now)
-        }
+        cache.store(digest, (p, k.expiresAt, now), readAt: before)
         if let exp = k.expiresAt, exp <= now { return nil }
         // Last use, at the cache's granularity: one small write per key per 5 s at most. Best
         // effort: a database that cannot take writes (a full disk) must not refuse valid keys.

@@ -8,6 +8,25 @@ import Testing
 
 @Suite("Idempotency-Key and batch")
 struct WriteProtocolTests {
+    /// The admin's `POST /v1/posts {"title":"slow"}` under `key`, as the idempotency service sees it.
+    static func adminCreate(
+        _ api: APIClient,
+        key: String,
+        requestID: String
+    ) async throws -> (IdempotencyService.Request, Principal, JSONValue) {
+        let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
+        let body = try JSONValue.parse(#"{"title":"slow"}"#)
+        let request = IdempotencyService.Request(
+            key: key,
+            caller: admin.callerKey,
+            method: "POST",
+            path: "/v1/posts",
+            body: body.canonicalBytes(),
+            requestID: requestID
+        )
+        return (request, admin, body)
+    }
+
     @Test(arguments: TestBackend.all)
     func idempotentCreateReplays(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: Fixtures.blog) { api in
@@ -41,16 +60,7 @@ struct WriteProtocolTests {
     func retryWhileTheFirstRunsIs409(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: Fixtures.blog) { api in
             // A first request holds the key and has not finished: its write waits on `gate`.
-            let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
-            let body = try JSONValue.parse(#"{"title":"slow"}"#)
-            let request = IdempotencyService.Request(
-                key: "k-running",
-                caller: admin.callerKey,
-                method: "POST",
-                path: "/v1/posts",
-                body: body.canonicalBytes(),
-                requestID: "first"
-            )
+            let (request, _, _) = try await Self.adminCreate(api, key: "k-running", requestID: "first")
             let gate = AsyncStream<Void>.makeStream()
             let first = Task {
                 try await api.runtime.idempotency.perform(request) { _ in
@@ -132,16 +142,7 @@ struct WriteProtocolTests {
     @Test(arguments: TestBackend.all)
     func aClaimTakenOverIsFenced(_ backend: TestBackend) async throws {
         try await backend.withApp(schema: Fixtures.blog) { api in
-            let admin = try #require(try await api.runtime.apiKeys.authenticate(api.adminKey))
-            let body = try JSONValue.parse(#"{"title":"slow"}"#)
-            let request = IdempotencyService.Request(
-                key: "k-late",
-                caller: admin.callerKey,
-                method: "POST",
-                path: "/v1/posts",
-                body: body.canonicalBytes(),
-                requestID: "late"
-            )
+            let (request, admin, body) = try await Self.adminCreate(api, key: "k-late", requestID: "late")
             let gate = AsyncStream<Void>.makeStream()
             let records = api.runtime.records
             let late = Task {

@@ -23,6 +23,18 @@ function M.setup(thread)
   next_thread = next_thread + 1
 end
 
+-- A thread's share of the ids: the list, and where this thread starts rotating in it.
+function M.ids_for_thread(path)
+  local ids = M.read_ids(path)
+  return ids, (thread_index or 0) * math.floor(#ids / 2)
+end
+
+-- The headers of a JSON-speaking client (writes send a JSON body).
+function M.json_headers()
+  wrk.headers["Accept"] = "application/json"
+  wrk.headers["Content-Type"] = "application/json"
+end
+
 -- One machine-readable line that bench/run.sh greps for; wrk's own text is kept in the log.
 -- Latencies are in microseconds. status = responses >= 400 (wrk's "Non-2xx or 3xx").
 function M.done(summary, latency, requests)

@@ -10,8 +10,7 @@ local path, n
 function init(args)
   path = args[1]
   n = (thread_index or 0) * 1000000000
-  wrk.headers["Accept"] = "application/json"
-  wrk.headers["Content-Type"] = "application/json"
+  common.json_headers()
 end
 
 function request()

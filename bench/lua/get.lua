@@ -10,8 +10,7 @@ local prefix, ids, i
 
 function init(args)
   prefix = args[1]
-  ids = common.read_ids(args[2])
-  i = (thread_index or 0) * math.floor(#ids / 2)
+  ids, i = common.ids_for_thread(args[2])
   wrk.headers["Accept"] = "application/json"
   if args[3] then wrk.headers["Authorization"] = "Bearer " .. args[3] end
 end

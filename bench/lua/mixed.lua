@@ -8,12 +8,10 @@ setup, done = common.setup, common.done
 local ids, list_path, i, n
 
 function init(args)
-  ids = common.read_ids(args[1])
+  ids, i = common.ids_for_thread(args[1])
   list_path = args[2]
-  i = (thread_index or 0) * math.floor(#ids / 2)
   n = 0
-  wrk.headers["Accept"] = "application/json"
-  wrk.headers["Content-Type"] = "application/json"
+  common.json_headers()
 end
 
 function request()

@@ -9,11 +9,9 @@ local prefix, ids, i, n
 
 function init(args)
   prefix = args[1]
-  ids = common.read_ids(args[2])
-  i = (thread_index or 0) * math.floor(#ids / 2)
+  ids, i = common.ids_for_thread(args[2])
   n = 0
-  wrk.headers["Accept"] = "application/json"
-  wrk.headers["Content-Type"] = "application/json"
+  common.json_headers()
 end
 
 function request()

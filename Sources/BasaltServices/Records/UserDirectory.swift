@@ -1,6 +1,5 @@
 public import BasaltCore
 import BasaltStorage
-import Synchronization
 
 /// Signed-in users' records by id, read on every authenticated request: each is kept 2 s and
 /// dropped at once when this process changes the user, so disabling a user or changing roles
@@ -15,12 +14,9 @@ public final class UserDirectory: Sendable {
         /// when that was read.
         var sessions: [String: (liveUntil: Int64, at: Int64)] = [:]
     }
-    let cache = Mutex<[String: Entry]>([:])
-    /// Counts `forget`s: a value read before one must not be cached after it (it may be the state
-    /// the change just replaced), so a read stores its result only if no forget happened meanwhile.
-    let epoch = Mutex<UInt64>(0)
+    /// A read that a `forget` overtakes is not kept: it may be the state the change replaced.
+    let cache = InvalidatingCache<String, Entry>(capacity: 50_000)
     static let cacheMillis: Int64 = 2_000
-    static let capacity = 50_000
 
     init(store: any Store, schemas: SchemaService) {
         self.store = store
@@ -31,8 +27,8 @@ public final class UserDirectory: Sendable {
     public func current(_ id: String, fresh: Bool = false) async throws -> JSONObject? {
         guard let nid = RecordID.normalize(id) else { return nil }
         let now = Timestamp.now().millisecondsSinceEpoch
-        if !fresh, let hit = cache.withLock({ $0[nid] }), now - hit.at < Self.cacheMillis { return hit.user }
-        let before = epoch.withLock { $0 }
+        if !fresh, let hit = cache.value(nid), now - hit.at < Self.cacheMillis { return hit.user }
+        let before = cache.epoch()
         guard let table = schemas.current.tables[BuiltinCollections.usersName],
             let row = try await store.fetchOne(table.selectByID(nid), types: table.types)
         else {
@@ -40,11 +36,7 @@ public final class UserDirectory: Sendable {
             return nil
         }
         let user = RecordService.render(row, table)
-        cache.withLock {
-            guard epoch.withLock({ $0 }) == before else { return }
-            if $0.count > Self.capacity { $0 = [:] }
-            $0[nid] = Entry(user: user, at: now)
-        }
+        cache.store(nid, Entry(user: user, at: now), readAt: before)
         return user
     }
 
@@ -63,8 +55,8 @@ public final class UserDirectory: Sendable {
     public func sessionIsLive(_ sid: String, of userID: String, now: Timestamp) async throws -> Bool {
         guard let nid = RecordID.normalize(userID) else { return false }
         let t = now.millisecondsSinceEpoch
-        if let hit = cache.withLock({ $0[nid]?.sessions[sid] }), t - hit.at < Self.cacheMillis { return hit.liveUntil > t }
-        let before = epoch.withLock { $0 }
+        if let hit = cache.value(nid)?.sessions[sid], t - hit.at < Self.cacheMillis { return hit.liveUntil > t }
+        let before = cache.epoch()
         let row = try await store.fetchOne(
             """
             SELECT "revoked_at", "expires_at" FROM "_basalt_sessions" WHERE "id" = \(sid) AND "user_id" = \(nid)
@@ -72,18 +64,12 @@ public final class UserDirectory: Sendable {
             as: SessionRow.self
         )
         let liveUntil = row.map { $0.revokedAt == nil ? $0.expiresAt : 0 } ?? 0
-        cache.withLock { c in
-            guard c[nid] != nil, epoch.withLock({ $0 }) == before else { return }
-            if c[nid]!.sessions.count > 100 { c[nid]!.sessions = [:] }
-            c[nid]!.sessions[sid] = (liveUntil, t)
+        cache.modify(nid, readAt: before) { e in
+            if e.sessions.count > 100 { e.sessions = [:] }
+            e.sessions[sid] = (liveUntil, t)
         }
         return liveUntil > t
     }
 
-    public func forget(_ id: String) {
-        cache.withLock {
-            epoch.withLock { $0 &+= 1 }
-            $0.removeValue(forKey: id)
-        }
-    }
+    public func forget(_ id: String) { cache.invalidate(id) }
 }
