@@ -394,9 +394,11 @@ enum HTTPClient {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             if r != 0 {
-                let e = errno
-                Glibc_close(fd)
-                throw Failure.connect(e)
+                // Closed by `deinit`, which runs for an object whose initializer throws once every
+                // property is set: closing here too closed the descriptor twice, and the second
+                // close hit whatever socket had reused the number meanwhile (a database
+                // connection, a server's socket) — on every refused connection while a server starts.
+                throw Failure.connect(errno)
             }
         }
 
