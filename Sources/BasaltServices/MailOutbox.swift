@@ -107,7 +107,7 @@ public struct MailOutbox: Sendable {
             guard let id = r.id, let attempts = r.attempts, let next = r.nextAttemptAt else { continue }
             // Claim: whoever moves next_attempt_at first sends; a crash mid-send retries after the lease.
             // Shutdown stops at a mail, not inside its claim: a claim that commits is always
-            // followed by its bookkeeping below (in a task of its own, like the claim).
+            // followed by its bookkeeping below (both `uncancelled`).
             guard !Task.isCancelled else { break }
             let lease = t + 60_000
             let claim = store.statement(
@@ -117,14 +117,14 @@ public struct MailOutbox: Sendable {
                 """,
                 expect: .one
             )
-            let claimed = try await Task { [store] () throws -> Bool in
+            let claimed = try await Self.uncancelled { [store] in
                 do {
                     _ = try await store.write([claim])
                     return true
                 } catch StoreError.expectationFailed {
                     return false
                 }
-            }.value
+            }
             guard claimed else { continue }
             let outcome: Result<Void, any Error>
             do {
@@ -134,13 +134,18 @@ public struct MailOutbox: Sendable {
             } catch {
                 outcome = .failure(error)
             }
-            // The bookkeeping runs in a task of its own, which shutdown does not cancel: a mail sent
-            // must be marked sent (else it goes out twice), and a send cut short by shutdown must
-            // hand its claim back (else the mail waits out the lease after the restart).
-            let delivered = try await Task { try await self.record(outcome, id: id, attempts: attempts, claimedFrom: next) }.value
+            // A mail sent must be marked sent (else it goes out twice), and a send cut short by
+            // shutdown must hand its claim back (else the mail waits out the lease after the restart).
+            let delivered = try await Self.uncancelled { try await self.record(outcome, id: id, attempts: attempts, claimedFrom: next) }
             if delivered { sent += 1 }
         }
         return sent
+    }
+
+    /// Runs `body` in a task of its own, which the caller's cancellation (shutdown) does not reach:
+    /// for database steps that must not be cut off once their pair has happened.
+    static func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        try await Task { try await body() }.value
     }
 
     /// Records how one attempt ended; returns whether the mail went out.
