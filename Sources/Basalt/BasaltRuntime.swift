@@ -23,6 +23,8 @@ public final class BasaltRuntime: Sendable {
     public let apiKeys: ApiKeyService
     public let idempotency: IdempotencyService
     public let auth: AuthService
+    public let events: EventHub
+    public let realtime: RealtimeService
     public let logger: Logger
 
     init(configuration: BasaltConfiguration, store: any Store, logger: Logger) async throws {
@@ -30,6 +32,10 @@ public final class BasaltRuntime: Sendable {
         self.store = store
         self.logger = logger
         schemas = try await SchemaService(store: store, logger: logger)
+        // Other processes' commits (PostgreSQL) are found by polling: every 200 ms there, once a
+        // second on SQLite, where this process is the only writer and wakes the hub itself.
+        events = EventHub(store: store, logger: logger, pollInterval: configuration.databaseURL == nil ? .seconds(1) : .milliseconds(1000))
+        try await events.start()
         let secret = try await SettingsRepository(store: store).value("cursor_secret") { Digest.randomToken(bytes: 32) }
         records = RecordService(store: store, schemas: schemas, cursors: CursorCodec(secret: Array(secret.utf8)), logger: logger)
         apiKeys = ApiKeyService(store: store)
@@ -54,6 +60,7 @@ public final class BasaltRuntime: Sendable {
         var authSettings = AuthService.Settings(appURL: a.appURL ?? publicURL)
         authSettings.sessionLifetime = a.sessionLifetime
         authSettings.registrationOpen = a.registrationOpen
+        realtime = RealtimeService(hub: events, records: records)
         auth = AuthService(
             store: store,
             records: records,
@@ -142,6 +149,8 @@ public final class BasaltRuntime: Sendable {
             MetaRoutes(openAPI: openAPI, isReady: { await store.ping() }).endpoints
                 + AuthRoutes(auth: auth, settings: settings).endpoints
                 + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
+                + RealtimeRoutes(realtime: realtime, tickets: RealtimeTickets(store: store, secrets: auth.secrets), apiKeys: apiKeys, auth: auth)
+                .endpoints
                 + recordRoutes.endpoints
         )
         openAPI.install(surface)
@@ -168,7 +177,9 @@ public final class BasaltRuntime: Sendable {
             // with the group's graceful-shutdown limit, how long it can delay a stop).
             server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()], idleTimeout: .seconds(30))),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
-            services: [HousekeepingService(runtime: self), MailDeliveryService(runtime: self)],
+            // Services stop in reverse order: the event hub first, which ends realtime streams, so
+            // they do not hold the server's graceful shutdown.
+            services: [HousekeepingService(runtime: self), MailDeliveryService(runtime: self), EventHubService(hub: events)],
             onServerRunning: onServerRunning,
             logger: logger
         )
@@ -205,6 +216,11 @@ struct HousekeepingService: Service {
             if tick % 60 == 0 {
                 await attempt("idempotency purge") { try await runtime.idempotency.purge() }
                 await attempt("identity purge") { try await runtime.auth.purgeExpired() }
+                await attempt("realtime ticket purge") { try await RealtimeTickets(store: runtime.store, secrets: runtime.auth.secrets).purge() }
+                await attempt("event retention") {
+                    let cutoff = Timestamp.now().millisecondsSinceEpoch - Int64(runtime.configuration.eventRetention.components.seconds) * 1000
+                    try await runtime.events.log.prune(olderThan: Timestamp(millisecondsSinceEpoch: cutoff))
+                }
             }
         }
     }
@@ -250,5 +266,14 @@ struct SMTPMailTransport: MailTransport {
 
     func send(_ mail: OutgoingMail) async throws {
         try await client.send(MailMessage(from: from, to: [mail.to], subject: mail.subject, textBody: mail.body, messageID: nil))
+    }
+}
+
+/// Runs the process's event hub (the outbox reader realtime streams pull from) until shutdown.
+struct EventHubService: Service {
+    let hub: EventHub
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await hub.run() }
     }
 }

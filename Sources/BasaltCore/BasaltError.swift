@@ -20,6 +20,7 @@ public struct BasaltError: Error, Sendable, CustomStringConvertible {
             case methodNotAllowed = "method-not-allowed"
             case notAcceptable = "not-acceptable"
             case conflict
+            case gone
             case preconditionFailed = "precondition-failed"
             case payloadTooLarge = "payload-too-large"
             case unsupportedMediaType = "unsupported-media-type"
@@ -42,6 +43,7 @@ public struct BasaltError: Error, Sendable, CustomStringConvertible {
         public static let methodNotAllowed = Code(base: .methodNotAllowed)
         public static let notAcceptable = Code(base: .notAcceptable)
         public static let conflict = Code(base: .conflict)
+        public static let gone = Code(base: .gone)
         public static let preconditionFailed = Code(base: .preconditionFailed)
         public static let payloadTooLarge = Code(base: .payloadTooLarge)
         public static let unsupportedMediaType = Code(base: .unsupportedMediaType)

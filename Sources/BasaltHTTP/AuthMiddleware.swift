@@ -75,27 +75,7 @@ public struct AuthMiddleware: RouterMiddleware {
 
     /// The principal of an `Authorization` value; a bad credential is always a 401, never anonymous.
     func principal(_ auth: String, address: String, requestID: String) async throws -> Principal {
-        let parts = auth.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw invalid("The Authorization header must be a Bearer token")
-        }
-        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
-        var p: Principal
-        if token.hasPrefix("bsk_") {
-            guard let k = try await apiKeys.authenticate(token) else { throw invalid("The token is invalid, expired or revoked") }
-            p = k
-            p.roles = self.auth.schemas.current.effectiveRoles(p.roles)
-        } else {
-            // Anything else must be one of our access JWTs; `authenticate` throws the 401.
-            p = try await self.auth.authenticate(accessToken: token, address: address)
-        }
-        p.clientAddress = address
-        p.requestID = requestID
-        return p
-    }
-
-    func invalid(_ message: String) -> BasaltError {
-        BasaltError(.unauthenticated, message, bearerError: "invalid_token")
+        try await CredentialCheck(apiKeys: apiKeys, auth: self.auth).principal(auth, address: address, requestID: requestID)
     }
 
     /// The peer address, or the first untrusted hop of `X-Forwarded-For` behind a trusted proxy.
@@ -105,5 +85,36 @@ public struct AuthMiddleware: RouterMiddleware {
         }
         let hops = xff.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
         return hops.last { !settings.trustedProxies.contains($0) } ?? context.peerAddress
+    }
+}
+
+/// The principal an `Authorization` header names: an API key (`bsk_…`) or an access token whose
+/// user and session are live. Realtime streams run it again while they last.
+struct CredentialCheck: Sendable {
+    let apiKeys: ApiKeyService
+    let auth: AuthService
+
+    func principal(_ header: String, address: String, requestID: String) async throws -> Principal {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw invalid("The Authorization header must be a Bearer token")
+        }
+        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        var p: Principal
+        if token.hasPrefix("bsk_") {
+            guard let k = try await apiKeys.authenticate(token) else { throw invalid("The token is invalid, expired or revoked") }
+            p = k
+            p.roles = auth.schemas.current.effectiveRoles(p.roles)
+        } else {
+            // Anything else must be one of our access JWTs; `authenticate` throws the 401.
+            p = try await auth.authenticate(accessToken: token, address: address)
+        }
+        p.clientAddress = address
+        p.requestID = requestID
+        return p
+    }
+
+    func invalid(_ message: String) -> BasaltError {
+        BasaltError(.unauthenticated, message, bearerError: "invalid_token")
     }
 }

@@ -55,4 +55,7 @@ public enum BasaltHeader {
     public static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
     public static let csp = HTTPField.Name("Content-Security-Policy")!
     public static let link = HTTPField.Name("Link")!
+    public static let lastEventID = HTTPField.Name("Last-Event-ID")!
+    /// Tells nginx not to buffer an event stream.
+    public static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
 }

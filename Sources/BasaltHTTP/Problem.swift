@@ -16,6 +16,7 @@ public enum Problem {
         case .methodNotAllowed: .methodNotAllowed
         case .notAcceptable: .notAcceptable
         case .conflict: .conflict
+        case .gone: .gone
         case .preconditionFailed: .preconditionFailed
         case .payloadTooLarge: .contentTooLarge
         case .unsupportedMediaType: .unsupportedMediaType
@@ -36,6 +37,7 @@ public enum Problem {
         case .methodNotAllowed: "Method not allowed"
         case .notAcceptable: "Not acceptable"
         case .conflict: "Conflict"
+        case .gone: "Gone"
         case .preconditionFailed: "Precondition failed"
         case .payloadTooLarge: "Payload too large"
         case .unsupportedMediaType: "Unsupported media type"

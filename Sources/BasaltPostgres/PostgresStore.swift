@@ -21,6 +21,7 @@ import Synchronization
 /// ```
 public final class PostgresStore: Store, Service {
     public let dialect: any SQLDialect = PostgresDialect()
+    public let commits = Beacon()
     /// How each pool is configured (with `search_path` when a schema name is given).
     let clientConfiguration: PostgresClient.Configuration
     /// The PostgreSQL schema every connection works in (`search_path`), or `nil` for the server's default.
@@ -236,7 +237,7 @@ public final class PostgresStore: Store, Service {
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
         // A deferred foreign key fails at COMMIT, after the last statement.
-        try await transaction(tag: statements.last?.tag ?? 0) { conn in
+        let out = try await transaction(tag: statements.last?.tag ?? 0) { conn in
             var out: [[SQLRow]] = []
             out.reserveCapacity(statements.count)
             func runAll(_ list: [SQLStatement], from offset: Int) async throws {
@@ -258,6 +259,8 @@ public final class PostgresStore: Store, Service {
             if let finish { try await runAll(try finish(out), from: statements.count) }
             return out
         }
+        commits.bump()
+        return out
     }
 
     public func migrate(_ statements: [SQLQuery]) async throws {

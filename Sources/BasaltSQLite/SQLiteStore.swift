@@ -10,6 +10,7 @@ import Synchronization
 /// concurrency thread ever waits on SQLite.
 public final class SQLiteStore: Store, StatisticsTracking {
     public let dialect: any SQLDialect = SQLiteDialect()
+    public let commits = Beacon()
     let pool: DatabasePool
     /// A connection of its own for WAL checkpoints (see `housekeep`).
     let checkpointer: DatabaseQueue
@@ -109,7 +110,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
         do {
-            return try await pool.write { db in
+            let out = try await pool.write { db in
                 var out: [[SQLRow]] = []
                 out.reserveCapacity(statements.count)
                 func runAll(_ list: [SQLStatement], from offset: Int) throws {
@@ -127,6 +128,8 @@ public final class SQLiteStore: Store, StatisticsTracking {
                 if let finish { try runAll(try finish(out), from: statements.count) }
                 return out
             }
+            commits.bump()
+            return out
         } catch let e as StoreError {
             throw e
         } catch {

@@ -21,6 +21,10 @@ public final class SchemaService: Sendable {
         if try stored.schema.withBuiltins() != stored.schema {
             _ = try await apply(stored.schema, allowDestructive: false, source: "builtin")
         }
+        // Collections made before the outbox get its triggers (a no-op where they exist).
+        // A plain write, not `migrate`: SQLite's migrations end with a whole-database foreign key check.
+        let triggers = current.schema.collections.flatMap(store.dialect.eventTriggers).map { SQLStatement(SQLQuery(sql: $0)) }
+        if !triggers.isEmpty { try await store.write(triggers) }
     }
 
     public var current: CompiledSchema { state.withLock { $0 } }
@@ -35,7 +39,23 @@ public final class SchemaService: Sendable {
     /// without `allowDestructive` is refused with `409` before anything changes.
     public func apply(_ wanted: Schema, allowDestructive: Bool, dryRun: Bool = false, source: String) async throws -> Result {
         let wanted = try wanted.withBuiltins()
-        return try await changing.withLock {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try await applyOnce(wanted, allowDestructive: allowDestructive, dryRun: dryRun, source: source)
+            } catch let e as StoreError where attempt < 3 {
+                // Another replica changed the schema between our read and our migration (two
+                // processes starting on a new database both add the built-in collections): the
+                // plan was made from a stale version. Plan again from the one now stored.
+                guard try await SchemaRepository(store: store).load().version != current.version || attempt == 1 else { throw e }
+                logger.info("schema changed concurrently; planning again", metadata: ["error": "\(e)"])
+            }
+        }
+    }
+
+    func applyOnce(_ wanted: Schema, allowDestructive: Bool, dryRun: Bool, source: String) async throws -> Result {
+        try await changing.withLock {
             let repo = SchemaRepository(store: store)
             let stored = try await repo.load()
             // Validate and compile first: bad references or rules are a 422 before any DDL runs.

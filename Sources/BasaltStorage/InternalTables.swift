@@ -24,7 +24,92 @@ public enum InternalTables {
         // Idempotency records now hold the write's domain answer, not an HTTP response: the few
         // made by an older version (24 h at most) are dropped rather than replayed wrongly.
         Migration(name: "0003_idempotency_answers", sqlite: forgetIdempotency, postgres: forgetIdempotency),
+        Migration(name: "0004_events", sqlite: sqliteEvents, postgres: postgresEvents),
     ]
+
+    /// The outbox (API.md §10). Collection tables' triggers append to it (`EventTriggers`).
+    /// SQLite has one writer, so the row id is already the commit order: `sequence` is it
+    /// (AUTOINCREMENT: never reused after retention deletes).
+    static let sqliteEvents =
+        [
+            """
+            CREATE TABLE "_basalt_events" ("sequence" INTEGER PRIMARY KEY AUTOINCREMENT, "id" TEXT NOT NULL, "type" TEXT NOT NULL,
+              "collection" TEXT NOT NULL, "record_id" TEXT NOT NULL, "time" BIGINT NOT NULL, "data" TEXT NOT NULL)
+            """,
+            """
+            CREATE INDEX "_basalt_events_time" ON "_basalt_events" ("time")
+            """,
+        ] + realtimeTickets
+
+    /// Single-use tickets for browsers' realtime connections: the hash of the ticket and the
+    /// caller's credential, sealed with the master key, for 60 seconds.
+    static let realtimeTickets = [
+        """
+        CREATE TABLE "_basalt_realtime_tickets" ("ticket_hash" TEXT PRIMARY KEY NOT NULL, "credential" TEXT NOT NULL,
+          "expires_at" BIGINT NOT NULL, "used_at" BIGINT)
+        """
+    ]
+
+    /// PostgreSQL commits concurrently, so a serial number taken at insert is not commit order. Rows
+    /// are appended with `sequence` NULL; at COMMIT a deferred trigger numbers the transaction's rows
+    /// from `_basalt_event_clock`, whose row lock it holds until the commit ends: the next writer's
+    /// numbers come after, and no reader ever sees a later number before an earlier one. Only the
+    /// numbering and the commit itself are serialized, not the writes. `position` (insert order)
+    /// orders a transaction's own rows.
+    static let postgresEvents =
+        [
+            """
+            CREATE TABLE "_basalt_events" ("position" BIGSERIAL PRIMARY KEY, "sequence" BIGINT UNIQUE,
+              "xid" xid8 NOT NULL DEFAULT pg_current_xact_id(), "id" TEXT NOT NULL, "type" TEXT NOT NULL,
+              "collection" TEXT NOT NULL, "record_id" TEXT NOT NULL, "time" BIGINT NOT NULL, "data" TEXT NOT NULL)
+            """,
+            """
+            CREATE INDEX "_basalt_events_unnumbered" ON "_basalt_events" ("xid") WHERE "sequence" IS NULL
+            """,
+            """
+            CREATE INDEX "_basalt_events_time" ON "_basalt_events" ("time")
+            """,
+            """
+            CREATE TABLE "_basalt_event_clock" ("id" INTEGER PRIMARY KEY, "last" BIGINT NOT NULL)
+            """,
+            """
+            INSERT INTO "_basalt_event_clock" ("id", "last") VALUES (1, 0)
+            """,
+            """
+            CREATE OR REPLACE FUNCTION basalt_record_event() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE r record;
+            BEGIN
+              IF current_setting('basalt.migrating', true) = 'on' THEN RETURN NULL; END IF;
+              IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+              INSERT INTO "_basalt_events" ("id", "type", "collection", "record_id", "time", "data") VALUES (
+                gen_random_uuid()::text,
+                CASE TG_OP WHEN 'INSERT' THEN 'basalt.record.created' WHEN 'UPDATE' THEN 'basalt.record.updated' ELSE 'basalt.record.deleted' END,
+                TG_TABLE_NAME, r."id"::text, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, to_jsonb(r)::text);
+              RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE OR REPLACE FUNCTION basalt_number_events() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE n bigint; top bigint;
+            BEGIN
+              -- Every row of the transaction is numbered by the first firing; the others find none.
+              IF current_setting('basalt.numbered', true) = 'on' THEN RETURN NULL; END IF;
+              PERFORM set_config('basalt.numbered', 'on', true);
+              SELECT count(*) INTO n FROM "_basalt_events" WHERE "sequence" IS NULL AND "xid" = pg_current_xact_id();
+              IF n = 0 THEN RETURN NULL; END IF;
+              UPDATE "_basalt_event_clock" SET "last" = "last" + n WHERE "id" = 1 RETURNING "last" INTO top;
+              UPDATE "_basalt_events" e SET "sequence" = top - n + o.rn
+                FROM (SELECT "position", row_number() OVER (ORDER BY "position") AS rn FROM "_basalt_events"
+                      WHERE "sequence" IS NULL AND "xid" = pg_current_xact_id()) o
+                WHERE e."position" = o."position";
+              RETURN NULL;
+            END $$
+            """,
+            """
+            CREATE CONSTRAINT TRIGGER "basalt_number_events" AFTER INSERT ON "_basalt_events"
+              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION basalt_number_events()
+            """,
+        ] + realtimeTickets
 
     static let forgetIdempotency = [#"DELETE FROM "_basalt_idempotency""#]
 

@@ -56,6 +56,12 @@ public struct MigrationPlanner: Sendable {
         if current.roles != wanted.roles {
             steps.append(.init(action: "update_roles", collection: nil, field: nil, detail: "update roles", destructive: false))
         }
+        if !statements.isEmpty {
+            // The migration's own row changes are no record events; the outbox triggers follow
+            // the new columns.
+            statements = dialect.suspendEventTriggers(current.collections.map(\.name)).map { SQLQuery(sql: $0) } + statements
+            statements += wanted.collections.flatMap(dialect.eventTriggers).map { SQLQuery(sql: $0) }
+        }
         return MigrationPlan(steps: steps, statements: statements, wanted: wanted)
     }
 

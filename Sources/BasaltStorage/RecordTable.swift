@@ -79,6 +79,19 @@ public struct RecordTable: Sendable {
         return b.query
     }
 
+    /// `SELECT 1` when every condition holds (of a record given as values: a realtime event).
+    public func check(all conditions: [SQLCondition]) -> SQLQuery {
+        var b = SQLBuilder(dialect)
+        b.append("SELECT 1 WHERE ")
+        for (i, c) in conditions.enumerated() {
+            if i > 0 { b.append(" AND ") }
+            b.append("(")
+            c.compile(into: &b)
+            b.append(")")
+        }
+        return b.query
+    }
+
     public func insert(_ values: [(String, SQLValue)]) -> SQLQuery {
         var b = SQLBuilder(dialect)
         b.append("INSERT INTO \(quotedTable) (")

@@ -25,6 +25,12 @@ public protocol SQLDialect: Sendable {
     /// WITHOUT ROWID tables carry the primary key in every index already).
     var indexesCarryPrimaryKey: Bool { get }
     var columnChangeStrategy: ColumnChangeStrategy { get }
+    /// DDL that gives a collection the triggers appending its record events to the outbox
+    /// (`_basalt_events`), as the last statements of a migration and at startup (idempotent).
+    func eventTriggers(_ c: CollectionSchema) -> [String]
+    /// What a migration runs first so its own row changes (copies, back-filled defaults) are
+    /// no record events, and so columns a trigger names can be dropped.
+    func suspendEventTriggers(_ collections: [String]) -> [String]
 }
 
 extension SQLDialect {

@@ -41,6 +41,8 @@ public enum StoreError: Error, Sendable {
 /// across calls.
 public protocol Store: Sendable {
     var dialect: any SQLDialect { get }
+    /// Raised after every committed `write`: the outbox may have grown.
+    var commits: Beacon { get }
     /// A read-only query.
     func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow]
     /// Runs `statements` in order in one transaction and returns each one's returned rows.

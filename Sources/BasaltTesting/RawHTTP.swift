@@ -12,22 +12,14 @@ import Darwin
 /// well-behaved client sends (an over-long request line). Runs on a thread of its own, so the
 /// cooperative pool never blocks.
 public enum RawHTTP {
-    public static func exchange(port: Int, _ request: [UInt8], timeout seconds: Int = 10) async throws -> String {
-        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<String, any Error>) in
-            Thread {
-                cont.resume(with: Result { try exchangeBlocking(port: port, request, timeout: seconds) })
-            }.start()
-        }
-    }
-
-    static func exchangeBlocking(port: Int, _ request: [UInt8], timeout seconds: Int) throws -> String {
+    /// A TCP socket connected to `127.0.0.1:port`, reads timing out after `seconds`. The caller closes it.
+    static func connectLoopback(port: Int, timeout seconds: Int) throws -> Int32 {
         #if canImport(Glibc)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         #else
         let fd = socket(AF_INET, SOCK_STREAM, 0)
         #endif
         guard fd >= 0 else { throw TestSetupError("socket: errno \(errno)") }
-        defer { close(fd) }
         var tv = timeval(tv_sec: seconds, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         var addr = sockaddr_in()
@@ -37,7 +29,25 @@ public enum RawHTTP {
         let connected = withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw TestSetupError("connect: errno \(errno)") }
+        guard connected == 0 else {
+            let e = errno
+            close(fd)
+            throw TestSetupError("connect: errno \(e)")
+        }
+        return fd
+    }
+
+    public static func exchange(port: Int, _ request: [UInt8], timeout seconds: Int = 10) async throws -> String {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<String, any Error>) in
+            Thread {
+                cont.resume(with: Result { try exchangeBlocking(port: port, request, timeout: seconds) })
+            }.start()
+        }
+    }
+
+    static func exchangeBlocking(port: Int, _ request: [UInt8], timeout seconds: Int) throws -> String {
+        let fd = try connectLoopback(port: port, timeout: seconds)
+        defer { close(fd) }
         // The server may answer and stop reading before all is sent: a short write is no failure.
         _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         var out = [UInt8]()

@@ -111,6 +111,9 @@ public struct APIClient: Sendable {
         self.runtime = runtime
     }
 
+    /// The loopback port of a live test server.
+    public var port: Int? { client.port }
+
     public struct Reply: Sendable {
         public let status: HTTPResponse.Status
         public let headers: HTTPFields

@@ -547,3 +547,57 @@ func createAdminKey(data: String, in dir: TempDir, name: String = "test") async 
     guard r.succeeded else { throw ProcessTestError("admin key create failed: \(r)") }
     return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
+
+extension Server {
+    /// Opens `GET /v1/realtime` + `query` and reads until `count` events (`event: basalt.…` frames)
+    /// have arrived or `timeout` passes; returns each event's `subject` (record id) and `sequence`
+    /// in arrival order. Blocking: run it with `onThread`.
+    func readEvents(_ query: String, key: String, count: Int, timeout: Double = 20) throws -> [(subject: String, sequence: String)] {
+        let c = try HTTPClient.Connection(port: port, timeout: 2)
+        defer { c.close() }
+        try c.write(
+            HTTPClient.head(
+                method: "GET",
+                path: "/v1/realtime" + query,
+                port: port,
+                headers: [("Authorization", "Bearer \(key)"), ("Accept", "text/event-stream")],
+                bodyLength: nil
+            )
+        )
+        var raw = [UInt8]()
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        let deadline = Date().addingTimeInterval(timeout)
+        // Frames are written whole, one batch per chunk: a frame's text is never split by the
+        // chunked framing, only (harmlessly) by TCP.
+        let pattern = try NSRegularExpression(
+            pattern: #"\nid: ([0-9]{20})\nevent: basalt\.record\.[a-z]+\ndata: \{[^\n]*?"subject":"([0-9a-f-]{36})""#
+        )
+        func parsed() -> [(String, String)] {
+            let text = String(decoding: raw, as: UTF8.self)
+            return pattern.matches(in: text, range: NSRange(text.startIndex..., in: text)).map { m in
+                (String(text[Range(m.range(at: 2), in: text)!]), String(text[Range(m.range(at: 1), in: text)!]))
+            }
+        }
+        // Count frames as bytes arrive (linear); parse once at the end.
+        let marker = Array("\nevent: basalt.record.".utf8)
+        var seen = 0
+        var scanned = 0
+        while Date() < deadline && seen < count {
+            let n = recv(c.fd, &chunk, chunk.count, 0)
+            if n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) { continue }
+            if n <= 0 { break }
+            raw += chunk[0..<n]
+            var i = max(0, scanned - marker.count + 1)
+            while i + marker.count <= raw.count {
+                if raw[i] == marker[0] && raw[i..<(i + marker.count)].elementsEqual(marker) {
+                    seen += 1
+                    i += marker.count
+                } else {
+                    i += 1
+                }
+            }
+            scanned = raw.count
+        }
+        return parsed().map { (subject: $0.0, sequence: $0.1) }
+    }
+}

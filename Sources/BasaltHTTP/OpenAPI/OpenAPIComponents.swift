@@ -242,6 +242,7 @@ extension OpenAPIGenerator {
             case 406: "`not-acceptable`: `Accept` excludes JSON"
             case 409:
                 "`conflict`: a unique value or id is taken, a `restrict` relation refers to the record, or the idempotency key is in flight"
+            case 410: "`gone`: the resume point is older than the retained events"
             case 412: "`precondition-failed`: `If-Match` does not match the record's ETag"
             case 413: "`payload-too-large`: the body is over the limit (1 MiB by default)"
             case 415: "`unsupported-media-type`: the body is not JSON"

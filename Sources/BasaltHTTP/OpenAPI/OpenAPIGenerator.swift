@@ -241,6 +241,7 @@ extension OpenAPIGenerator {
             // The auth endpoints are public API: every caller sees them (API.md §13).
             addAuth()
             addMeta()
+            addRealtime()
             if principal.isAdmin { addAdmin() }
         }
 

@@ -233,6 +233,14 @@ public enum ProblemPages {
                     <code>request_id</code>.</p>
                     """
             )
+        case .gone:
+            Explanation(
+                when: """
+                    <p>A realtime subscription asked to resume after an event the server no longer keeps \
+                    (events are retained for a configured time, 7 days by default).</p>
+                    """,
+                todo: "<p>Reload the data you keep in sync, then subscribe again without a resume point.</p>"
+            )
         case .unavailable:
             Explanation(
                 when: "<p>The database is unreachable, or the server is shutting down.</p>",
