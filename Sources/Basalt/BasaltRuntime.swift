@@ -32,9 +32,10 @@ public final class BasaltRuntime: Sendable {
         self.store = store
         self.logger = logger
         schemas = try await SchemaService(store: store, logger: logger)
-        // Other processes' commits (PostgreSQL) are found by polling: every 200 ms there, once a
-        // second on SQLite, where this process is the only writer and wakes the hub itself.
-        events = EventHub(store: store, logger: logger, pollInterval: configuration.databaseURL == nil ? .seconds(1) : .milliseconds(1000))
+        // Other processes' commits (PostgreSQL) are found by polling, while anyone subscribes: every
+        // 100 ms there, once a second on SQLite, where this process is the only writer and wakes
+        // the hub itself.
+        events = EventHub(store: store, logger: logger, pollInterval: configuration.databaseURL == nil ? .seconds(1) : .milliseconds(100))
         try await events.start()
         let secret = try await SettingsRepository(store: store).value("cursor_secret") { Digest.randomToken(bytes: 32) }
         records = RecordService(store: store, schemas: schemas, cursors: CursorCodec(secret: Array(secret.utf8)), logger: logger)

@@ -143,7 +143,7 @@ struct DurabilityTests {
 
         // The outbox was written in the same transactions: after the restart every stored record
         // has exactly its one `created` event, in a gap-free sequence (API.md §10).
-        let events = try await onThread { try again.readEvents("?collections=events&after=0", key: key, count: storedIDs.count) }
+        let events = try await onThread { try again.readEvents("?collections=events&after=0", key: key, count: storedIDs.count).events }
         #expect(events.count == storedIDs.count, "\(events.count) events for \(storedIDs.count) stored records")
         #expect(Set(events.map(\.subject)) == Set(storedIDs), "events and stored records differ")
         #expect(events.map(\.sequence) == (1...max(1, events.count)).map { String(format: "%020d", $0) }.prefix(events.count).map { $0 })

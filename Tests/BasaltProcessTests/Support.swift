@@ -551,8 +551,13 @@ func createAdminKey(data: String, in dir: TempDir, name: String = "test") async 
 extension Server {
     /// Opens `GET /v1/realtime` + `query` and reads until `count` events (`event: basalt.…` frames)
     /// have arrived or `timeout` passes; returns each event's `subject` (record id) and `sequence`
-    /// in arrival order. Blocking: run it with `onThread`.
-    func readEvents(_ query: String, key: String, count: Int, timeout: Double = 20) throws -> [(subject: String, sequence: String)] {
+    /// in arrival order, and when the last of them arrived. Blocking: run it with `onThread`.
+    func readEvents(
+        _ query: String,
+        key: String,
+        count: Int,
+        timeout: Double = 20
+    ) throws -> (events: [(subject: String, sequence: String)], at: Date) {
         let c = try HTTPClient.Connection(port: port, timeout: 2)
         defer { c.close() }
         try c.write(
@@ -598,6 +603,7 @@ extension Server {
             }
             scanned = raw.count
         }
-        return parsed().map { (subject: $0.0, sequence: $0.1) }
+        let at = Date()
+        return (parsed().map { (subject: $0.0, sequence: $0.1) }, at)
     }
 }

@@ -15,6 +15,8 @@ public final class EventHub: Sendable {
     /// The newest sequence read.
     public let head = Beacon()
     let recent = Mutex<[StoredEvent]>([])
+    /// Open subscriptions: with none, nothing reads the outbox (an idle hub costs no queries).
+    let readers = Mutex(0)
 
     public init(store: any Store, logger: Logger, capacity: Int = 4096, pollInterval: Duration = .seconds(1)) {
         self.log = EventLog(store: store)
@@ -35,7 +37,7 @@ public final class EventHub: Sendable {
         while !Task.isCancelled {
             let seen = commits.value
             do {
-                try await catchUp()
+                if readers.withLock({ $0 }) > 0 { try await catchUp() }
                 failures = 0
             } catch {
                 failures += 1
@@ -47,6 +49,14 @@ public final class EventHub: Sendable {
         }
         head.close()
     }
+
+    /// A subscriber arrives (the hub reads at once) or leaves.
+    public func addReader() {
+        readers.withLock { $0 += 1 }
+        log.store.commits.bump()  // "look now": the hub may have been idle
+    }
+
+    public func removeReader() { readers.withLock { $0 -= 1 } }
 
     /// Reads everything committed since `head`.
     func catchUp() async throws {

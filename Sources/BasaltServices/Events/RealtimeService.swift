@@ -72,7 +72,8 @@ public final class RealtimeService: Sendable {
                 throw e.basaltError
             }
         }
-        var cursor = hub.head.value
+        // The hub reads only while someone subscribes, so its head may be behind the outbox's.
+        var cursor = max(hub.head.value, try await hub.log.bounds().newest)
         if let after = q.after {
             let bounds = try await hub.log.bounds()
             if let oldest = bounds.oldest, after < oldest - 1 {
@@ -92,10 +93,12 @@ public final class RealtimeService: Sendable {
         guard admitted else {
             throw BasaltError(.rateLimited, "At most \(maxPerCaller) realtime subscriptions per caller are open at once", retryAfter: 5)
         }
+        hub.addReader()
         return RealtimeSubscription(service: self, principal: p, collections: names, filter: filter, cursor: cursor)
     }
 
     func release(_ key: String) {
+        hub.removeReader()
         open.withLock { m in
             m[key, default: 1] -= 1
             if m[key] == 0 { m[key] = nil }
