@@ -36,6 +36,9 @@ extension SQLiteDialect {
         ]
     }
 
+    /// One writer: `AUTOINCREMENT` numbers rows in commit order as they are written.
+    public var numberEvents: [String] { [] }
+
     public func suspendEventTriggers(_ collections: [String]) -> [String] {
         collections.flatMap { c in
             ["insert", "update", "delete"].map { "DROP TRIGGER IF EXISTS \(quote("_basalt_event_" + c + "_" + $0))" }
@@ -64,6 +67,22 @@ extension PostgresDialect {
             AND tgname = 'basalt_event') THEN EXECUTE format('CREATE TRIGGER basalt_event AFTER INSERT OR UPDATE OR DELETE ON %I \
             FOR EACH ROW EXECUTE FUNCTION basalt_record_event()', \(name)); END IF; END $$
             """
+        ]
+    }
+
+    /// Numbers the committed, unnumbered rows in insert order, one numbering transaction at a time
+    /// (an advisory lock per schema); the batch commits, and becomes visible, at once.
+    public var numberEvents: [String] {
+        [
+            "SELECT pg_advisory_xact_lock(hashtext('basalt.events:' || current_schema()))",
+            """
+            WITH pending AS (SELECT "position", row_number() OVER (ORDER BY "position") AS rn FROM "_basalt_events"
+                             WHERE "sequence" IS NULL ORDER BY "position" LIMIT 10000),
+                 clock AS (UPDATE "_basalt_event_clock" SET "last" = "last" + (SELECT count(*) FROM pending) WHERE "id" = 1
+                           RETURNING "last" - (SELECT count(*) FROM pending) AS start)
+            UPDATE "_basalt_events" e SET "sequence" = clock.start + pending.rn FROM pending, clock
+            WHERE e."position" = pending."position"
+            """,
         ]
     }
 

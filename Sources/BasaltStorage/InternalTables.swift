@@ -51,20 +51,20 @@ public enum InternalTables {
     ]
 
     /// PostgreSQL commits concurrently, so a serial number taken at insert is not commit order. Rows
-    /// are appended with `sequence` NULL; at COMMIT a deferred trigger numbers the transaction's rows
-    /// from `_basalt_event_clock`, whose row lock it holds until the commit ends: the next writer's
-    /// numbers come after, and no reader ever sees a later number before an earlier one. Only the
-    /// numbering and the commit itself are serialized, not the writes. `position` (insert order)
-    /// orders a transaction's own rows.
+    /// are appended with `sequence` NULL and numbered after they commit, in batches, by
+    /// `EventLog.number` (one numbering transaction at a time, from `_basalt_event_clock`): a batch
+    /// becomes visible at once, so no reader sees a later number before an earlier one, and writers
+    /// never wait for one another. `position` (insert order) orders a batch: two changes of one
+    /// record are ordered by its row lock, so the later one's row has the larger position.
     static let postgresEvents =
         [
             """
             CREATE TABLE "_basalt_events" ("position" BIGSERIAL PRIMARY KEY, "sequence" BIGINT UNIQUE,
-              "xid" xid8 NOT NULL DEFAULT pg_current_xact_id(), "id" TEXT NOT NULL, "type" TEXT NOT NULL,
+              "id" TEXT NOT NULL, "type" TEXT NOT NULL,
               "collection" TEXT NOT NULL, "record_id" TEXT NOT NULL, "time" BIGINT NOT NULL, "data" TEXT NOT NULL)
             """,
             """
-            CREATE INDEX "_basalt_events_unnumbered" ON "_basalt_events" ("xid") WHERE "sequence" IS NULL
+            CREATE INDEX "_basalt_events_unnumbered" ON "_basalt_events" ("position") WHERE "sequence" IS NULL
             """,
             """
             CREATE INDEX "_basalt_events_time" ON "_basalt_events" ("time")
@@ -87,27 +87,6 @@ public enum InternalTables {
                 TG_TABLE_NAME, r."id"::text, (extract(epoch FROM clock_timestamp()) * 1000)::bigint, to_jsonb(r)::text);
               RETURN NULL;
             END $$
-            """,
-            """
-            CREATE OR REPLACE FUNCTION basalt_number_events() RETURNS trigger LANGUAGE plpgsql AS $$
-            DECLARE n bigint; top bigint;
-            BEGIN
-              -- Every row of the transaction is numbered by the first firing; the others find none.
-              IF current_setting('basalt.numbered', true) = 'on' THEN RETURN NULL; END IF;
-              PERFORM set_config('basalt.numbered', 'on', true);
-              SELECT count(*) INTO n FROM "_basalt_events" WHERE "sequence" IS NULL AND "xid" = pg_current_xact_id();
-              IF n = 0 THEN RETURN NULL; END IF;
-              UPDATE "_basalt_event_clock" SET "last" = "last" + n WHERE "id" = 1 RETURNING "last" INTO top;
-              UPDATE "_basalt_events" e SET "sequence" = top - n + o.rn
-                FROM (SELECT "position", row_number() OVER (ORDER BY "position") AS rn FROM "_basalt_events"
-                      WHERE "sequence" IS NULL AND "xid" = pg_current_xact_id()) o
-                WHERE e."position" = o."position";
-              RETURN NULL;
-            END $$
-            """,
-            """
-            CREATE CONSTRAINT TRIGGER "basalt_number_events" AFTER INSERT ON "_basalt_events"
-              DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION basalt_number_events()
             """,
         ] + realtimeTickets
 

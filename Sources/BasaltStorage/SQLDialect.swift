@@ -31,6 +31,9 @@ public protocol SQLDialect: Sendable {
     /// What a migration runs first so its own row changes (copies, back-filled defaults) are
     /// no record events, and so columns a trigger names can be dropped.
     func suspendEventTriggers(_ collections: [String]) -> [String]
+    /// Statements (one transaction) that give committed events their `sequence`, where the outbox
+    /// numbers them after commit; none where rows are numbered as they are written.
+    var numberEvents: [String] { get }
 }
 
 extension SQLDialect {

@@ -60,6 +60,7 @@ public final class EventHub: Sendable {
 
     /// Reads everything committed since `head`.
     func catchUp() async throws {
+        try await log.number()
         while true {
             let batch = try await log.read(after: head.value, limit: 1000)
             guard let last = batch.last else { return }

@@ -76,6 +76,14 @@ public struct EventLog: Sendable {
         }
     }
 
+    /// Gives committed events their numbers where that happens after commit (PostgreSQL); any
+    /// process may, one at a time. Readers call it before they read.
+    public func number() async throws {
+        let statements = store.dialect.numberEvents
+        guard !statements.isEmpty else { return }
+        try await store.write(statements.map { SQLStatement(SQLQuery(sql: $0)) })
+    }
+
     /// Events after `sequence`, in order, at most `limit`.
     public func read(after sequence: Int64, limit: Int) async throws -> [StoredEvent] {
         try await store.fetch(
@@ -98,7 +106,9 @@ public struct EventLog: Sendable {
     }
 
     /// The oldest retained and the newest sequence (0 before the first event).
+    /// Events committed before the call are numbered first, so `newest` covers them.
     public func bounds() async throws -> (oldest: Int64?, newest: Int64) {
+        try await number()
         let b = try await store.fetchOne(
             #"SELECT min("sequence"), max("sequence") FROM "_basalt_events" WHERE "sequence" IS NOT NULL"#,
             as: Bounds.self
@@ -110,6 +120,7 @@ public struct EventLog: Sendable {
     /// resume is checked against). Returns how many went.
     @discardableResult
     public func prune(olderThan cutoff: Timestamp) async throws -> Int {
+        try await number()
         let rows = try await store.write([
             store.statement(
                 """
