@@ -28,7 +28,8 @@ enum TestPostgres {
 
     static func makeStore(schema: String) throws -> PostgresStore {
         guard let url else { throw MissingServer() }
-        return try PostgresStore(url: url, schemaName: schema, logger: logger)
+        // Not the production bound: the whole suite starts at once on two cores (TestBackend).
+        return try PostgresStore(url: url, schemaName: schema, acquireTimeout: .seconds(30), logger: logger)
     }
 
     /// A bootstrapped store in a fresh schema, running for `body`, its schema dropped afterwards.

@@ -271,7 +271,9 @@ final class Server: @unchecked Sendable {
         throw ProcessTestError("server did not become ready within 30 s:\n\(lastError)")
     }
 
-    func request(_ method: String, _ path: String, key: String? = nil, json: Any? = nil, timeout: Double = 10) async throws -> HTTPResponse {
+    /// One request on a fresh connection. The default wait is long: in the suite's first minute
+    /// two cores run every test at once, and a sign-in hashes with production parameters.
+    func request(_ method: String, _ path: String, key: String? = nil, json: Any? = nil, timeout: Double = 30) async throws -> HTTPResponse {
         var headers: [(String, String)] = []
         if let key { headers.append(("Authorization", "Bearer \(key)")) }
         var body: Data?
