@@ -215,7 +215,7 @@ public final class PostgresStore: Store, Service {
         guard let schemaName else { throw StoreError.other(underlying: "dropSchema needs a schemaName") }
         do {
             let sql = "DROP SCHEMA IF EXISTS \(dialect.quote(schemaName)) CASCADE"
-            try await leased { conn in _ = try await conn.query(PostgresQuery(unsafeSQL: sql), logger: self.logger).get() }
+            try await leased { conn in _ = try await self.run(PostgresQuery(unsafeSQL: sql), on: conn) }
         } catch {
             throw Self.translate(error, tag: 0)
         }
@@ -227,7 +227,7 @@ public final class PostgresStore: Store, Service {
         do {
             let q = try Self.postgresQuery(query)
             return try await leased { conn in
-                let result = try await conn.query(q, logger: self.logger).get()
+                let result = try await self.run(q, on: conn)
                 return try result.rows.map { try Self.decode($0, types) }
             }
         } catch {
@@ -281,7 +281,7 @@ public final class PostgresStore: Store, Service {
         guard !tables.isEmpty else { return }
         let list = tables.map { dialect.quote($0) }.joined(separator: ", ")
         do {
-            try await leased { conn in _ = try await conn.query(PostgresQuery(unsafeSQL: "ANALYZE \(list)"), logger: self.logger).get() }
+            try await leased { conn in _ = try await self.run(PostgresQuery(unsafeSQL: "ANALYZE \(list)"), on: conn) }
         } catch {
             throw Self.translate(error, tag: 0)
         }
@@ -306,20 +306,20 @@ public final class PostgresStore: Store, Service {
     func transaction<R: Sendable>(tag: Int, _ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         do {
             return try await leased { conn in
-                _ = try await conn.query("BEGIN", logger: self.logger).get()
+                _ = try await self.run("BEGIN", on: conn)
                 let value: R
                 do {
                     value = try await body(conn)
                 } catch {
                     do {
-                        _ = try await conn.query("ROLLBACK", logger: self.logger).get()
+                        _ = try await self.run("ROLLBACK", on: conn)
                     } catch {
                         // Never hand a connection in an unknown transaction state back to the pool.
                         try? await conn.close()
                     }
                     throw error
                 }
-                _ = try await conn.query("COMMIT", logger: self.logger).get()
+                _ = try await self.run("COMMIT", on: conn)
                 return value
             }
         } catch let e as StoreError {
@@ -327,6 +327,27 @@ public final class PostgresStore: Store, Service {
         } catch {
             throw Self.translate(error, tag: tag)
         }
+    }
+
+    /// Runs one query, ending it when its connection closes. PostgresNIO 1.33 writes a query to
+    /// the channel without a promise, so a query written to a connection that closed a moment
+    /// before (the pipeline already torn down) is dropped and its result never completes: a
+    /// request in flight when PostgreSQL died waited forever, holding its lease.
+    func run(_ query: PostgresQuery, on conn: PostgresConnection) async throws -> PostgresQueryResult {
+        let result: EventLoopFuture<PostgresQueryResult> = conn.query(query, logger: logger)
+        let outcome = result.eventLoop.makePromise(of: PostgresQueryResult.self)
+        let once = FirstOutcome()
+        result.whenComplete { r in if once.take() { outcome.completeWith(r) } }
+        // Both callbacks run on the connection's event loop: a result that arrived before the close
+        // (a COMMIT's, say) always wins.
+        conn.closeFuture.whenComplete { _ in if once.take() { outcome.fail(ChannelError.ioOnClosedChannel) } }
+        return try await outcome.futureResult.get()
+    }
+
+    /// Which of two completions came first.
+    final class FirstOutcome: Sendable {
+        let taken = Atomic(false)
+        func take() -> Bool { taken.compareExchange(expected: false, desired: true, ordering: .acquiringAndReleasing).exchanged }
     }
 
     /// Runs one statement and collects its rows and the affected-row count of its command tag.
@@ -338,7 +359,7 @@ public final class PostgresStore: Store, Service {
     ) async throws
         -> (rows: [SQLRow], affected: Int?)
     {
-        let result: PostgresQueryResult = try await conn.query(try Self.postgresQuery(query), logger: logger).get()
+        let result = try await run(try Self.postgresQuery(query), on: conn)
         var rows: [SQLRow] = []
         if !types.isEmpty {
             rows.reserveCapacity(result.rows.count)

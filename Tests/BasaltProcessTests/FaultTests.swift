@@ -217,18 +217,23 @@ struct FaultTests {
             let until = Date().addingTimeInterval(seconds)
             let body: @Sendable () -> Data = { try! JSONSerialization.data(withJSONObject: ["n": Int.random(in: 1...1_000_000), "note": "fault"]) }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    try await onThread {
-                        hammer(
-                            "write",
-                            port: port,
-                            method: "POST",
-                            path: "/v1/events",
-                            headers: [("Authorization", "Bearer \(key)")] + json,
-                            body: body,
-                            until: until,
-                            into: log
-                        )
+                // Several writers, so that some statement is in flight when the database dies
+                // (one such request once waited forever: PostgresNIO dropped a query written to a
+                // connection that had just closed).
+                for _ in 0..<6 {
+                    group.addTask {
+                        try await onThread {
+                            hammer(
+                                "write",
+                                port: port,
+                                method: "POST",
+                                path: "/v1/events",
+                                headers: [("Authorization", "Bearer \(key)")] + json,
+                                body: body,
+                                until: until,
+                                into: log
+                            )
+                        }
                     }
                 }
                 group.addTask {
@@ -285,8 +290,13 @@ struct FaultTests {
             "\(log.snapshot.answers.filter { $0.status >= 300 }.prefix(5).map { "\($0.what) \($0.status)" })"
         )
 
-        try await pg.stop()
-        try await run(for: 6)
+        // The database dies under load, with statements in flight.
+        let stop = Task {
+            try await Task.sleep(for: .seconds(1))
+            try await pg.stop()
+        }
+        try await run(for: 7)
+        try await stop.value
         let during = Array(log.snapshot.answers.dropFirst(before))
         let ready = try await server.request("GET", "/health/ready", timeout: 10)
         #expect(ready.status == 503 && ready.headers["retry-after"] != nil)
