@@ -294,18 +294,26 @@ struct FaultTests {
         let stop = Task {
             try await Task.sleep(for: .seconds(1))
             try await pg.stop()
+            return Date()
         }
         try await run(for: 7)
-        try await stop.value
+        let stoppedAt = try await stop.value
         let during = Array(log.snapshot.answers.dropFirst(before))
         let ready = try await server.request("GET", "/health/ready", timeout: 10)
         #expect(ready.status == 503 && ready.headers["retry-after"] != nil)
         // Every answer is a success (one that beat the stop, or a signed-in user's record still in
         // its 2 s cache) or a 503 problem with Retry-After, and none waited past the bound (2 s,
-        // plus slack for a loaded machine).
+        // plus slack for a loaded machine). A request under way at the stop (a sign-in hashing its
+        // password, say) may finish that work first, then waits the bound: it answers within 6.5 s.
         for a in during {
             #expect((200..<300).contains(a.status) || (a.status == 503 && a.problem && a.retryAfter != nil), "\(a.what): \(a.status)")
-            #expect(a.seconds < 4.5, "\(a.what) took \(a.seconds) s")
+            let started = a.at.addingTimeInterval(-a.seconds)
+            if started > stoppedAt {
+                #expect(a.seconds < 4.5, "\(a.what) took \(a.seconds) s")
+            } else {
+                let after = a.at.timeIntervalSince(stoppedAt)
+                #expect(after < 6.5, "\(a.what), under way at the stop, answered \(after) s after it")
+            }
         }
         #expect(during.contains { $0.status == 503 })
         for kind in ["write", "read (API key)", "me (token)", "login"] {
