@@ -8,6 +8,7 @@ public import BasaltServices
 public import BasaltStorage
 import Foundation
 public import Hummingbird
+import HummingbirdWebSocket
 public import Logging
 public import NIOCore
 import ServiceLifecycle
@@ -150,18 +151,31 @@ public final class BasaltRuntime: Sendable {
             MetaRoutes(openAPI: openAPI, isReady: { await store.ping() }).endpoints
                 + AuthRoutes(auth: auth, settings: settings).endpoints
                 + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
-                + RealtimeRoutes(realtime: realtime, tickets: RealtimeTickets(store: store, secrets: auth.secrets), apiKeys: apiKeys, auth: auth)
-                .endpoints
+                + makeRealtimeRoutes().endpoints
                 + recordRoutes.endpoints
         )
         openAPI.install(surface)
         return surface
     }
 
+    func makeRealtimeRoutes() -> RealtimeRoutes {
+        RealtimeRoutes(realtime: realtime, tickets: RealtimeTickets(store: store, secrets: auth.secrets), apiKeys: apiKeys, auth: auth)
+    }
+
+    /// The router that decides WebSocket upgrades (the realtime route only).
+    public func makeWebSocketRouter(surface: HTTPSurface) -> Router<BasaltRequestContext> {
+        let router = Router(context: BasaltRequestContext.self)
+        makeRealtimeRoutes().registerWebSocket(
+            on: router,
+            credentials: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: configuration.http, surface: surface)
+        )
+        return router
+    }
+
     /// The HTTP router with every route and middleware, as `basalt serve` runs it.
-    public func makeRouter() -> Router<BasaltRequestContext> {
+    public func makeRouter(surface: HTTPSurface? = nil) -> Router<BasaltRequestContext> {
         let settings = configuration.http
-        let surface = makeSurface()
+        let surface = surface ?? makeSurface()
         let router = Router(context: BasaltRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(settings: settings, logger: logger, surface: surface))
         router.add(middleware: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: settings, surface: surface))
@@ -172,11 +186,19 @@ public final class BasaltRuntime: Sendable {
 
     /// The application: router, server, and the background services that go with it.
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
-        Application(
-            router: makeRouter(),
+        let surface = makeSurface()
+        return Application(
+            router: makeRouter(surface: surface),
             // An idle timeout bounds how long a silent or stalled client holds a connection (and,
-            // with the group's graceful-shutdown limit, how long it can delay a stop).
-            server: .http1(configuration: .init(additionalChannelHandlers: [MalformedRequestHandler()], idleTimeout: .seconds(30))),
+            // with the group's graceful-shutdown limit, how long it can delay a stop). An upgraded
+            // WebSocket is pinged every 15 s instead (a peer that stops answering is closed).
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: makeWebSocketRouter(surface: surface),
+                configuration: .init(
+                    http1: .init(additionalChannelHandlers: [MalformedRequestHandler()], idleTimeout: .seconds(30)),
+                    ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: .seconds(15)))
+                )
+            ),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             // Services stop in reverse order: the event hub first, which ends realtime streams, so
             // they do not hold the server's graceful shutdown.

@@ -1,13 +1,15 @@
+public import BasaltCore
 public import BasaltServices
 import Foundation
 public import HTTPTypes
 public import Hummingbird
+public import HummingbirdWebSocket
 import Logging
 import NIOCore
 import Synchronization
 
 /// Per-request state carried between middleware and handlers.
-public struct BasaltRequestContext: RequestContext {
+public struct BasaltRequestContext: RequestContext, WebSocketRequestContext {
     public var coreContext: CoreRequestContextStorage
     public var requestID: String = ""
     /// Set by `AuthMiddleware`; anonymous until then.
@@ -18,6 +20,14 @@ public struct BasaltRequestContext: RequestContext {
     /// Headers every answer to this request carries, an error answer included: middleware below
     /// the edge adds them (`RateLimit`), and the edge applies them after mapping any error.
     public let responseHeaders = ResponseHeaders()
+    /// The credential a realtime stream checks again while it runs: the `Authorization` header's,
+    /// or the one a browser's ticket stood for.
+    public var streamCredential: String?
+    /// Why a WebSocket caller is refused: told in-band after the upgrade, since a browser cannot
+    /// read the status of a refused handshake.
+    public var webSocketRefusal: BasaltError?
+    /// The handler a WebSocket upgrade hands the connection to (the upgrade router sets it).
+    public let webSocket = WebSocketHandlerReference<Self>()
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)

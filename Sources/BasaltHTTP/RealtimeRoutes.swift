@@ -61,21 +61,9 @@ public struct RealtimeRoutes: Sendable {
             query.collections = names
         }
         query.filter = q.get("filter")
-        if let resume = req.headers[BasaltHeader.lastEventID] ?? q.get("after") {
-            guard resume.utf8.count <= 20, resume.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let n = Int64(resume) else {
-                throw BasaltError.badRequest("Last-Event-ID and after are event sequences: up to 20 decimal digits")
-            }
-            query.after = n
-        }
+        if let resume = req.headers[BasaltHeader.lastEventID] ?? q.get("after") { query.after = try Self.sequence(resume) }
         let address = ctx.principal.clientAddress
-        var authorization = req.headers[.authorization]
-        var principal = ctx.principal
-        if let ticket = q.get("ticket") {
-            // A browser's stream: the ticket's credential, checked now and every few seconds after.
-            let credential = try await tickets.redeem(ticket)
-            principal = try await credentials.principal(credential, address: address, requestID: ctx.requestID)
-            authorization = credential
-        }
+        let (principal, authorization) = try await caller(req, ctx)
         let opened = try await realtime.subscribe(query, principal: principal)
         let recheck = authorization
         let requestID = ctx.requestID
@@ -110,8 +98,7 @@ public struct RealtimeRoutes: Sendable {
                         do {
                             batch = try await subscription.next(timeout: min(recheckEvery, pingEvery))
                         } catch RealtimeSubscription.End.tooSlow {
-                            let e = BasaltError(.conflict, "The subscriber fell too far behind the event stream; resume with Last-Event-ID")
-                            try await writer.write(Self.errorFrame(e, requestID: requestID))
+                            try await writer.write(Self.errorFrame(Self.tooSlow, requestID: requestID))
                             break
                         } catch RealtimeSubscription.End.shutdown {
                             break
@@ -137,6 +124,24 @@ public struct RealtimeRoutes: Sendable {
             }
         )
     }
+
+    /// Who subscribes, and the credential to check again while the stream runs: a browser's
+    /// `?ticket=` stands for the credential it was issued for (single use).
+    func caller(_ req: Request, _ ctx: BasaltRequestContext) async throws -> (Principal, String?) {
+        guard let ticket = try QueryParameters(req.uri.query).get("ticket") else { return (ctx.principal, req.headers[.authorization]) }
+        let credential = try await tickets.redeem(ticket)
+        return (try await credentials.principal(credential, address: ctx.principal.clientAddress, requestID: ctx.requestID), credential)
+    }
+
+    /// A resume point: an event sequence, up to 20 decimal digits.
+    static func sequence(_ text: String) throws -> Int64 {
+        guard text.utf8.count <= 20, text.utf8.allSatisfy({ (0x30...0x39).contains($0) }), let n = Int64(text) else {
+            throw BasaltError.badRequest("Last-Event-ID and after are event sequences: up to 20 decimal digits")
+        }
+        return n
+    }
+
+    static let tooSlow = BasaltError(.conflict, "The subscriber fell too far behind the event stream; resume from the last sequence it received")
 
     /// `event: error` with the problem document: why the stream ends.
     static func errorFrame(_ e: BasaltError, requestID: String) -> ByteBuffer {

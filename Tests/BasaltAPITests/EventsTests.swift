@@ -259,4 +259,102 @@ struct EventsTests {
             #expect(try await tickets.redeem(late) == "Bearer \(ada.accessToken)")
         }
     }
+
+    static func webSocket(_ api: APIClient, _ query: String = "", key: String?) async throws -> WSTestClient {
+        try await WSTestClient.open(
+            port: try #require(api.port),
+            path: "/v1/realtime" + query,
+            headers: key.map { ["Authorization": "Bearer \($0)"] } ?? [:]
+        )
+    }
+
+    /// The status of the problem a refused WebSocket caller is sent before the server closes.
+    static func refused(_ api: APIClient, _ query: String, key: String?) async throws -> Int? {
+        let ws = try await Self.webSocket(api, query, key: key)
+        ws.send(#"{"type":"subscribe"}"#)
+        let told = await ws.next(2)
+        await ws.close()
+        guard told.count == 1, told.first?["type"] == "error" else { return nil }
+        return told.first?["problem"]?["status"]?.integerValue.map { Int($0) }
+    }
+
+    @Test(arguments: TestBackend.all)
+    func webSocketSubscriptions(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            let ws = try await Self.webSocket(api, key: api.adminKey)
+            // Anything but a valid subscribe is answered with a problem, and the connection stays.
+            ws.send("hello")
+            ws.send(#"{"type":"subscribe","collections":["nope"]}"#)
+            ws.send(#"{"type":"subscribe","collections":["authors"],"after":"x1"}"#)
+            ws.send(#"{"type":"subscribe","collections":["authors"]}"#)
+            let opening = await ws.next(4)
+            #expect(opening.map { $0["problem"]?["status"] } == [.int(400), .int(404), .int(400), nil])
+            #expect(opening.map { $0["type"]?.stringValue } == ["error", "error", "error", "subscribed"])
+            #expect(opening.first?["problem"]?["type"] == "/problems/bad-request")
+            let ada = try await api.create("authors", #"{"name":"Ada"}"#)
+            _ = try await api.create("posts", #"{"title":"not subscribed"}"#)
+            let bob = try await api.create("authors", #"{"name":"Bob"}"#)
+            let events = await ws.next(2)
+            #expect(events.map { $0["type"]?.stringValue } == ["event", "event"])
+            #expect(events.map { $0["event"]?["subject"] } == [ada["id"], bob["id"]])
+            #expect(events.first?["event"]?["data"] == ada && events.first?["event"]?["type"] == "basalt.record.created")
+            // One subscription per connection.
+            ws.send(#"{"type":"subscribe","collections":["posts"]}"#)
+            #expect(await ws.next(1).first?["problem"]?["status"] == .int(409))
+            await ws.close()
+
+            // Resume after the first event: the second arrives again, then what comes next.
+            let first = try #require(events.first?["event"]?["sequence"]?.stringValue)
+            let again = try await Self.webSocket(api, key: api.adminKey)
+            again.send(#"{"type":"subscribe","collections":["authors"],"after":"\#(first)"}"#)
+            let cy = try await api.create("authors", #"{"name":"Cy"}"#)
+            let resumed = await again.next(3)
+            #expect(resumed.map { $0["type"]?.stringValue } == ["subscribed", "event", "event"])
+            #expect(resumed.dropFirst().map { $0["event"]?["subject"] } == [bob["id"], cy["id"]])
+            await again.close()
+
+            // Anonymous: the view rule (published posts only) and the filter both apply.
+            let anonymous = try await Self.webSocket(api, key: nil)
+            anonymous.send(#"{"type":"subscribe","collections":["posts"],"filter":"views > 5"}"#)
+            _ = try await api.create("posts", #"{"title":"draft","views":9}"#)
+            _ = try await api.create("posts", #"{"title":"few","views":1,"status":"published"}"#)
+            let hit = try await api.create("posts", #"{"title":"many","views":9,"status":"published"}"#)
+            let seen = await anonymous.next(2)
+            #expect(seen.map { $0["type"]?.stringValue } == ["subscribed", "event"])
+            #expect(seen.last?["event"]?["subject"] == hit["id"])
+            await anonymous.close()
+            // A collection the caller may not list: 401 for the anonymous, as over HTTP.
+            let stranger = try await Self.webSocket(api, key: nil)
+            stranger.send(#"{"type":"subscribe","collections":["comments"]}"#)
+            #expect(await stranger.next(1).first?["problem"]?["status"] == .int(401))
+            await stranger.close()
+
+            // A credential that does not hold: told in-band (a browser cannot read a refused
+            // handshake's status), then the server closes.
+            for (query, key) in [("", "bsk_forged"), ("?ticket=rtt_forged", nil)] {
+                #expect(try await Self.refused(api, query, key: key) == 401, "\(query) \(key ?? "")")
+            }
+        }
+    }
+
+    @Test(arguments: TestBackend.all)
+    func webSocketTicketsAndRoleChanges(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: IdentityFixtures.schema) { api in
+            let ada = try await api.signUp("ada@example.com")
+            let ticket = try #require(try await api.post("/v1/realtime/tickets", "{}", auth: ada.auth)["ticket"]?.stringValue)
+            let ws = try await WSTestClient.open(port: try #require(api.port), path: "/v1/realtime?ticket=\(ticket)")
+            ws.send(#"{"type":"subscribe","collections":["notes"]}"#)
+            #expect(await ws.next(1).first?["type"] == "subscribed")
+            let note = try await api.post("/v1/notes", #"{"title":"mine","owner":"\#(ada.id)"}"#, auth: ada.auth)
+            #expect(await ws.next(1).first?["event"]?["subject"] == note["id"])
+            // The ticket was single use.
+            #expect(try await Self.refused(api, "?ticket=\(ticket)", key: nil) == 401)
+            // Disabled: the subscription ends with a problem, then the server closes.
+            #expect(try await api.patch("/v1/admin/users/\(ada.id)", #"{"disabled":true}"#).status == .ok)
+            let end = await ws.next(2, timeout: .seconds(10))
+            #expect(end.first?["type"] == "error" && end.first?["problem"]?["status"] == .int(401))
+            #expect(end.count == 1)  // and then the connection ended
+            await ws.close()
+        }
+    }
 }

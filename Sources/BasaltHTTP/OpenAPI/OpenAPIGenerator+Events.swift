@@ -44,12 +44,12 @@ extension OpenAPIGenerator.Builder {
         ]
         let op = OpenAPI.Operation(
             tags: ["events"],
-            summary: "Subscribe to committed changes (Server-Sent Events)",
+            summary: "Subscribe to committed changes (Server-Sent Events or WebSocket)",
             description: """
                 One event per created, updated or deleted record, in commit order, each only if the \
                 caller's `view` grants allow the record (as it is after the change; as it was, for a \
                 delete). `Last-Event-ID` or `after` replays what was missed, without loss or duplicates, \
-                while it is retained (`410` beyond).
+                while it is retained (`410` beyond). With `Upgrade: websocket` the same subscription runs                 over a WebSocket: the client sends `{"type": "subscribe", "collections": […], "filter":                 "…", "after": "<sequence>"}`; the server answers `{"type": "subscribed"}`, then                 `{"type": "event", "event": {…}}` per event, or `{"type": "error", "problem": {…}}`                 (a refused credential or ticket too, after which it closes).
                 """,
             operationId: "realtime_subscribe",
             parameters: [.parameter(collections), .parameter(filter), .parameter(after), .parameter(ticket), .parameter(lastEventID)],
