@@ -192,7 +192,7 @@ public final class BasaltRuntime: Sendable {
             // An idle timeout bounds how long a silent or stalled client holds a connection (and,
             // with the group's graceful-shutdown limit, how long it can delay a stop). An upgraded
             // WebSocket is pinged every 15 s instead (a peer that stops answering is closed).
-            server: .http1WebSocketUpgrade(
+            server: .basalt(
                 webSocketRouter: makeWebSocketRouter(surface: surface),
                 configuration: .init(
                     http1: .init(additionalChannelHandlers: [MalformedRequestHandler()], idleTimeout: .seconds(30)),

@@ -1,7 +1,7 @@
 import BasaltCore
 import HTTPTypes
 public import NIOCore
-import NIOHTTP1
+public import NIOHTTP1
 public import NIOHTTPTypes
 
 /// Answers a request the HTTP parser rejects — a URI or header over the limits, a malformed
@@ -41,18 +41,62 @@ public final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChann
             context.fireErrorCaught(error)
             return
         }
-        let requestID = RecordID.make()
-        let problem = BasaltError(.badRequest, "The request line or its headers are malformed or over the size limits")
-        let body = ByteBuffer(bytes: Problem.body(problem, instance: "/", requestID: requestID).serializedBytes())
-        var fields: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store", .connection: "close"]
-        fields[.contentLength] = String(body.readableBytes)
-        fields[BasaltHeader.requestID] = requestID
+        let (fields, body) = Self.problem()
         context.write(wrapOutboundOut(.head(HTTPResponse(status: .badRequest, headerFields: fields))), promise: nil)
         context.write(wrapOutboundOut(.body(body)), promise: nil)
         answered = true
         // Close the output only: a client still sending the rest of its request would otherwise
         // get a reset before it reads this answer. It closes its side once it has read it (and
         // the idle timeout closes a client that does not).
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(mode: .output, promise: nil) }
+    }
+
+    /// The answer to a request the parser rejected: its headers and problem document.
+    static func problem() -> (HTTPFields, ByteBuffer) {
+        let requestID = RecordID.make()
+        let problem = BasaltError(.badRequest, "The request line or its headers are malformed or over the size limits")
+        let body = ByteBuffer(bytes: Problem.body(problem, instance: "/", requestID: requestID).serializedBytes())
+        var fields: HTTPFields = [.contentType: "application/problem+json", .cacheControl: "no-store", .connection: "close"]
+        fields[.contentLength] = String(body.readableBytes)
+        fields[BasaltHeader.requestID] = requestID
+        return (fields, body)
+    }
+}
+
+/// `MalformedRequestHandler` for a connection's first request, which the WebSocket upgrade
+/// pipeline parses before the HTTP handlers exist (the upgrade handler would drop the parser's
+/// error and close without an answer). It sits right after the HTTP decoder and leaves the
+/// pipeline as soon as the first request head is read: what follows is upgraded, or answered by
+/// the HTTP handlers, `MalformedRequestHandler` among them.
+public final class MalformedFirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias InboundOut = HTTPServerRequestPart
+    public typealias OutboundIn = HTTPServerResponsePart
+    public typealias OutboundOut = HTTPServerResponsePart
+
+    var answered = false
+
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if answered { return }
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard !answered, error is HTTPParserError else {
+            context.fireErrorCaught(error)
+            return
+        }
+        answered = true
+        let (fields, body) = MalformedRequestHandler.problem()
+        var headers = HTTPHeaders()
+        for f in fields { headers.add(name: f.name.rawName, value: f.value) }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .badRequest, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil)
+        // As MalformedRequestHandler: close the output only, so the client reads the answer.
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(mode: .output, promise: nil) }
     }
