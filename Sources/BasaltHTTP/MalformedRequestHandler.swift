@@ -66,27 +66,31 @@ public final class MalformedRequestHandler: ChannelDuplexHandler, RemovableChann
 
 /// `MalformedRequestHandler` for a connection's first request, which the WebSocket upgrade
 /// pipeline parses before the HTTP handlers exist (the upgrade handler would drop the parser's
-/// error and close without an answer). It sits right after the HTTP decoder and leaves the
-/// pipeline as soon as the first request head is read: what follows is upgraded, or answered by
-/// the HTTP handlers, `MalformedRequestHandler` among them.
+/// error and close without an answer). It sits right after the HTTP decoder and steps aside for
+/// good once anything is read: what follows is upgraded, or answered by the HTTP handlers,
+/// `MalformedRequestHandler` among them. It never unwraps what passes (after an upgrade that is
+/// WebSocket frames) and stays in the pipeline: removing itself from inside `channelRead` stalled
+/// the whole test suite.
 public final class MalformedFirstRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = HTTPServerRequestPart
     public typealias InboundOut = HTTPServerRequestPart
     public typealias OutboundIn = HTTPServerResponsePart
     public typealias OutboundOut = HTTPServerResponsePart
 
+    /// Whether anything was read: from then on this handler only passes things on.
+    var read = false
     var answered = false
 
     public init() {}
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if answered { return }
+        read = true
         context.fireChannelRead(data)
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard !answered, error is HTTPParserError else {
+        guard !read, !answered, error is HTTPParserError else {
             context.fireErrorCaught(error)
             return
         }
