@@ -25,6 +25,12 @@ public struct BasaltConfiguration: Sendable {
     public var sqliteWALTargetBytes: Int64 = 32 << 20
     /// How long events stay in the outbox: how far back a realtime subscriber can resume.
     public var eventRetention: Duration = .seconds(7 * 86_400)
+    /// Whether webhooks may target loopback, private and link-local addresses (development, or a
+    /// receiver on the same private network). Off: such targets are refused (SSRF).
+    public var allowPrivateWebhooks = false
+    /// Resolves webhook hosts instead of the system's resolver (a deployment with its own DNS
+    /// policy; tests that play a DNS server). Every address it returns is still checked.
+    public var webhookResolver: (@Sendable (String) async throws -> [String])?
     public var auth = AuthConfiguration()
 
     public init() {}

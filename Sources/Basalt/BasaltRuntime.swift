@@ -26,6 +26,9 @@ public final class BasaltRuntime: Sendable {
     public let auth: AuthService
     public let events: EventHub
     public let realtime: RealtimeService
+    public let jobs: JobQueue
+    public let webhooks: WebhookService
+    let webhookSender: HTTPWebhookSender
     public let logger: Logger
 
     init(configuration: BasaltConfiguration, store: any Store, logger: Logger) async throws {
@@ -63,6 +66,16 @@ public final class BasaltRuntime: Sendable {
         authSettings.sessionLifetime = a.sessionLifetime
         authSettings.registrationOpen = a.registrationOpen
         realtime = RealtimeService(hub: events, records: records)
+        jobs = JobQueue(store: store)
+        webhookSender = HTTPWebhookSender(resolver: configuration.webhookResolver)
+        webhooks = WebhookService(
+            queue: jobs,
+            schemas: schemas,
+            secrets: box,
+            sender: webhookSender,
+            policy: AddressPolicy(allowPrivate: configuration.allowPrivateWebhooks),
+            logger: logger
+        )
         auth = AuthService(
             store: store,
             records: records,
@@ -71,11 +84,16 @@ public final class BasaltRuntime: Sendable {
             hasher: ScryptPasswordHasher(parameters: a.passwordParameters),
             policy: PasswordPolicy(),
             throttle: LoginThrottle(settings: a.throttle),
-            mail: MailOutbox(store: store, transport: transport, secrets: box, logger: logger),
+            mail: MailOutbox(queue: jobs, transport: transport, secrets: box, logger: logger),
             secrets: box,
             settings: authSettings,
             logger: logger
         )
+    }
+
+    /// Runs every kind of job this process handles.
+    public var jobRunner: JobRunner {
+        JobRunner(queue: jobs, handlers: [auth.mail, webhooks], logger: logger)
     }
 
     /// The master key: configured, else a key file in the data folder, else (PostgreSQL without
@@ -120,7 +138,14 @@ public final class BasaltRuntime: Sendable {
             return try await store.withRunning {
                 try await store.bootstrap()
                 let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
-                return try await body(runtime)
+                do {
+                    let result = try await body(runtime)
+                    await runtime.webhookSender.shutdown()
+                    return result
+                } catch {
+                    await runtime.webhookSender.shutdown()
+                    throw error
+                }
             }
         }
         let store = try SQLiteStore(
@@ -132,7 +157,14 @@ public final class BasaltRuntime: Sendable {
         )
         do {
             let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
-            let result = try await body(runtime)
+            let result: T
+            do {
+                result = try await body(runtime)
+            } catch {
+                await runtime.webhookSender.shutdown()
+                throw error
+            }
+            await runtime.webhookSender.shutdown()
             try await store.close()
             return result
         } catch {
@@ -151,6 +183,7 @@ public final class BasaltRuntime: Sendable {
             MetaRoutes(openAPI: openAPI, isReady: { await store.ping() }).endpoints
                 + AuthRoutes(auth: auth, settings: settings).endpoints
                 + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
+                + JobRoutes(jobs: jobs, webhooks: webhooks, settings: settings).endpoints
                 + makeRealtimeRoutes().endpoints
                 + recordRoutes.endpoints
         )
@@ -202,7 +235,10 @@ public final class BasaltRuntime: Sendable {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: nil),
             // Services stop in reverse order: the event hub first, which ends realtime streams, so
             // they do not hold the server's graceful shutdown.
-            services: [HousekeepingService(runtime: self), MailDeliveryService(runtime: self), EventHubService(hub: events)],
+            services: [
+                HousekeepingService(runtime: self), JobService(runtime: self), WebhookDispatchService(runtime: self),
+                EventHubService(hub: events),
+            ],
             onServerRunning: onServerRunning,
             logger: logger
         )
@@ -240,6 +276,8 @@ struct HousekeepingService: Service {
                 await attempt("idempotency purge") { try await runtime.idempotency.purge() }
                 await attempt("identity purge") { try await runtime.auth.purgeExpired() }
                 await attempt("realtime ticket purge") { try await RealtimeTickets(store: runtime.store, secrets: runtime.auth.secrets).purge() }
+                await attempt("job purge") { try await runtime.jobs.purge() }
+                await attempt("webhook position") { try await runtime.webhooks.skipIdle() }
                 await attempt("event retention") {
                     let cutoff = Timestamp.now().millisecondsSinceEpoch - Int64(runtime.configuration.eventRetention.components.seconds) * 1000
                     try await runtime.events.log.prune(olderThan: Timestamp(millisecondsSinceEpoch: cutoff))
@@ -257,21 +295,54 @@ struct HousekeepingService: Service {
     }
 }
 
-/// Sends queued mail (verification, reset, email change) about once a second, apart from
-/// housekeeping so a slow mail server never delays WAL checkpoints.
-struct MailDeliveryService: Service {
+/// Runs the job queue's workers (mail, webhook deliveries) until shutdown, which hands the jobs
+/// under way back to the queue; and, about once a second, turns password-reset requests into mail.
+struct JobService: Service {
     let runtime: BasaltRuntime
 
     func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
-                do {
-                    try await runtime.auth.processResetRequests()
-                    try await runtime.auth.mail.deliverDue()
-                } catch {
-                    runtime.logger.warning("mail delivery failed", metadata: ["error": "\(error)"])
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await runtime.jobRunner.run() }
+                group.addTask {
+                    while !Task.isCancelled {
+                        do {
+                            try await Task.sleep(for: .seconds(1))
+                            if try await runtime.auth.processResetRequests() > 0 { runtime.jobs.wakeups.bump() }
+                        } catch is CancellationError {
+                            return
+                        } catch {
+                            runtime.logger.warning("password reset requests failed", metadata: ["error": "\(error)"])
+                        }
+                    }
                 }
+            }
+        }
+    }
+}
+
+/// Turns committed events into webhook deliveries: after local commits (at most ten passes a
+/// second) and at least once a second (other processes' commits).
+struct WebhookDispatchService: Service {
+    let runtime: BasaltRuntime
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            let commits = runtime.store.commits
+            var failures = 0
+            while !Task.isCancelled {
+                let seen = commits.value
+                do {
+                    while try await runtime.webhooks.dispatch(limit: 500) == 500 {}
+                    failures = 0
+                } catch {
+                    failures += 1
+                    if failures == 1 || failures % 60 == 0 {
+                        runtime.logger.warning("webhook dispatch failed", metadata: ["error": "\(error)"])
+                    }
+                }
+                try? await Task.sleep(for: .milliseconds(100))
+                await commits.wait(beyond: seen, timeout: .seconds(1))
             }
         }
     }

@@ -80,9 +80,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Requests per minute per subject, 0 for no limit (default 3000). Env: BASALT_RATE_LIMIT_SUBJECT") var rateLimitSubject: String?
     @Option(help: "Requests per minute per address on /v1/auth/*, 0 for no limit (default 60). Env: BASALT_RATE_LIMIT_AUTH") var rateLimitAuth:
         String?
+    @Flag(help: "Let webhooks target loopback, private and link-local addresses (refused otherwise). Env: BASALT_ALLOW_PRIVATE_WEBHOOKS")
+    var allowPrivateWebhooks = false
 
     func run() async throws {
         var flags: [String: String] = [:]
+        if allowPrivateWebhooks { flags["allow_private_webhooks"] = "true" }
         flags["http"] = http
         flags["public_url"] = publicURL
         flags["cors_origins"] = corsOrigins

@@ -429,8 +429,8 @@ extension AuthService {
     // MARK: - Upkeep
 
     /// Forgets what can no longer be used: sessions (with their refresh tokens) a day after they
-    /// expired or were revoked, mail tokens a day after they expired, mails a day after they were
-    /// sent and a week after they were given up on. Reuse detection only needs a family while it could still be
+    /// expired or were revoked, mail tokens a day after they expired (sent mail goes with the job
+    /// queue's purge). Reuse detection only needs a family while it could still be
     /// presented, so nothing a client holds is judged by a deleted row. The audit log is kept.
     public func purgeExpired(now: Timestamp = .now()) async throws {
         let day: Int64 = 86_400_000
@@ -444,13 +444,6 @@ extension AuthService {
             ),
             store.statement("DELETE FROM \"_basalt_sessions\" WHERE \"expires_at\" < \(t - day) OR \"revoked_at\" < \(t - day)"),
             store.statement("DELETE FROM \"_basalt_mail_tokens\" WHERE \"expires_at\" < \(t - day)"),
-            store.statement(
-                """
-                DELETE FROM "_basalt_mail_queue"
-                WHERE "sent_at" < \(t - day)
-                OR ("sent_at" IS NULL AND "attempts" >= \(MailOutbox.maximumAttempts) AND "created_at" < \(t - 7 * day))
-                """
-            ),
         ])
     }
 

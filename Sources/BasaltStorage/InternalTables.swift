@@ -25,7 +25,74 @@ public enum InternalTables {
         // made by an older version (24 h at most) are dropped rather than replayed wrongly.
         Migration(name: "0003_idempotency_answers", sqlite: forgetIdempotency, postgres: forgetIdempotency),
         Migration(name: "0004_events", sqlite: sqliteEvents, postgres: postgresEvents),
+        Migration(
+            name: "0005_jobs_and_webhooks",
+            sqlite: jobs + webhooks + moveMail(payload: #"json_object('to', "recipient", 'subject', "subject", 'body', "body")"#),
+            postgres: jobs + webhooks + moveMail(payload: #"json_build_object('to', "recipient", 'subject', "subject", 'body', "body")::text"#)
+        ),
     ]
+
+    /// The durable job queue (`JobQueue`). `run_at` is when a job is next due: for a running job,
+    /// when its lease ends (a worker that died leaves it due again). Jobs sharing an
+    /// `ordering_key` run one at a time in `ordering_rank` order (a webhook's deliveries per record).
+    static let jobs = [
+        """
+        CREATE TABLE "_basalt_jobs" ("id" TEXT PRIMARY KEY NOT NULL, "kind" TEXT NOT NULL, "owner" TEXT, "payload" TEXT NOT NULL,
+          "state" TEXT NOT NULL, "attempts" BIGINT NOT NULL DEFAULT 0, "max_attempts" BIGINT NOT NULL, "run_at" BIGINT NOT NULL,
+          "ordering_key" TEXT, "ordering_rank" BIGINT, "created_at" BIGINT NOT NULL, "updated_at" BIGINT NOT NULL,
+          "finished_at" BIGINT, "last_error" TEXT)
+        """,
+        """
+        CREATE INDEX "_basalt_jobs_due" ON "_basalt_jobs" ("state", "run_at")
+        """,
+        """
+        CREATE INDEX "_basalt_jobs_order" ON "_basalt_jobs" ("ordering_key", "ordering_rank")
+        """,
+        """
+        CREATE INDEX "_basalt_jobs_owner" ON "_basalt_jobs" ("owner", "id")
+        """,
+    ]
+
+    /// Webhook endpoints (secrets sealed with the master key), the log of delivery attempts, and
+    /// the dispatcher's position in the outbox (starting at its current end: no webhook existed).
+    static let webhooks = [
+        """
+        CREATE TABLE "_basalt_webhooks" ("id" TEXT PRIMARY KEY NOT NULL, "url" TEXT NOT NULL, "events" TEXT NOT NULL,
+          "collections" TEXT NOT NULL, "secret" TEXT NOT NULL, "enabled" BIGINT NOT NULL, "since_sequence" BIGINT NOT NULL,
+          "failing_since" BIGINT, "disabled_reason" TEXT, "created_at" BIGINT NOT NULL, "updated_at" BIGINT NOT NULL)
+        """,
+        """
+        CREATE TABLE "_basalt_webhook_attempts" ("id" TEXT PRIMARY KEY NOT NULL, "delivery_id" TEXT NOT NULL,
+          "webhook_id" TEXT NOT NULL, "attempt" BIGINT NOT NULL, "at" BIGINT NOT NULL, "status" BIGINT, "duration_ms" BIGINT NOT NULL,
+          "error" TEXT)
+        """,
+        """
+        CREATE INDEX "_basalt_webhook_attempts_delivery" ON "_basalt_webhook_attempts" ("delivery_id", "attempt")
+        """,
+        """
+        CREATE TABLE "_basalt_cursors" ("name" TEXT PRIMARY KEY NOT NULL, "position" BIGINT NOT NULL)
+        """,
+        """
+        INSERT INTO "_basalt_cursors" ("name", "position")
+        SELECT 'webhooks', COALESCE(max("sequence"), 0) FROM "_basalt_events"
+        """,
+    ]
+
+    /// Mail moves onto the job queue: what was still unsent comes along, sealed bodies as they were.
+    static func moveMail(payload: String) -> [String] {
+        [
+            """
+            INSERT INTO "_basalt_jobs" ("id", "kind", "owner", "payload", "state", "attempts", "max_attempts", "run_at",
+              "created_at", "updated_at", "last_error")
+            SELECT "id", 'mail', "recipient", \(payload), CASE WHEN "attempts" = 0 THEN 'pending' ELSE 'failed' END,
+              "attempts", 12, "next_attempt_at", "created_at", "created_at", "last_error"
+            FROM "_basalt_mail_queue" WHERE "sent_at" IS NULL AND "attempts" < 12
+            """,
+            """
+            DROP TABLE "_basalt_mail_queue"
+            """,
+        ]
+    }
 
     /// The outbox (API.md §10). Collection tables' triggers append to it (`EventTriggers`).
     /// SQLite has one writer, so the row id is already the commit order: `sequence` is it

@@ -130,6 +130,11 @@ extension Store {
         }
     }
 
+    /// Rows of positional values, for reads too small to deserve a `StoredRow`.
+    public func fetchRows(_ sql: SQL, types: [SQLColumnType]) async throws -> [SQLRow] {
+        try await fetch(sql.query(dialect), types: types)
+    }
+
     public func fetchOne<Row: StoredRow>(_ sql: SQL, as type: Row.Type) async throws -> Row? {
         try await fetch(sql, as: type).first
     }

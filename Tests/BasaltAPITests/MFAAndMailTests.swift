@@ -32,13 +32,18 @@ extension APIClient {
     func mailedToken(to: String, subject: String = "") async throws -> String {
         let store = runtime.store
         var b = SQLBuilder(store.dialect)
-        b.append("SELECT \"body\", \"subject\" FROM \"_basalt_mail_queue\" WHERE \"recipient\" = ")
+        b.append("SELECT \"payload\" FROM \"_basalt_jobs\" WHERE \"kind\" = 'mail' AND \"owner\" = ")
         b.bind(.text(to))
         b.append(" ORDER BY \"id\" DESC")
         var found: String?
         for _ in 0..<100 where found == nil {
             try await runtime.auth.processResetRequests()
-            found = try await store.fetch(b.query, types: [.text, .text]).first { subject.isEmpty || $0[1].text?.contains(subject) == true }?[0].text
+            found = try await store.fetch(b.query, types: [.text]).compactMap { row -> String? in
+                guard let payload = try? JSONValue.parse(row[0].text ?? ""),
+                    subject.isEmpty || payload["subject"]?.stringValue?.contains(subject) == true
+                else { return nil }
+                return payload["body"]?.stringValue
+            }.first
             if found == nil { try await Task.sleep(for: .milliseconds(50)) }
         }
         let sealed = try #require(found, "no mail to \(to) about \(subject)")
@@ -50,7 +55,7 @@ extension APIClient {
 
     func mailCount(to: String) async throws -> Int64 {
         var b = SQLBuilder(runtime.store.dialect)
-        b.append("SELECT COUNT(*) FROM \"_basalt_mail_queue\" WHERE \"recipient\" = ")
+        b.append("SELECT COUNT(*) FROM \"_basalt_jobs\" WHERE \"kind\" = 'mail' AND \"owner\" = ")
         b.bind(.text(to))
         return try await runtime.store.fetchOne(b.query, types: [.int])?[0].int ?? -1
     }

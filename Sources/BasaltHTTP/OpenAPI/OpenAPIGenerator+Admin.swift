@@ -251,6 +251,7 @@ extension OpenAPIGenerator.Builder {
             )
         )
         addAdminIdentity(tag: tag)
+        addJobsAndWebhooks(tag: tag)
     }
 
     /// `/v1/admin/users…` and `/v1/admin/audit` (API.md §12).

@@ -1,0 +1,138 @@
+import Foundation
+import Synchronization
+
+/// A webhook receiver written with independent implementations: Python's `http.server`, the
+/// `standardwebhooks` package verifying each signature and the `cloudevents` SDK parsing each
+/// body. It answers `500` to the first `failFirst` requests, then `204`, and reports every request
+/// as one JSON line: `{"webhook_id", "verified", "status", "event": {…}}`. The signing secret is
+/// read from a file at each request, so it can be written after the webhook is registered.
+public final class WebhookReceiver: Sendable {
+    public let port: Int
+    let process: Process
+    let secretFile: URL
+    let lines = Mutex<[String]>([])
+
+    static let script = #"""
+        import json, os, sys, threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from standardwebhooks import Webhook
+        try:
+            from cloudevents.http import from_http
+        except ImportError:  # cloudevents 2.x keeps the 1.x API here
+            from cloudevents.v1.http import from_http
+
+        secret_file, fail_first = sys.argv[1], int(sys.argv[2])
+        # Gone with its parent: stdin closes when the test stops it or dies.
+        threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
+        seen = {"n": 0}
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                report = {"webhook_id": headers.get("webhook-id"), "path": self.path}
+                try:
+                    Webhook(open(secret_file).read().strip()).verify(body, headers)
+                    report["verified"] = True
+                except Exception as e:
+                    report["verified"] = False
+                    report["error"] = repr(e)
+                try:
+                    ev = from_http(headers, body)
+                    report["event"] = {k: ev[k] for k in ev.get_attributes()}
+                    report["event"]["data"] = ev.data
+                except Exception as e:
+                    report["event_error"] = repr(e)
+                seen["n"] += 1
+                status = 500 if seen["n"] <= fail_first else 204
+                report["status"] = status
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                print(json.dumps(report), flush=True)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+        """#
+
+    public static func start(failFirst: Int = 0) async throws -> WebhookReceiver {
+        let secretFile = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-whsec-\(UUID().uuidString)")
+        try Data("whsec_AAAA".utf8).write(to: secretFile)
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script, secretFile.path, String(failFirst)]
+        let out = Pipe()
+        let input = Pipe()
+        p.standardOutput = out
+        p.standardInput = input
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let handle = out.fileHandleForReading
+        // The first line is the port; the rest are reports, read on a thread of their own.
+        let (stream, continuation) = AsyncStream<String>.makeStream()
+        Thread.detachNewThread {
+            var buffer = Data()
+            while true {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                buffer.append(chunk)
+                while let nl = buffer.firstIndex(of: 0x0A) {
+                    continuation.yield(String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
+                    buffer.removeSubrange(buffer.startIndex...nl)
+                }
+            }
+            continuation.finish()
+        }
+        var iterator = stream.makeAsyncIterator()
+        guard let first = await iterator.next(), let port = Int(first) else {
+            p.terminate()
+            throw TestSetupError("the webhook receiver did not start (pip install standardwebhooks cloudevents)")
+        }
+        let receiver = WebhookReceiver(port: port, process: p, input: input, secretFile: secretFile)
+        Task { [receiver] in
+            var it = iterator
+            while let line = await it.next() { receiver.lines.withLock { $0.append(line) } }
+        }
+        return receiver
+    }
+
+    let input: Pipe
+
+    init(port: Int, process: Process, input: Pipe, secretFile: URL) {
+        self.port = port
+        self.process = process
+        self.input = input
+        self.secretFile = secretFile
+    }
+
+    public func setSecret(_ secret: String) throws {
+        try Data(secret.utf8).write(to: secretFile)
+    }
+
+    /// The reports so far, parsed.
+    public var reports: [[String: Any]] {
+        lines.withLock { $0 }.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    /// Waits until `count` requests arrived (or `timeout`), returning the reports.
+    public func waitFor(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let r = reports
+            if r.count >= count { return r }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return reports
+    }
+
+    public func stop() {
+        // `python3` may be a launcher whose child is the server: closing stdin reaches the server.
+        try? input.fileHandleForWriting.close()
+        process.terminate()
+        try? FileManager.default.removeItem(at: secretFile)
+    }
+}
