@@ -45,7 +45,20 @@ public enum RawHTTP {
         }
     }
 
+    /// `exchange`, the answer as bytes (a WebSocket's frames are not text).
+    public static func exchangeBytes(port: Int, _ request: [UInt8], timeout seconds: Int = 10) async throws -> [UInt8] {
+        try await withCheckedThrowingContinuation { (cont: CheckedContinuation<[UInt8], any Error>) in
+            Thread {
+                cont.resume(with: Result { try exchangeBlockingBytes(port: port, request, timeout: seconds) })
+            }.start()
+        }
+    }
+
     static func exchangeBlocking(port: Int, _ request: [UInt8], timeout seconds: Int) throws -> String {
+        String(decoding: try exchangeBlockingBytes(port: port, request, timeout: seconds), as: UTF8.self)
+    }
+
+    static func exchangeBlockingBytes(port: Int, _ request: [UInt8], timeout seconds: Int) throws -> [UInt8] {
         let fd = try connectLoopback(port: port, timeout: seconds)
         defer { close(fd) }
         // The server may answer and stop reading before all is sent: a short write is no failure.
@@ -57,7 +70,7 @@ public enum RawHTTP {
             if n <= 0 { break }
             out += buf[0..<n]
         }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 }
 

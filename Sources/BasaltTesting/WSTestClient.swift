@@ -92,9 +92,20 @@ public final class WSTestClient: Sendable {
         }
     }
 
-    /// Closes the connection (the close handshake), and waits for it to end.
-    public func close() async {
+    /// Closes the connection (the close handshake) and waits up to `timeout` for it to end;
+    /// returns whether it did (else the connection is dropped).
+    @discardableResult
+    public func close(timeout: Duration = .seconds(5)) async -> Bool {
         outgoing.finish()
-        _ = try? await connection.value
+        let deadline = ContinuousClock.now + timeout
+        while !inbox.withLock({ $0.ended }) {
+            guard ContinuousClock.now < deadline else {
+                FileHandle.standardError.write(Data("WSTestClient: no close handshake within \(timeout)\n".utf8))
+                connection.cancel()
+                return false
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
     }
 }

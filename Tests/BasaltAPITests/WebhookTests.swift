@@ -10,7 +10,7 @@ import Testing
 
 /// API.md §10 webhooks and §12 jobs, on both backends, against a receiver that verifies with the
 /// `standardwebhooks` package and parses with the `cloudevents` SDK.
-@Suite("Webhooks and the job queue", .timeLimit(.minutes(1)))
+@Suite("Webhooks and the job queue")
 struct WebhookTests {
     static func receiver(failFirst: Int = 0) async throws -> WebhookReceiver? {
         let ok = (try? await Subprocess.run(["python3", "-c", "import standardwebhooks, cloudevents"]))?.succeeded ?? false
