@@ -26,7 +26,8 @@ public struct JobRoutes: Sendable {
             limit = n
         }
         var states: [Job.State] = []
-        for s in (q.get("state") ?? "").split(separator: ",") {
+        if q.get("state") == "" { throw BasaltError.badRequest("state is one of \(Job.State.allCases.map(\.rawValue).joined(separator: ", "))") }
+        for s in q.get("state")?.split(separator: ",", omittingEmptySubsequences: false) ?? [] {
             guard let state = Job.State(rawValue: String(s)) else {
                 throw BasaltError.badRequest("state is one of \(Job.State.allCases.map(\.rawValue).joined(separator: ", "))")
             }

@@ -108,6 +108,7 @@ struct WebhookTests {
             #expect(jobs.status == .ok && jobs["items"]?.arrayValue?.count == 2 && jobs["next_cursor"]?.stringValue != nil)
             #expect(jobs.header("Link")?.contains("rel=\"next\"") == true)
             #expect(try await api.get("/v1/admin/jobs?state=bogus").status == .badRequest)
+            #expect(try await api.get("/v1/admin/jobs?state=").status == .badRequest)
             #expect(try await api.get("/v1/admin/jobs", auth: .none).status == .unauthorized)
             #expect(try await api.get("/v1/admin/webhooks", auth: .none).status == .unauthorized)
 

@@ -1,3 +1,4 @@
+import BasaltCore
 import BasaltServices
 import OpenAPIKit
 
@@ -40,14 +41,25 @@ extension OpenAPIGenerator.Builder {
         let webhook = JSONSchema.object(properties: webhookProperties)
         var createdProperties = webhookProperties
         createdProperties["secret"] = .string(description: "`whsec_` + base64: the Standard Webhooks signing secret, shown only here")
-        let webhookWrite = JSONSchema.object(
-            properties: [
-                "url": .string(format: .uri, description: "http or https; loopback, private and link-local targets are refused (`forbidden_target`)"),
-                "events": .array(items: .string(allowedValues: WebhookService.eventTypes.map { AnyCodable($0) })),
-                "collections": .array(items: .string),
-                "enabled": .boolean,
-            ]
-        )
+        let collectionNames = compiled.schema.collections.map { AnyCodable($0.name) }
+        func webhookWrite(urlRequired: Bool) -> JSONSchema {
+            .object(
+                properties: [
+                    "url": .string(
+                        format: .uri,
+                        required: urlRequired,
+                        description: "http or https; loopback, private and link-local targets are refused (`forbidden_target`)"
+                    ),
+                    "events": .array(
+                        required: false,
+                        items: .string(allowedValues: WebhookService.eventTypes.map { AnyCodable($0) })
+                    ),
+                    "collections": .array(required: false, items: .string(allowedValues: collectionNames)),
+                    "enabled": .boolean(required: false),
+                ],
+                additionalProperties: .a(false)
+            )
+        }
         func page(_ what: String, _ item: JSONSchema) -> Responses.R {
             Responses.ok(
                 what,
@@ -130,7 +142,7 @@ extension OpenAPIGenerator.Builder {
                         10 h and 10 h; an endpoint failing for 5 days is disabled.
                         """,
                     operationId: "admin_create_webhook",
-                    requestBody: Media.request(Media.json(webhookWrite)),
+                    requestBody: Media.request(Media.json(webhookWrite(urlRequired: true))),
                     responses: Responses.merge(
                         [
                             (
@@ -172,7 +184,8 @@ extension OpenAPIGenerator.Builder {
                     description: "JSON Merge Patch; `enabled: true` re-enables a disabled endpoint and forgets its failures.",
                     operationId: "admin_update_webhook",
                     requestBody: Media.request([
-                        Media.mergePatch: .content(.init(schema: webhookWrite)), Media.jsonType: .content(.init(schema: webhookWrite)),
+                        Media.mergePatch: .content(.init(schema: webhookWrite(urlRequired: false))),
+                        Media.jsonType: .content(.init(schema: webhookWrite(urlRequired: false))),
                     ]),
                     responses: Responses.merge(
                         [(200, Responses.ok("The webhook", Media.json(webhook)))],
