@@ -52,9 +52,16 @@ extension OpenAPIGenerator.Builder {
                     ),
                     "events": .array(
                         required: false,
+                        nullable: true,
+                        description: "Empty or null: every type",
                         items: .string(allowedValues: WebhookService.eventTypes.map { AnyCodable($0) })
                     ),
-                    "collections": .array(required: false, items: .string(allowedValues: collectionNames)),
+                    "collections": .array(
+                        required: false,
+                        nullable: true,
+                        description: "Empty or null: every collection",
+                        items: .string(allowedValues: collectionNames)
+                    ),
                     "enabled": .boolean(required: false),
                 ],
                 additionalProperties: .a(false)
