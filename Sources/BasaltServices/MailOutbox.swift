@@ -47,7 +47,7 @@ public struct MailOutbox: JobHandler {
     public static let maximumAttempts: Int64 = 12
     public var kind: String { Self.kind }
     public let schedule = RetrySchedule.exponential(first: .seconds(2), cap: .seconds(3600), maxAttempts: maximumAttempts)
-    public var lease: Duration { .seconds(120) }
+    public var lease: Duration { .seconds(30) }
 
     public init(queue: JobQueue, transport: any MailTransport, secrets: SecretBox, logger: Logger) {
         self.queue = queue

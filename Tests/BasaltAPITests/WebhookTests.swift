@@ -181,7 +181,7 @@ struct WebhookTests {
     final class Recorder: JobHandler {
         let kind = "test"
         let schedule = RetrySchedule(delays: [.seconds(1)], maxAttempts: 3, jitter: 0)
-        let lease: Duration = .seconds(30)
+        let lease: Duration = .milliseconds(1500)
         let runs = Mutex<[String]>([])
         let failing = Mutex(false)
         let block = Mutex(false)
@@ -259,6 +259,12 @@ struct WebhookTests {
             let held = try await enqueue("held")
             for _ in 0..<100 where try await queue.job(id: held)?.state != .running { try await Task.sleep(for: .milliseconds(20)) }
             #expect(try await queue.job(id: held)?.state == .running)
+            // Past its 1.5 s lease the claim is still held: renewed while the handler runs (else
+            // another worker would have claimed it again, a second attempt).
+            try await Task.sleep(for: .milliseconds(2500))
+            let renewed = try #require(try await queue.job(id: held))
+            #expect(renewed.state == .running && renewed.attempts == 1)
+            #expect(renewed.runAt.millisecondsSinceEpoch > Timestamp.now().millisecondsSinceEpoch)
             workers.cancel()
             await workers.value
             let back = try #require(try await queue.job(id: held))

@@ -207,6 +207,13 @@ public struct JobQueue: Sendable {
         "\"id\" = \(job.id) AND \"state\" = 'running' AND \"attempts\" = \(job.attempts)"
     }
 
+    /// Extends a claim still held by `lease` from now.
+    public func renew(_ job: Job, lease: Duration, now: Timestamp = .now()) async throws {
+        try await store.write([
+            store.statement("UPDATE \"_basalt_jobs\" SET \"run_at\" = \(now.millisecondsSinceEpoch + lease.milliseconds) WHERE \(held(job))")
+        ])
+    }
+
     /// The attempt succeeded.
     public func succeed(_ job: Job, now: Timestamp = .now()) async throws {
         let t = now.millisecondsSinceEpoch

@@ -75,7 +75,18 @@ public struct JobRunner: Sendable {
         }
         let outcome: Result<Void, any Error>
         do {
-            try await handler.run(job)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // The claim is renewed while the handler runs, so a lease can be short: a process
+                // that dies leaves its jobs due again within one lease, however long they take.
+                group.addTask { [queue] in
+                    while true {
+                        try await Task.sleep(for: handler.lease / 3)
+                        try await queue.renew(job, lease: handler.lease)
+                    }
+                }
+                try await handler.run(job)
+                group.cancelAll()
+            }
             outcome = .success(())
         } catch {
             outcome = .failure(error)

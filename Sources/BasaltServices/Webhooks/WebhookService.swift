@@ -44,7 +44,7 @@ public struct WebhookService: JobHandler {
         delays: [.seconds(5), .seconds(300), .seconds(1800), .seconds(7200), .seconds(18_000), .seconds(36_000), .seconds(36_000)],
         maxAttempts: 8
     )
-    public var lease: Duration { .seconds(90) }
+    public var lease: Duration { .seconds(30) }
 
     public init(queue: JobQueue, schemas: SchemaService, secrets: SecretBox, sender: any WebhookSender, policy: AddressPolicy, logger: Logger) {
         self.queue = queue
