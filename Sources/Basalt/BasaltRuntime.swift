@@ -138,14 +138,7 @@ public final class BasaltRuntime: Sendable {
             return try await store.withRunning {
                 try await store.bootstrap()
                 let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
-                do {
-                    let result = try await body(runtime)
-                    await runtime.webhookSender.shutdown()
-                    return result
-                } catch {
-                    await runtime.webhookSender.shutdown()
-                    throw error
-                }
+                return try await runtime.running(body)
             }
         }
         let store = try SQLiteStore(
@@ -157,18 +150,24 @@ public final class BasaltRuntime: Sendable {
         )
         do {
             let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
-            let result: T
-            do {
-                result = try await body(runtime)
-            } catch {
-                await runtime.webhookSender.shutdown()
-                throw error
-            }
-            await runtime.webhookSender.shutdown()
+            let result = try await runtime.running(body)
             try await store.close()
             return result
         } catch {
             try? await store.close()
+            throw error
+        }
+    }
+
+    /// Runs `body`, then closes what the runtime opened besides the store (webhook clients),
+    /// whether `body` succeeded or not.
+    func running<T: Sendable>(_ body: @Sendable (BasaltRuntime) async throws -> T) async throws -> T {
+        do {
+            let result = try await body(self)
+            await webhookSender.shutdown()
+            return result
+        } catch {
+            await webhookSender.shutdown()
             throw error
         }
     }

@@ -34,19 +34,22 @@ public struct JobRunner: Sendable {
     /// Works until cancelled.
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
-            for _ in 0..<workers {
-                group.addTask { await self.worker() }
+            // One worker polls; the others wait to be woken (a local enqueue, or a peer that found
+            // work), so an idle process probes the queue once per interval, not once per worker.
+            for i in 0..<workers {
+                group.addTask { await self.worker(polls: i == 0) }
             }
         }
     }
 
-    func worker() async {
+    func worker(polls: Bool) async {
         var failures = 0
         while !Task.isCancelled {
             let seen = queue.wakeups.value
             do {
                 if try await runNext() != nil {
                     failures = 0
+                    queue.wakeups.bump()  // there may be more: idle peers look too
                     continue
                 }
                 failures = 0
@@ -54,7 +57,12 @@ public struct JobRunner: Sendable {
                 failures += 1
                 if failures == 1 || failures % 60 == 0 { logger.warning("job queue unavailable", metadata: ["error": "\(error)"]) }
             }
-            await queue.wakeups.wait(beyond: seen, timeout: pollInterval)
+            // The beacon's wait ignores cancellation: a bump on cancel ends it (shutdown is prompt).
+            _ = await withTaskCancellationHandler {
+                await queue.wakeups.wait(beyond: seen, timeout: polls ? pollInterval : pollInterval * 30)
+            } onCancel: { [queue] in
+                queue.wakeups.bump()
+            }
         }
     }
 

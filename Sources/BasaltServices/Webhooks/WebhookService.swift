@@ -185,19 +185,16 @@ public struct WebhookService: JobHandler {
         return f
     }
 
-    /// Refuses a target this deployment may not call: a local name, a literal internal address,
-    /// or a name that resolves to one. A name that does not resolve yet is accepted (checked again
-    /// at every delivery).
+    /// Refuses, at registration, a target this deployment may not call (`permittedAddresses`). A
+    /// name that does not resolve yet is accepted: every delivery checks again.
     func check(_ target: WebhookTarget) async throws(WebhookTarget.Problem) {
         guard !policy.allowPrivate else { return }
-        if target.isLocalName { throw .forbidden("url must not point at this machine") }
-        if let a = target.literalAddress {
-            guard policy.permits(a) else { throw .forbidden("url must not point at a loopback, private or link-local address") }
+        do {
+            _ = try await permittedAddresses(target, within: .seconds(2))
+        } catch let p as WebhookTarget.Problem {
+            throw p
+        } catch {
             return
-        }
-        let addresses = (try? await resolve(target.host, within: .seconds(2))) ?? []
-        if let bad = addresses.first(where: { !policy.permits($0) }) {
-            throw .forbidden("url's host resolves to \(bad), a loopback, private or link-local address")
         }
     }
 
@@ -464,7 +461,9 @@ public struct WebhookService: JobHandler {
         var failure: String?
         do {
             let target = try WebhookTarget(hook.url)
-            let address = try await resolveChecked(target)
+            guard let address = try await permittedAddresses(target, within: .seconds(5)).first else {
+                throw DeliveryFailure(description: "\(target.host) does not resolve")
+            }
             status = try await sender.post(target, address: address, headers: headers, body: body, timeout: Self.timeout)
             if let s = status, !(200..<300).contains(s) { failure = "HTTP \(s)" }
         } catch is CancellationError {
@@ -482,17 +481,17 @@ public struct WebhookService: JobHandler {
         if let failure { throw DeliveryFailure(description: failure) }
     }
 
-    /// The address to connect to: every address the host has must be permitted (a name that
-    /// resolves to loopback fails the delivery), and the connection goes to the one checked.
-    func resolveChecked(_ target: WebhookTarget) async throws -> String {
-        if target.isLocalName && !policy.allowPrivate { throw WebhookTarget.Problem.forbidden("url points at this machine") }
+    /// The addresses `target` may be called at: a local name is refused, and so is a host any of
+    /// whose addresses `policy` refuses (a name that resolves to loopback too). Deliveries connect
+    /// to the first, the very address checked.
+    func permittedAddresses(_ target: WebhookTarget, within limit: Duration) async throws -> [String] {
+        if target.isLocalName && !policy.allowPrivate { throw WebhookTarget.Problem.forbidden("url must not point at this machine") }
         var addresses = target.literalAddress.map { [$0] } ?? []
-        if addresses.isEmpty { addresses = try await resolve(target.host, within: .seconds(5)) }
-        guard let first = addresses.first else { throw DeliveryFailure(description: "\(target.host) does not resolve") }
+        if addresses.isEmpty { addresses = try await resolve(target.host, within: limit) }
         if let bad = addresses.first(where: { !policy.permits($0) }) {
-            throw WebhookTarget.Problem.forbidden("\(target.host) resolves to \(bad), a loopback, private or link-local address")
+            throw WebhookTarget.Problem.forbidden("\(target.host) is or resolves to \(bad), a loopback, private or link-local address")
         }
-        return first
+        return addresses
     }
 
     /// The host's addresses, or a failure once `limit` passes (a resolver that does not answer
