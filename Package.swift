@@ -123,6 +123,7 @@ let package = Package(
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -143,6 +144,19 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // examples/shop: business logic in Swift hooks (a library, so tests drive it) and its server.
+        .target(
+            name: "ShopExample",
+            dependencies: ["BasaltCore", "BasaltServices"],
+            path: "examples/shop/ShopExample",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "shop-example",
+            dependencies: ["ShopExample", "Basalt", "BasaltCore", "BasaltServices", .product(name: "Logging", package: "swift-log")],
+            path: "examples/shop/Server",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -187,7 +201,7 @@ let package = Package(
             name: "BasaltAPITests",
             dependencies: [
                 "Basalt", "BasaltTesting", "BasaltCore", "BasaltServices", "BasaltHTTP", "BasaltAuth", "BasaltPostgres",
-                "BasaltStorage", .product(name: "Crypto", package: "swift-crypto"),
+                "BasaltStorage", "ShopExample", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

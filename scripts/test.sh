@@ -157,7 +157,7 @@ FAILED=()
 # Formatting first (the toolchain's swift-format, with the checked-in .swift-format): it fails
 # in seconds, before a build. Warnings are errors in our targets (Package.swift).
 log "swift format lint --strict"
-swift format lint --strict -r Sources Tests Package.swift || FAILED+=("swift format lint")
+swift format lint --strict -r Sources Tests Package.swift examples bench || FAILED+=("swift format lint")
 log "building (swift build --build-tests)"
 locked swift build --build-tests
 if [[ ${SKIP_SWIFT_TESTS:-0} == 1 ]]; then

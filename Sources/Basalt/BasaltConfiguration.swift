@@ -32,6 +32,9 @@ public struct BasaltConfiguration: Sendable {
     /// policy; tests that play a DNS server). Every address it returns is still checked.
     public var webhookResolver: (@Sendable (String) async throws -> [String])?
     public var auth = AuthConfiguration()
+    /// Swift code run around record writes (Basalt as a library): before-hooks in the write's
+    /// transaction, after-hooks from the outbox.
+    public var hooks = RecordHooks()
 
     public init() {}
 

@@ -28,6 +28,7 @@ public final class BasaltRuntime: Sendable {
     public let realtime: RealtimeService
     public let jobs: JobQueue
     public let webhooks: WebhookService
+    public let afterHooks: AfterHooks
     let webhookSender: HTTPWebhookSender
     public let logger: Logger
 
@@ -42,7 +43,13 @@ public final class BasaltRuntime: Sendable {
         events = EventHub(store: store, logger: logger, pollInterval: configuration.databaseURL == nil ? .seconds(1) : .milliseconds(100))
         try await events.start()
         let secret = try await SettingsRepository(store: store).value("cursor_secret") { Digest.randomToken(bytes: 32) }
-        records = RecordService(store: store, schemas: schemas, cursors: CursorCodec(secret: Array(secret.utf8)), logger: logger)
+        records = RecordService(
+            store: store,
+            schemas: schemas,
+            cursors: CursorCodec(secret: Array(secret.utf8)),
+            hooks: configuration.hooks,
+            logger: logger
+        )
         apiKeys = ApiKeyService(store: store)
         idempotency = IdempotencyService(store: store)
         let a = configuration.auth
@@ -67,6 +74,8 @@ public final class BasaltRuntime: Sendable {
         authSettings.registrationOpen = a.registrationOpen
         realtime = RealtimeService(hub: events, records: records)
         jobs = JobQueue(store: store)
+        afterHooks = AfterHooks(hooks: configuration.hooks, queue: jobs, schemas: schemas)
+        try await afterHooks.prepare()
         webhookSender = HTTPWebhookSender(resolver: configuration.webhookResolver)
         webhooks = WebhookService(
             queue: jobs,
@@ -93,7 +102,7 @@ public final class BasaltRuntime: Sendable {
 
     /// Runs every kind of job this process handles.
     public var jobRunner: JobRunner {
-        JobRunner(queue: jobs, handlers: [auth.mail, webhooks], logger: logger)
+        JobRunner(queue: jobs, handlers: [auth.mail, webhooks, afterHooks], logger: logger)
     }
 
     /// The master key: configured, else a key file in the data folder, else (PostgreSQL without
@@ -235,7 +244,7 @@ public final class BasaltRuntime: Sendable {
             // Services stop in reverse order: the event hub first, which ends realtime streams, so
             // they do not hold the server's graceful shutdown.
             services: [
-                HousekeepingService(runtime: self), JobService(runtime: self), WebhookDispatchService(runtime: self),
+                HousekeepingService(runtime: self), JobService(runtime: self), OutboxDispatchService(runtime: self),
                 EventHubService(hub: events),
             ],
             onServerRunning: onServerRunning,
@@ -320,9 +329,9 @@ struct JobService: Service {
     }
 }
 
-/// Turns committed events into webhook deliveries: after local commits (at most ten passes a
-/// second) and at least once a second (other processes' commits).
-struct WebhookDispatchService: Service {
+/// Turns committed events into webhook deliveries and after-hook jobs: after local commits (at
+/// most ten passes a second) and at least once a second (other processes' commits).
+struct OutboxDispatchService: Service {
     let runtime: BasaltRuntime
 
     func run() async throws {
@@ -333,11 +342,12 @@ struct WebhookDispatchService: Service {
                 let seen = commits.value
                 do {
                     while try await runtime.webhooks.dispatch(limit: 500) == 500 {}
+                    while try await runtime.afterHooks.dispatch(limit: 500) == 500 {}
                     failures = 0
                 } catch {
                     failures += 1
                     if failures == 1 || failures % 60 == 0 {
-                        runtime.logger.warning("webhook dispatch failed", metadata: ["error": "\(error)"])
+                        runtime.logger.warning("outbox dispatch failed", metadata: ["error": "\(error)"])
                     }
                 }
                 try? await Task.sleep(for: .milliseconds(100))

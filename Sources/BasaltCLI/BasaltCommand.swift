@@ -97,33 +97,10 @@ struct Serve: AsyncParsableCommand {
         let wanted = try schema.map(readSchemaFile)
         let logger = makeLogger()
         do {
-            try await BasaltRuntime.withRuntime(config, logger: logger) { runtime in
-                if let wanted {
-                    let result = try await runtime.schemas.apply(wanted, allowDestructive: false, dryRun: true, source: "serve")
-                    if result.plan.isDestructive {
-                        printPlan(result.plan)
-                        throw ValidationError("the schema change is destructive; apply it with `basalt schema apply --allow-destructive`")
-                    }
-                    if !result.plan.isEmpty {
-                        _ = try await runtime.schemas.apply(wanted, allowDestructive: false, source: "serve")
-                    }
-                }
-                let app = runtime.makeApplication()
-                var groupConfig = ServiceGroupConfiguration(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-                // In-flight requests get 10 s to finish; then they are cancelled (and get 5 s more).
-                groupConfig.maximumGracefulShutdownDuration = .seconds(10)
-                groupConfig.maximumCancellationDuration = .seconds(5)
-                let group = ServiceGroup(configuration: groupConfig)
-                logger.info(
-                    "serving",
-                    metadata: [
-                        "http.address": "\(config.host):\(config.port)",
-                        "storage": "\(config.databaseURL == nil ? "sqlite:" + config.dataDirectory : "postgres")",
-                    ]
-                )
-                try await group.run()
-                JSONLogHandler.flush()
-            }
+            try await BasaltRuntime.serve(config, schema: wanted, logger: logger)
+        } catch let e as DestructiveSchemaChange {
+            printPlan(e.plan)
+            throw ValidationError(e.description)
         } catch let e as ValidationError {
             throw e
         } catch {

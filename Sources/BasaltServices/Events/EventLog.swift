@@ -117,7 +117,7 @@ public struct EventLog: Sendable {
     }
 
     /// Deletes events older than `cutoff`, always keeping the newest (it carries the sequence a
-    /// resume is checked against) and any the webhook dispatcher has not reached. Returns how many went.
+    /// resume is checked against) and any an `OutboxCursor` (webhooks, after-hooks) has not passed. Returns how many went.
     @discardableResult
     public func prune(olderThan cutoff: Timestamp) async throws -> Int {
         try await number()
@@ -126,7 +126,7 @@ public struct EventLog: Sendable {
                 """
                 DELETE FROM "_basalt_events" WHERE "time" < \(cutoff.millisecondsSinceEpoch)
                 AND "sequence" < (SELECT max("sequence") FROM "_basalt_events")
-                AND "sequence" <= (SELECT "position" FROM "_basalt_cursors" WHERE "name" = 'webhooks') RETURNING "sequence"
+                AND "sequence" <= (SELECT min("position") FROM "_basalt_cursors") RETURNING "sequence"
                 """,
                 returning: [.int]
             )

@@ -16,9 +16,11 @@ public final class RecordService: Sendable {
     let audit: AuditLog
     /// Signed-in users' records, read on every authenticated request.
     public let users: UserDirectory
+    let hooks: RecordHooks
 
-    public init(store: any Store, schemas: SchemaService, cursors: CursorCodec, logger: Logger) {
+    public init(store: any Store, schemas: SchemaService, cursors: CursorCodec, hooks: RecordHooks = RecordHooks(), logger: Logger) {
         self.store = store
+        self.hooks = hooks
         self.schemas = schemas
         self.cursors = cursors
         self.logger = logger
@@ -174,7 +176,7 @@ public final class RecordService: Sendable {
         while true {
             attempt += 1
             let scope = scope(p)
-            let planner = WritePlanner(scope: scope, store: store)
+            let planner = WritePlanner(scope: scope, store: store, hooks: hooks)
             var pending = PendingWrite()
             var planned: [PlannedCommand] = []
             for (i, command) in commands.enumerated() {
@@ -298,6 +300,7 @@ public final class RecordService: Sendable {
                     FieldError(field: FieldError.pointer(field), code: .notFound, message: "\(field): no \(target) record has id \(id)")
                 ])
             case .referenced(let collection, let field): return Self.stillReferenced(collection, field)
+            case .refused(let error): return error
             case .stale, nil: return BasaltError(.preconditionFailed, "The record changed since it was read")
             }
         case .uniqueViolation(_, let columns, _, _):

@@ -13,6 +13,8 @@ enum GuardFailure: Sendable {
     case referenced(collection: String, field: String)
     /// The record changed or vanished since it was read (`version` no longer matches).
     case stale
+    /// A before-hook's statement found no row: the hook's own error.
+    case refused(BasaltError)
 }
 
 /// Statements of one transaction, built command by command. A batch sees its own earlier writes
@@ -70,6 +72,7 @@ struct PlannedCommand: Sendable {
 struct WritePlanner {
     let scope: RequestScope
     let store: any Store
+    var hooks = RecordHooks()
 
     var principal: Principal { scope.principal }
 
@@ -147,6 +150,7 @@ struct WritePlanner {
         if errors.isEmpty { errors += try await checkRelations(col, values, &pending) }
         if !errors.isEmpty { throw BasaltError.validation(errors) }
         Self.normalizeUser(&values, col)
+        let hooked = try await runHooks(.create, col, id: id, &values, current: nil, &pending)
         let now = Timestamp.now()
         var record = JSONObject(minimumCapacity: col.fields.count + 4)
         record.append("id", .string(id))
@@ -163,6 +167,7 @@ struct WritePlanner {
             pending.require(table.check(rule), else: .forbidden("No grant allows creating this record"))
         }
         pending.append(table.insert(cols), expect: .one)
+        append(hooked, &pending)
         pending.overlay[PendingWrite.key(c, id)] = .some(cols.map(\.1))
         pending.touched[c, default: 0] += 1
         var planned = PlannedCommand(outcome: .created(collection: c, id: id, record: record))
@@ -280,6 +285,11 @@ struct WritePlanner {
         if errors.isEmpty { errors += try await checkRelations(col, values, unchangedFrom: current, &pending) }
         if !errors.isEmpty { throw BasaltError.validation(errors) }
         Self.normalizeUser(&values, col)
+        let beforeHooks = values
+        let hooked = try await runHooks(.update, col, id: id, &values, current: current, &pending)
+        for f in col.fields where values[f.name] != beforeHooks[f.name] && !changed.contains(where: { $0.name == f.name }) {
+            changed.append(f)  // a hook may set what the body did not
+        }
         let now = Timestamp.now()
         var record = JSONObject(minimumCapacity: col.fields.count + 4)
         record.append("id", .string(id))
@@ -296,6 +306,7 @@ struct WritePlanner {
             pending.require(table.probe(id, where: rule), else: .forbidden("No grant allows updating this record"))
         }
         pending.append(table.update(id: id, expectedVersion: version, values: sets, now: now), expect: .one, failure: .stale)
+        append(hooked, &pending)
         if c == BuiltinCollections.usersName, values["disabled"]?.boolValue == true, current["disabled"]?.boolValue != true {
             // Disabling ends every session (and so every access token) in the same transaction,
             // whichever endpoint does it; enabling later revives none (API.md §8).
@@ -323,6 +334,9 @@ struct WritePlanner {
         if case .rows(let ps) = deleteAccess {
             pending.require(table.probe(id, where: scope.condition(ps)), else: .forbidden("No grant allows deleting this record"))
         }
+        let stored = RecordService.render(row, table)
+        var fields = JSONObject(stored.members.filter { SystemField(rawValue: $0.key) == nil })
+        let hooked = try await runHooks(.delete, table.collection, id: id, &fields, current: stored, &pending)
         let now = Timestamp.now()
         for ref in scope.schema.referrers[c] ?? [] {
             guard let rt = scope.schema.tables[ref.collection] else { continue }
@@ -339,12 +353,60 @@ struct WritePlanner {
             }
         }
         pending.append(table.delete(id: id, expectedVersion: version), returning: [.uuid], expect: .one, failure: .stale)
+        append(hooked, &pending)
         if c == BuiltinCollections.usersName {
             for q in IdentityTables.forgetUser(id) { pending.append(q.query(store.dialect)) }
         }
         pending.overlay[PendingWrite.key(c, id)] = .some(nil)
         pending.touched[c, default: 0] += 1
         return PlannedCommand(outcome: .deleted(collection: c, id: id))
+    }
+
+    // MARK: - Before-hooks
+
+    /// Runs the collection's before-hooks for `action` on the validated `values`; what they
+    /// change is validated again (relations it newly names too). Returns their statements.
+    func runHooks(
+        _ action: RecordAction,
+        _ col: CollectionSchema,
+        id: String,
+        _ values: inout JSONObject,
+        current: JSONObject?,
+        _ pending: inout PendingWrite
+    ) async throws -> [(query: SQLQuery, refusal: BasaltError?)] {
+        let hooks = hooks.beforeHooks(col.name, action)
+        guard !hooks.isEmpty else { return [] }
+        var change = RecordChange(
+            collection: col.name,
+            action: action,
+            id: id,
+            fields: values,
+            current: current,
+            principal: principal,
+            store: store,
+            tables: scope.schema.tables
+        )
+        for h in hooks { try await h.run(&change) }
+        guard action != .delete, change.fields != values else { return change.statements }
+        var errors: [FieldError] = []
+        var checked = JSONObject(minimumCapacity: col.fields.count)
+        for f in col.fields {
+            switch FieldValidator.check(change.fields[f.name] ?? .null, field: f, pointer: FieldError.pointer(f.name)) {
+            case .success(let v): checked.append(f.name, v)
+            case .failure(let e): errors.append(e)
+            }
+        }
+        if errors.isEmpty { errors += try await checkRelations(col, checked, unchangedFrom: values, &pending) }
+        if !errors.isEmpty { throw BasaltError.validation(errors) }
+        Self.normalizeUser(&checked, col)
+        values = checked
+        return change.statements
+    }
+
+    func append(_ hooked: [(query: SQLQuery, refusal: BasaltError?)], _ pending: inout PendingWrite) {
+        for (query, refusal) in hooked {
+            pending.append(query, expect: refusal == nil ? .any : .one, failure: refusal.map(GuardFailure.refused))
+        }
     }
 
     // MARK: - Reads before the transaction

@@ -32,6 +32,8 @@ public struct WebhookService: JobHandler {
     public let policy: AddressPolicy
     let logger: Logger
     var store: any Store { queue.store }
+    /// The dispatcher's position in the outbox.
+    var position: OutboxCursor { OutboxCursor(store: store, name: "webhooks") }
 
     public static let kind = "webhook"
     public static let eventTypes = ["basalt.record.created", "basalt.record.updated", "basalt.record.deleted"]
@@ -357,37 +359,10 @@ public struct WebhookService: JobHandler {
     @discardableResult
     public func dispatch(limit: Int = 500) async throws -> Int {
         let hooks = try await store.fetch("SELECT \(Self.columns) FROM \"_basalt_webhooks\" WHERE \"enabled\" = 1", as: Row.self)
-        let cursor =
-            try await store.fetchRows(#"SELECT "position" FROM "_basalt_cursors" WHERE "name" = 'webhooks'"#, types: [.int]).first?[0].int ?? 0
-        let log = EventLog(store: store)
         guard let earliest = hooks.map(\.sinceSequence).min() else { return 0 }
-        try await log.number()
-        let events = try await log.read(after: max(cursor, earliest), limit: limit)
-        guard let last = events.last else { return 0 }
-        let tables = schemas.current.tables
-        var statements: [SQLStatement] = []
-        for e in events {
-            let targets = hooks.filter { $0.matches(e) }
-            guard !targets.isEmpty else { continue }
-            let record = tables[e.collection].map { e.record(in: $0) } ?? e.data
-            let event = JSONValue.object(e.cloudEvent(record: record))
-            for h in targets {
-                statements.append(
-                    queue.enqueue(
-                        .init(
-                            kind: Self.kind,
-                            payload: .object(JSONObject([("event", event)])),
-                            owner: h.id,
-                            maxAttempts: schedule.maxAttempts,
-                            ordering: (key: "\(h.id)/\(e.collection)/\(e.recordID)", rank: e.sequence)
-                        )
-                    ).statement
-                )
-            }
+        return try await position.dispatch(self, queue: queue, tables: schemas.current.tables, limit: limit, after: earliest) { e in
+            hooks.filter { $0.matches(e) }.map(\.id)
         }
-        try await move(from: cursor, to: last.sequence, with: statements)
-        if !statements.isEmpty { queue.wakeups.bump() }
-        return events.count
     }
 
     /// With no webhook enabled, moves the position to the end of the outbox, so retention may
@@ -400,27 +375,9 @@ public struct WebhookService: JobHandler {
             )
             .isEmpty
         else { return }
-        let cursor =
-            try await store.fetchRows(#"SELECT "position" FROM "_basalt_cursors" WHERE "name" = 'webhooks'"#, types: [.int]).first?[0].int ?? 0
+        let cursor = try await position.position()
         let newest = try await EventLog(store: store).bounds().newest
-        if newest > cursor { try await move(from: cursor, to: newest, with: []) }
-    }
-
-    /// Commits `statements` with the move of the position, unless another process moved it first
-    /// (then it dispatched these events, and nothing here commits).
-    func move(from: Int64, to: Int64, with statements: [SQLStatement]) async throws {
-        do {
-            try await store.write(
-                statements + [
-                    store.statement(
-                        #"UPDATE "_basalt_cursors" SET "position" = \#(to) WHERE "name" = 'webhooks' AND "position" = \#(from)"#,
-                        expect: .one
-                    )
-                ]
-            )
-        } catch StoreError.expectationFailed {
-            return
-        }
+        if newest > cursor { try await position.move(from: cursor, to: newest, with: []) }
     }
 
     // MARK: - Delivery

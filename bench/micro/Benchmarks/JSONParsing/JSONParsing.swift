@@ -1,9 +1,9 @@
+import BasaltCore
 // Work per member of a JSON object (issue: security hardening, item 1). Duplicate detection
 // used to scan every earlier member: 100,000 members took up to a minute. Each benchmark parses
 // one object per iteration: per member (divide by the member count) the cost — instructions and
 // time — should stay flat from 1,000 to 10,000 members.
 import Benchmark
-import BasaltCore
 
 func object(members n: Int) -> [UInt8] {
     Array(("{" + (0..<n).map { #""\#(String($0, radix: 36))":0"# }.joined(separator: ",") + "}").utf8)
