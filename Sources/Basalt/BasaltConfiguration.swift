@@ -25,6 +25,10 @@ public struct BasaltConfiguration: Sendable {
     public var sqliteWALTargetBytes: Int64 = 32 << 20
     /// How long events stay in the outbox: how far back a realtime subscriber can resume.
     public var eventRetention: Duration = .seconds(7 * 86_400)
+    /// How often the event hub looks for other processes' commits while anyone subscribes — the
+    /// fallback to LISTEN/NOTIFY on PostgreSQL (nil: 500 ms there, 1 s on SQLite, where this
+    /// process is the only writer).
+    public var eventPollInterval: Duration?
     /// Whether webhooks may target loopback, private and link-local addresses (development, or a
     /// receiver on the same private network). Off: such targets are refused (SSRF).
     public var allowPrivateWebhooks = false

@@ -37,10 +37,13 @@ public final class BasaltRuntime: Sendable {
         self.store = store
         self.logger = logger
         schemas = try await SchemaService(store: store, logger: logger)
-        // Other processes' commits (PostgreSQL) are found by polling, while anyone subscribes: every
-        // 100 ms there, once a second on SQLite, where this process is the only writer and wakes
-        // the hub itself.
-        events = EventHub(store: store, logger: logger, pollInterval: configuration.databaseURL == nil ? .seconds(1) : .milliseconds(100))
+        // Other processes' commits (PostgreSQL) wake the hub through LISTEN/NOTIFY; polling, while
+        // anyone subscribes, is the fallback.
+        events = EventHub(
+            store: store,
+            logger: logger,
+            pollInterval: configuration.eventPollInterval ?? (configuration.databaseURL == nil ? .seconds(1) : .milliseconds(500))
+        )
         try await events.start()
         let secret = try await SettingsRepository(store: store).value("cursor_secret") { Digest.randomToken(bytes: 32) }
         records = RecordService(
@@ -373,10 +376,17 @@ struct SMTPMailTransport: MailTransport {
 }
 
 /// Runs the process's event hub (the outbox reader realtime streams pull from) until shutdown.
+/// With PostgreSQL, it also relays commits between processes (LISTEN/NOTIFY).
 struct EventHubService: Service {
     let hub: EventHub
 
     func run() async throws {
-        await cancelWhenGracefulShutdown { await hub.run() }
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                if let relay = hub.log.store as? any CommitRelaying { group.addTask { await relay.relayCommits() } }
+                await hub.run()
+                group.cancelAll()
+            }
+        }
     }
 }

@@ -115,6 +115,10 @@ struct StoreOptions: ParsableArguments {
             guard let n = Int(v), (1...8760).contains(n) else { throw ValidationError("event_retention_hours is hours from 1 to 8760") }
             c.eventRetention = .seconds(n * 3600)
         }
+        if let v = r.string(forKey: "event_poll_ms") {
+            guard let n = Int(v), (10...600_000).contains(n) else { throw ValidationError("event_poll_ms is milliseconds from 10 to 600000") }
+            c.eventPollInterval = .milliseconds(n)
+        }
         if let v = r.string(forKey: "allow_private_webhooks") { c.allowPrivateWebhooks = ["true", "1", "on", "yes"].contains(v.lowercased()) }
         if let v = r.string(forKey: "sqlite_synchronous") {
             guard let s = SQLiteStore.Synchronous(rawValue: v.uppercased()) else { throw ValidationError("sqlite_synchronous is normal or full") }

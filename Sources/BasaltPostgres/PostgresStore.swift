@@ -22,6 +22,8 @@ import Synchronization
 public final class PostgresStore: Store, Service {
     public let dialect: any SQLDialect = PostgresDialect()
     public let commits = Beacon()
+    /// Commits made by this process (`commits` also rises for other processes' commits).
+    let localCommits = Beacon()
     /// How each pool is configured (with `search_path` when a schema name is given).
     let clientConfiguration: PostgresClient.Configuration
     /// The PostgreSQL schema every connection works in (`search_path`), or `nil` for the server's default.
@@ -236,6 +238,19 @@ public final class PostgresStore: Store, Service {
     }
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
+        let out = try await write(statements, finish: finish, announce: true)
+        return out
+    }
+
+    public func writeUnannounced(_ statements: [SQLStatement]) async throws {
+        _ = try await write(statements, finish: nil, announce: false)
+    }
+
+    func write(
+        _ statements: [SQLStatement],
+        finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?,
+        announce: Bool
+    ) async throws -> [[SQLRow]] {
         // A deferred foreign key fails at COMMIT, after the last statement.
         let out = try await transaction(tag: statements.last?.tag ?? 0) { conn in
             var out: [[SQLRow]] = []
@@ -259,7 +274,10 @@ public final class PostgresStore: Store, Service {
             if let finish { try await runAll(try finish(out), from: statements.count) }
             return out
         }
-        commits.bump()
+        if announce {
+            localCommits.bump()
+            commits.bump()
+        }
         return out
     }
 

@@ -108,6 +108,11 @@ public final class SQLiteStore: Store, StatisticsTracking {
         }
     }
 
+    /// Nothing here needs it (SQLite numbers events as it inserts them): a plain write.
+    public func writeUnannounced(_ statements: [SQLStatement]) async throws {
+        try await write(statements)
+    }
+
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
         do {
             let out = try await pool.write { db in

@@ -50,6 +50,9 @@ public protocol Store: Sendable {
     /// their results; the statements it returns run and commit with the rest (an idempotency
     /// record holding the answer those results make). It must be quick and do no I/O.
     func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]]
+    /// Like `write`, for upkeep no reader waits for (numbering the outbox): `commits` is not
+    /// raised, so a reader that does the upkeep before it reads is not woken by its own write.
+    func writeUnannounced(_ statements: [SQLStatement]) async throws
     /// Runs DDL and bookkeeping statements of a schema migration in one transaction.
     func migrate(_ statements: [SQLQuery]) async throws
     /// Keeps planner statistics current after large changes (SQLite `ANALYZE`; no-op elsewhere).
@@ -97,4 +100,11 @@ extension StoreError: BasaltErrorConvertible {
             return BasaltError(.internalError, "An internal error occurred; quote the request id when reporting it", underlying: self)
         }
     }
+}
+
+/// Backends shared by several processes (PostgreSQL): `relayCommits` tells the others when this
+/// process committed events and raises `commits` when one of them did, so their event hubs and
+/// dispatchers read at once rather than at their next poll. Runs until cancelled.
+public protocol CommitRelaying: Store {
+    func relayCommits() async
 }

@@ -412,6 +412,48 @@ struct PostgresStoreTests {
             }
         }
     }
+
+    /// LISTEN/NOTIFY: an event committed through one store raises the other's `commits` (same
+    /// schema), not a third's (another schema); numbering the outbox raises no one's.
+    @Test func commitsAreRelayedToOtherProcessesOfTheSameSchema() async throws {
+        try await TestPostgres.withStore { writer in
+            try await TestPostgres.withStore { elsewhere in
+                let reader = try TestPostgres.makeStore(schema: try #require(writer.schemaName))
+                try await reader.withRunning {
+                    let relays = Task {
+                        await withTaskGroup(of: Void.self) { g in
+                            for s in [writer, reader, elsewhere] { g.addTask { await s.relayCommits() } }
+                        }
+                    }
+                    defer { relays.cancel() }
+                    try await Task.sleep(for: .milliseconds(500))  // LISTEN is in place
+                    let (before, other) = (reader.commits.value, elsewhere.commits.value)
+                    try await writer.write([
+                        SQLStatement(
+                            SQLQuery(
+                                sql: """
+                                    INSERT INTO "_basalt_events" ("id", "type", "collection", "record_id", "time", "data")
+                                    VALUES ('e1', 'basalt.record.created', 'authors', 'r1', 0, '{}')
+                                    """
+                            )
+                        )
+                    ])
+                    var woke = false
+                    for _ in 0..<100 where !woke {
+                        woke = reader.commits.value > before
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    #expect(woke, "the other process was not notified")
+                    #expect(elsewhere.commits.value == other)
+                    let mine = writer.commits.value
+                    try await writer.writeUnannounced(writer.dialect.numberEvents.map { SQLStatement(SQLQuery(sql: $0)) })
+                    #expect(writer.commits.value == mine)
+                    let numbered = try await reader.fetch(SQLQuery(sql: #"SELECT "sequence" FROM "_basalt_events""#), types: [.int])
+                    #expect(numbered == [[.int(1)]])
+                }
+            }
+        }
+    }
 }
 
 /// Configuration and connection failures need no server.

@@ -12,7 +12,7 @@ import Darwin
 @Suite("Events across processes", .serialized)
 struct EventProcessTests {
     @Test(
-        "a write on one process reaches a subscriber on another within a second; a SIGKILL after the commit loses no event",
+        "a write on one process reaches a subscriber on another within a second (LISTEN/NOTIFY); a SIGKILL after the commit loses no event",
         .timeLimit(.minutes(3))
     )
     func twoProcessesOnOnePostgreSQL() async throws {
@@ -35,7 +35,10 @@ struct EventProcessTests {
         let key = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         let writer = try await Server.launch(in: dir) { port in ["serve", "--http", "127.0.0.1:\(port)", "--database", pg.url, "--schema", schema] }
         defer { writer.forceKill() }
-        let reader = try await Server.launch(in: dir) { port in ["serve", "--http", "127.0.0.1:\(port)", "--database", pg.url] }
+        // The reader polls once a minute: only LISTEN/NOTIFY can bring it the writer's events in time.
+        let reader = try await Server.launch(in: dir, env: { _ in ["BASALT_EVENT_POLL_MS": "60000"] }) { port in
+            ["serve", "--http", "127.0.0.1:\(port)", "--database", pg.url]
+        }
         defer { reader.forceKill() }
         do {
             try await exchange(writer: writer, reader: reader, key: key)

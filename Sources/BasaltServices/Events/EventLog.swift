@@ -81,7 +81,7 @@ public struct EventLog: Sendable {
     public func number() async throws {
         let statements = store.dialect.numberEvents
         guard !statements.isEmpty else { return }
-        try await store.write(statements.map { SQLStatement(SQLQuery(sql: $0)) })
+        try await store.writeUnannounced(statements.map { SQLStatement(SQLQuery(sql: $0)) })
     }
 
     /// Events after `sequence`, in order, at most `limit`.
