@@ -203,27 +203,35 @@ public final class BasaltRuntime: Sendable {
     }
 
     func makeRealtimeRoutes() -> RealtimeRoutes {
-        RealtimeRoutes(realtime: realtime, tickets: RealtimeTickets(store: store, secrets: auth.secrets), apiKeys: apiKeys, auth: auth)
+        RealtimeRoutes(
+            realtime: realtime,
+            tickets: RealtimeTickets(store: store, secrets: auth.secrets),
+            apiKeys: apiKeys,
+            auth: auth,
+            subscribeWithin: configuration.http.webSocketSubscribeWithin
+        )
     }
 
     /// The router that decides WebSocket upgrades (the realtime route only).
-    public func makeWebSocketRouter(surface: HTTPSurface) -> Router<BasaltRequestContext> {
+    /// `rateLimit` is shared with the HTTP router, so handshakes and requests draw on one quota.
+    public func makeWebSocketRouter(surface: HTTPSurface, rateLimit: RateLimitMiddleware) -> Router<BasaltRequestContext> {
         let router = Router(context: BasaltRequestContext.self)
         makeRealtimeRoutes().registerWebSocket(
             on: router,
-            credentials: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: configuration.http, surface: surface)
+            credentials: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: configuration.http, surface: surface),
+            rateLimit: rateLimit
         )
         return router
     }
 
     /// The HTTP router with every route and middleware, as `basalt serve` runs it.
-    public func makeRouter(surface: HTTPSurface? = nil) -> Router<BasaltRequestContext> {
+    public func makeRouter(surface: HTTPSurface? = nil, rateLimit: RateLimitMiddleware? = nil) -> Router<BasaltRequestContext> {
         let settings = configuration.http
         let surface = surface ?? makeSurface()
         let router = Router(context: BasaltRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: EdgeMiddleware(settings: settings, logger: logger, surface: surface))
         router.add(middleware: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: settings, surface: surface))
-        router.add(middleware: RateLimitMiddleware(settings: settings))
+        router.add(middleware: rateLimit ?? RateLimitMiddleware(settings: settings))
         surface.register(on: router)
         return router
     }
@@ -231,13 +239,14 @@ public final class BasaltRuntime: Sendable {
     /// The application: router, server, and the background services that go with it.
     public func makeApplication(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) -> some ApplicationProtocol {
         let surface = makeSurface()
+        let rateLimit = RateLimitMiddleware(settings: configuration.http)
         return Application(
-            router: makeRouter(surface: surface),
+            router: makeRouter(surface: surface, rateLimit: rateLimit),
             // An idle timeout bounds how long a silent or stalled client holds a connection (and,
             // with the group's graceful-shutdown limit, how long it can delay a stop). An upgraded
             // WebSocket is pinged every 15 s instead (a peer that stops answering is closed).
             server: .basalt(
-                webSocketRouter: makeWebSocketRouter(surface: surface),
+                webSocketRouter: makeWebSocketRouter(surface: surface, rateLimit: rateLimit),
                 configuration: .init(
                     http1: .init(additionalChannelHandlers: [MalformedRequestHandler()], idleTimeout: .seconds(30)),
                     ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: .seconds(15)))

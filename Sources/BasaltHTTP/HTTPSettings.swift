@@ -15,5 +15,7 @@ public struct HTTPSettings: Sendable {
     public var publicURL: String = "http://127.0.0.1:8080"
     /// Whether request log lines are written.
     public var requestLogs: Bool = true
+    /// How long a realtime WebSocket may stay open without subscribing.
+    public var webSocketSubscribeWithin: Duration = .seconds(10)
     public init() {}
 }

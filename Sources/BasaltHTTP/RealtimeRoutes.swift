@@ -16,6 +16,9 @@ public struct RealtimeRoutes: Sendable {
     /// session ended, key revoked) and sends `: ping` when it has nothing else to send.
     let recheckEvery: Duration
     let pingEvery: Duration
+    /// How long a WebSocket may stay open without a subscription (an idle socket costs the
+    /// server a connection and a task; the HTTP idle timeout does not reach upgraded ones).
+    let subscribeWithin: Duration
 
     public init(
         realtime: RealtimeService,
@@ -23,13 +26,15 @@ public struct RealtimeRoutes: Sendable {
         apiKeys: ApiKeyService,
         auth: AuthService,
         recheckEvery: Duration = .seconds(2),
-        pingEvery: Duration = .seconds(15)
+        pingEvery: Duration = .seconds(15),
+        subscribeWithin: Duration = .seconds(10)
     ) {
         self.realtime = realtime
         self.tickets = tickets
         self.credentials = CredentialCheck(apiKeys: apiKeys, auth: auth)
         self.recheckEvery = recheckEvery
         self.pingEvery = pingEvery
+        self.subscribeWithin = subscribeWithin
     }
 
     public var endpoints: [Endpoint] {

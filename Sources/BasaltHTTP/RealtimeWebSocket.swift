@@ -8,6 +8,7 @@ import HummingbirdWebSocket
 import NIOCore
 import NIOWebSocket
 import ServiceLifecycle
+import Synchronization
 
 // `GET /v1/realtime` with `Upgrade: websocket` (API.md §10): the same subscriptions as the event
 // stream, as JSON messages. The client's first message subscribes; the server answers
@@ -18,18 +19,21 @@ import ServiceLifecycle
 // closes (1008) — a refused handshake would be a bare 400 that browsers cannot even read.
 
 extension RealtimeRoutes {
-    /// Adds the WebSocket route to the upgrade router.
-    public func registerWebSocket(on router: Router<BasaltRequestContext>, credentials: AuthMiddleware) {
-        router.add(middleware: Admission(credentials: credentials, routes: self))
+    /// Adds the WebSocket route to the upgrade router. `rateLimit` is the HTTP router's own
+    /// limiter: a handshake counts against the caller's quota like any request.
+    public func registerWebSocket(on router: Router<BasaltRequestContext>, credentials: AuthMiddleware, rateLimit: RateLimitMiddleware) {
+        router.add(middleware: Admission(credentials: credentials, rateLimit: rateLimit, routes: self))
         router.ws("/v1/realtime") { inbound, outbound, context in
             await self.serve(inbound, outbound, context.requestContext)
         }
     }
 
     /// Who connects: the credential (with the HTTP API's checks and throttling), or the one a
-    /// `?ticket=` stands for; a refusal is kept for the connection to tell.
+    /// `?ticket=` stands for, within the caller's rate limit; a refusal is kept for the
+    /// connection to tell.
     struct Admission: RouterMiddleware {
         let credentials: AuthMiddleware
+        let rateLimit: RateLimitMiddleware
         let routes: RealtimeRoutes
         func handle(
             _ request: Request,
@@ -43,6 +47,7 @@ extension RealtimeRoutes {
                     return Response(status: .ok)
                 }
                 (admitted.principal, admitted.streamCredential) = try await routes.caller(request, admitted)
+                _ = try await rateLimit.handle(request, context: admitted) { _, _ in Response(status: .ok) }
             } catch let e as BasaltError {
                 admitted.webSocketRefusal = e
             }
@@ -62,6 +67,15 @@ extension RealtimeRoutes {
         do {
             try await withGracefulShutdownHandler {
                 try await withThrowingTaskGroup(of: Void.self) { group in
+                    let waiting = Mutex(true)
+                    group.addTask {
+                        // No subscription in time: say so and close (the loop below then ends).
+                        try? await Task.sleep(for: subscribeWithin)
+                        guard !Task.isCancelled, waiting.withLock({ $0 }) else { return }
+                        let late = BasaltError.badRequest("No subscribe message arrived within \(subscribeWithin.components.seconds) seconds")
+                        try? await socket.send(socket.error(late))
+                        try? await socket.outbound.close(.policyViolation, reason: "no subscription")
+                    }
                     var subscribed = false
                     // The client's messages, until it closes: the first valid `subscribe` starts
                     // the events; anything else is answered with an error and changes nothing.
@@ -72,6 +86,7 @@ extension RealtimeRoutes {
                             }
                             let opened = try await realtime.subscribe(try Self.subscribeQuery(message), principal: ctx.principal)
                             subscribed = true
+                            waiting.withLock { $0 = false }
                             try await socket.send(.object(JSONObject([("type", .string("subscribed"))])))
                             group.addTask {
                                 await self.pump(opened, credential: ctx.streamCredential, ctx: ctx, socket: socket)

@@ -26,7 +26,7 @@ extension PostgresStore: CommitRelaying {
         var announced: Int64 = 0
         var seen = localCommits.value
         while !Task.isCancelled {
-            await localCommits.wait(beyond: seen, timeout: .seconds(3600))
+            guard await localCommits.wait(beyond: seen, timeout: .seconds(1)) else { continue }
             seen = localCommits.value
             do {
                 let rows = try await fetch(

@@ -9,6 +9,8 @@ public final class Beacon: Sendable {
         var value: Int64
         var nextID = 0
         var waiters: [Int: (beyond: Int64, continuation: CheckedContinuation<Void, Never>)] = [:]
+        /// Waits whose task was cancelled (kept only while the wait runs).
+        var cancelled: Set<Int> = []
         var closed = false
     }
     let state: Mutex<State>
@@ -48,30 +50,41 @@ public final class Beacon: Sendable {
         for c in woken { c.resume() }
     }
 
-    /// Returns once the value passes `beyond`, the beacon closes, or `timeout` passes; at once if
-    /// one of these already happened. Returns whether the value is beyond `beyond`.
+    /// Returns once the value passes `beyond`, the beacon closes, `timeout` passes or the task is
+    /// cancelled; at once if one of these already happened. Returns whether the value is beyond
+    /// `beyond`.
     @discardableResult
     public func wait(beyond: Int64, timeout: Duration) async -> Bool {
-        var id = -1
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let ready = state.withLock { s -> Bool in
-                if s.value > beyond || s.closed { return true }
-                id = s.nextID
-                s.nextID += 1
-                s.waiters[id] = (beyond, c)
-                return false
-            }
-            if ready {
-                c.resume()
-                return
-            }
-            let waiter = id
-            Task {
-                try? await Task.sleep(for: timeout)
-                let c = self.state.withLock { $0.waiters.removeValue(forKey: waiter)?.continuation }
-                c?.resume()
-            }
+        let id = state.withLock { s -> Int in
+            defer { s.nextID += 1 }
+            return s.nextID
         }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { s -> Bool in
+                    if s.value > beyond || s.closed || s.cancelled.contains(id) { return true }
+                    s.waiters[id] = (beyond, c)
+                    return false
+                }
+                if ready {
+                    c.resume()
+                    return
+                }
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    self.resume(id)
+                }
+            }
+        } onCancel: {
+            // Before the waiter is registered, the mark makes it return at once.
+            state.withLock { _ = $0.cancelled.insert(id) }
+            resume(id)
+        }
+        state.withLock { _ = $0.cancelled.remove(id) }
         return value > beyond
+    }
+
+    func resume(_ id: Int) {
+        state.withLock { $0.waiters.removeValue(forKey: id)?.continuation }?.resume()
     }
 }

@@ -1,5 +1,6 @@
 import Basalt
 import BasaltCore
+import BasaltHTTP
 import BasaltServices
 import BasaltStorage
 import BasaltTesting
@@ -298,6 +299,31 @@ struct EventsTests {
         #expect(i + 4 <= bytes.count && bytes[i] == 0x88 && bytes[i + 2] == 0x03 && bytes[i + 3] == 0xF0, "closed with 1008")
         guard told["type"] == "error" else { return nil }
         return told["problem"]?["status"]?.integerValue.map { Int($0) }
+    }
+
+    /// A socket that never subscribes is told so and closed; handshakes draw on the same rate
+    /// limit as requests.
+    @Test(arguments: TestBackend.all)
+    func webSocketIdleAndRateLimited(_ backend: TestBackend) async throws {
+        try await backend.withApp(
+            schema: Fixtures.blog,
+            configure: {
+                $0.http.webSocketSubscribeWithin = .seconds(1)
+                $0.http.anonymousPerMinute = 3
+            }
+        ) { api in
+            #expect(try await Self.refused(api, "", key: nil) == 400, "an idle socket is closed with an error")
+            #expect(try await api.get("/v1/posts", auth: .none).status == .ok)
+            #expect(try await api.get("/v1/posts", auth: .none).status == .ok)
+            // The quota (3 a minute) is spent: the next handshake is refused in-band with 429.
+            #expect(try await Self.refused(api, "", key: nil) == 429)
+            #expect(try await api.get("/v1/posts", auth: .none).status == .tooManyRequests)
+            // An admin is not limited (and subscribes in time).
+            let ws = try await Self.webSocket(api, key: api.adminKey)
+            ws.send(#"{"type":"subscribe","collections":["authors"]}"#)
+            #expect(await ws.next(1).first?["type"] == "subscribed")
+            #expect(await ws.close(), "the server answered the close handshake")
+        }
     }
 
     @Test(arguments: TestBackend.all)
