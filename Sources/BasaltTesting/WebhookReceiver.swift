@@ -76,10 +76,15 @@ public final class WebhookReceiver: Sendable {
         let (stream, continuation) = AsyncStream<String>.makeStream()
         Thread.detachNewThread {
             var buffer = Data()
+            var bytes = [UInt8](repeating: 0, count: 4096)
+            let fd = handle.fileDescriptor
             while true {
-                let chunk = handle.availableData
-                if chunk.isEmpty { break }
-                buffer.append(chunk)
+                // read(2), not `availableData`: Foundation turns an EINTR (a signal to this
+                // process, which the process tests send their children) into a fatal error.
+                let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                buffer.append(contentsOf: bytes[0..<n])
                 while let nl = buffer.firstIndex(of: 0x0A) {
                     continuation.yield(String(decoding: buffer[buffer.startIndex..<nl], as: UTF8.self))
                     buffer.removeSubrange(buffer.startIndex...nl)

@@ -10,17 +10,19 @@ import Glibc
 import Darwin
 #endif
 
-/// A receiver on a loopback port: answers 204 to every POST and appends one JSON line per
-/// request (the `webhook-id` header and the body) to a file.
+/// A receiver on a loopback port: answers 204 to every POST, half a second late (so deliveries
+/// trail the writes), and appends one JSON line per request (the `webhook-id` header and the
+/// body) to a file.
 final class ReceiverProcess: @unchecked Sendable {
     static let script = #"""
-        import json, sys
+        import json, sys, time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
         out = open(sys.argv[2], "a", buffering=1)
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 out.write(json.dumps({"id": self.headers.get("webhook-id"), "event": json.loads(body)}) + "\n")
+                time.sleep(0.5)
                 self.send_response(204); self.end_headers()
             def log_message(self, *a): pass
         s = ThreadingHTTPServer(("127.0.0.1", 0), H)
