@@ -347,6 +347,11 @@ struct OutboxDispatchService: Service {
     let runtime: BasaltRuntime
 
     func run() async throws {
+        do {
+            try await runtime.afterHooks.releaseIfUnused()
+        } catch {
+            runtime.logger.warning("releasing the after-hooks' outbox position failed", metadata: ["error": "\(error)"])
+        }
         await cancelWhenGracefulShutdown {
             let commits = runtime.store.commits
             var failures = 0

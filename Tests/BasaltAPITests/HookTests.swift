@@ -132,6 +132,10 @@ struct HookTests {
             if event.attempt == 1 { throw BasaltError(.unavailable, "the receiving system is down") }
         }
         try await backend.withApp(schema: Fixtures.blog, configure: { $0.hooks = hooks }) { api in
+            // A CLI command on the same data (`basalt admin key create` beside the server) opens a
+            // runtime without hooks: that must not take the serving program's hooks away.
+            let rt = api.runtime
+            try await AfterHooks(hooks: RecordHooks(), queue: rt.jobs, schemas: rt.schemas).prepare()
             let ada = try #require(try await api.create("authors", #"{"name":"Ada"}"#)["id"]?.stringValue)
             _ = try await api.create("posts", #"{"title":"not for this hook"}"#)
             try await eventually(within: .seconds(20)) { seen.all.count == 2 }

@@ -14,9 +14,9 @@ public struct OutboxCursor: Sendable {
         self.name = name
     }
 
-    /// The position (0 when the cursor does not exist).
-    public func position() async throws -> Int64 {
-        try await store.fetchRows(#"SELECT "position" FROM "_basalt_cursors" WHERE "name" = \#(name)"#, types: [.int]).first?[0].int ?? 0
+    /// The position, or nil when the cursor does not exist.
+    public func position() async throws -> Int64? {
+        try await store.fetchRows(#"SELECT "position" FROM "_basalt_cursors" WHERE "name" = \#(name)"#, types: [.int]).first?[0].int
     }
 
     /// Creates the cursor at the outbox's newest event, unless it exists.
@@ -66,7 +66,7 @@ extension OutboxCursor {
         after earliest: Int64 = 0,
         owners: (StoredEvent) -> [String]
     ) async throws -> Int {
-        let from = try await position()
+        guard let from = try await position() else { return 0 }
         let log = EventLog(store: store)
         try await log.number()
         let events = try await log.read(after: max(from, earliest), limit: limit)

@@ -25,20 +25,27 @@ public struct AfterHooks: JobHandler {
         self.schemas = schemas
     }
 
-    /// Creates the cursor at the outbox's end the first time hooks exist (they run for changes
-    /// from then on), and removes it when none do, so it holds nothing back from retention.
+    /// Creates the cursor at the outbox's end the first time a program has after-hooks: they run
+    /// for changes from then on.
     public func prepare() async throws {
-        if hooks.isEmpty {
-            try await cursor.remove()
-        } else {
-            try await cursor.create(at: try await EventLog(store: store).bounds().newest)
-        }
+        guard !hooks.isEmpty else { return }
+        try await cursor.create(at: try await EventLog(store: store).bounds().newest)
+    }
+
+    /// Run by a serving process without after-hooks: removes the cursor, so a backlog no process
+    /// will take holds nothing back from retention. (CLI commands never do: they have no hooks,
+    /// and the server running beside them may.)
+    public func releaseIfUnused() async throws {
+        guard hooks.isEmpty else { return }
+        try await cursor.remove()
     }
 
     /// Turns up to `limit` new events into hook jobs; returns how many events it read.
     @discardableResult
     public func dispatch(limit: Int = 500) async throws -> Int {
         guard !hooks.isEmpty else { return 0 }
+        // Gone (a process without after-hooks served the same data): from the outbox's end again.
+        if try await cursor.position() == nil { try await prepare() }
         let hooks = hooks.values.sorted { $0.name < $1.name }
         return try await cursor.dispatch(self, queue: queue, tables: schemas.current.tables, limit: limit) { e in
             let action = Self.action(e.type)

@@ -375,7 +375,7 @@ public struct WebhookService: JobHandler {
             )
             .isEmpty
         else { return }
-        let cursor = try await position.position()
+        let cursor = try await position.position() ?? 0
         let newest = try await EventLog(store: store).bounds().newest
         if newest > cursor { try await position.move(from: cursor, to: newest, with: []) }
     }
