@@ -17,7 +17,8 @@ struct ShopServer {
         let logger = Logger(label: "shop")
         configuration.hooks = Shop.hooks(placed: { event in
             // A real shop sends the receipt or tells the warehouse here; it runs at least once per order.
-            logger.info("order placed", metadata: ["order": "\(event.recordID)", "total_cents": "\(event.record["total_cents"]?.serialized() ?? "null")"])
+            let total = event.record["total_cents"]?.serialized() ?? "null"
+            logger.info("order placed", metadata: ["order": "\(event.recordID)", "total_cents": "\(total)"])
         })
         let schema = try Schema.decode(try SchemaYAML.parse(Shop.schema))
         try await BasaltRuntime.serve(configuration, schema: schema, logger: logger)
