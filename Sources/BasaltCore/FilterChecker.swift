@@ -25,7 +25,8 @@ public enum FilterChecker {
         schema: Schema,
         allowAuth: Bool = false,
         allowNew: Bool = false,
-        authFields: [String: ValueKind] = ["id": .id]
+        authFields: [String: ValueKind] = ["id": .id],
+        systemFields: Set<SystemField> = Set(SystemField.allCases)
     ) throws(FilterError) -> FilterExpr {
         let syntax = try FilterParser.parse(text)
         return try check(
@@ -34,13 +35,14 @@ public enum FilterChecker {
             schema: schema,
             allowAuth: allowAuth,
             allowNew: allowNew,
-            authFields: authFields
+            authFields: authFields,
+            systemFields: systemFields
         )
     }
 
     /// Checks an already parsed filter.
     ///
-    /// - `collection`'s declared fields and the system fields are in scope; `relation.field` hops
+    /// - `collection`'s declared fields and the system fields in `systemFields` (all by default) are in scope; `relation.field` hops
     ///   once into the relation's target collection, looked up in `schema`.
     /// - `@auth.<field>` is allowed only with `allowAuth`, its kind taken from `authFields`;
     ///   `@new.<field>` only with `allowNew`, its kind from `collection`'s declared field.
@@ -52,14 +54,16 @@ public enum FilterChecker {
         schema: Schema,
         allowAuth: Bool = false,
         allowNew: Bool = false,
-        authFields: [String: ValueKind] = ["id": .id]
+        authFields: [String: ValueKind] = ["id": .id],
+        systemFields: Set<SystemField> = Set(SystemField.allCases)
     ) throws(FilterError) -> FilterExpr {
         let checker = TypeChecker(
             collection: collection,
             schema: schema,
             allowAuth: allowAuth,
             allowNew: allowNew,
-            authFields: authFields
+            authFields: authFields,
+            systemFields: systemFields
         )
         return try checker.expression(syntax)
     }
@@ -89,6 +93,7 @@ private struct TypeChecker {
     let allowAuth: Bool
     let allowNew: Bool
     let authFields: [String: ValueKind]
+    let systemFields: Set<SystemField>
 
     // MARK: - Expressions
 
@@ -290,7 +295,7 @@ private struct TypeChecker {
 
     /// The kind and nullability of a system or declared field of `collection`.
     func field(_ name: String, in collection: CollectionSchema, column: Int) throws(FilterError) -> (ValueKind, Bool) {
-        if let system = SystemField(rawValue: name) { return (ValueKind(system), false) }
+        if let system = SystemField(rawValue: name), systemFields.contains(system) { return (ValueKind(system), false) }
         if let declared = collection.field(name) { return (ValueKind(declared.type), !declared.required) }
         var message = "unknown field '\(name)' in '\(collection.name)'"
         if let keyword = FilterKeyword(rawValue: name.lowercased()) {

@@ -53,11 +53,13 @@ public struct JobRoutes: Sendable {
 
     public var endpoints: [Endpoint] {
         [
-            // The job queue, newest first; `state` and `kind` (comma-separated) narrow it.
+            // The job queue, newest first; `state` and `kind` (comma-separated) and a `filter` over
+            // the job's fields (API.md §3) narrow it.
             Endpoint(.get, "/v1/admin/jobs", .admin) { req, _ in
                 let p = try Self.page(req)
                 let kinds = (p.q.get("kind") ?? "").split(separator: ",").map(String.init)
-                let page = try await jobs.list(limit: p.limit, before: p.cursor, states: p.states, kinds: kinds, owner: nil)
+                let filter = try p.q.get("filter").flatMap { $0.isEmpty ? nil : try JobQueue.filter($0) }
+                let page = try await jobs.list(limit: p.limit, before: p.cursor, states: p.states, kinds: kinds, owner: nil, filter: filter)
                 return Self.list(req, items: page.items.map(\.json), next: page.next)
             },
             Endpoint(.get, "/v1/admin/jobs/:id", .admin) { _, ctx in

@@ -15,6 +15,8 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
     enum Part: Sendable {
         case text(String)
         case value(SQLValue)
+        /// A checked filter, compiled (its values bound) when the query is made.
+        case condition(SQLCondition)
     }
     var parts: [Part]
 
@@ -49,6 +51,8 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
         }
         /// SQL text as written: only for text the program itself made (never a request's value).
         public mutating func appendInterpolation(raw: String) { parts.append(.text(raw)) }
+        /// A filter (API.md §3) as a predicate on the row its compiler reads.
+        public mutating func appendInterpolation(_ condition: SQLCondition) { parts.append(.condition(condition)) }
     }
 
     /// Placeholders in `dialect`'s form, values in order.
@@ -58,6 +62,7 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
             switch p {
             case .text(let s): b.append(s)
             case .value(let v): b.bind(v)
+            case .condition(let c): c.compile(into: &b)
             }
         }
         return b.query
@@ -78,6 +83,7 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
             switch p {
             case .text(let s): s
             case .value: "?"
+            case .condition: "(filter)"
             }
         }.joined()
     }

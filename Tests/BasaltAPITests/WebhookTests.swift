@@ -221,6 +221,19 @@ struct WebhookTests {
             #expect(
                 dead["state"] == .string("dead") && dead["attempts"] == .int(3) && dead["last_error"]?.stringValue?.contains("told to fail") == true
             )
+            // `filter` on the job list: the language of §3 over the job's fields.
+            func filtered(_ f: String) async throws -> [String] {
+                try await api.get("/v1/admin/jobs?filter=\(q(f))")["items"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
+            }
+            let since = Timestamp(millisecondsSinceEpoch: failed.updatedAt.millisecondsSinceEpoch - 60_000).rfc3339
+            #expect(try await filtered("state = 'dead' && attempts >= 3 && kind = 'test'") == [doomed])
+            #expect(try await filtered("id = '\(doomed)' && last_error ~ 'TOLD TO' && finished_at is not null") == [doomed])
+            #expect(try await filtered("id = '\(doomed)' && run_at > '\(since)' && created_at <= run_at") == [doomed])
+            #expect(try await filtered("id = '\(doomed)' && (finished_at is null || owner != null || attempts in (1, 2))").isEmpty)
+            let unknown = try await api.get("/v1/admin/jobs?filter=\(q("version = 1"))")
+            #expect(unknown.status == .badRequest && unknown["column"] == .int(1))
+            let mistyped = try await api.get("/v1/admin/jobs?filter=\(q("state = 'dead' && attempts > 'x'"))")
+            #expect(mistyped.status == .badRequest && mistyped["column"] == .int(19))
             #expect(try await api.post("/v1/admin/jobs/\(RecordID.make())/retry", "").status == .notFound)
             recorder.failing.withLock { $0 = false }
             let retried = try await api.post("/v1/admin/jobs/\(doomed)/retry", "")

@@ -85,6 +85,15 @@ extension OpenAPIGenerator.Builder {
             description: "Only jobs in these states (comma-separated)"
         )
         let kindFilter = OpenAPI.Parameter.query(name: "kind", schema: .string, description: "Only jobs of these kinds (comma-separated)")
+        let jobFilter = OpenAPI.Parameter.query(
+            name: "filter",
+            schema: .string(maxLength: 4096),
+            description: """
+                A filter expression as on record lists, e.g. `state = 'dead' && run_at > '2026-01-01T00:00:00Z'`. Fields: \
+                `id`, `kind`, `owner`, `state`, `attempts`, `max_attempts`, `run_at`, `created_at`, `updated_at`, \
+                `finished_at`, `last_error`.
+                """
+        )
         let id = OpenAPI.Parameter.path(name: "id", schema: .string(format: .uuid), description: "An id")
         let deliveryID = OpenAPI.Parameter.path(name: "delivery_id", schema: .string(format: .uuid), description: "A delivery id")
 
@@ -95,7 +104,10 @@ extension OpenAPIGenerator.Builder {
                     summary: "The durable job queue",
                     description: "Mail and webhook deliveries, newest first.",
                     operationId: "admin_list_jobs",
-                    parameters: [Parameters.limit(default: 20), Parameters.cursor, .parameter(stateFilter), .parameter(kindFilter)],
+                    parameters: [
+                        Parameters.limit(default: 20), Parameters.cursor, .parameter(stateFilter), .parameter(kindFilter),
+                        .parameter(jobFilter),
+                    ],
                     responses: Responses.merge([(200, page("One page of jobs", job))], errors: [400, 401, 403, 429]),
                     security: admin
                 )

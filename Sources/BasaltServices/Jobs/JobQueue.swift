@@ -291,17 +291,20 @@ public struct JobQueue: Sendable {
         .first.map(Self.job)
     }
 
-    /// Newest first, keyset-paginated by id (time-ordered), narrowed by state, kind and owner.
+    /// Newest first, keyset-paginated by id (time-ordered), narrowed by state, kind, owner and a
+    /// filter from `JobQueue.filter(_:)`.
     public func list(
         limit: Int,
         before: String?,
         states: [Job.State],
         kinds: [String],
-        owner: String?
+        owner: String?,
+        filter: FilterExpr? = nil
     ) async throws -> (
         items: [Job], next: String?
     ) {
-        var sql: SQL = "SELECT \(Self.columns) FROM \"_basalt_jobs\" WHERE 1 = 1"
+        var sql: SQL = "SELECT \(Self.columns) FROM \"_basalt_jobs\" t WHERE 1 = 1"
+        if let filter { sql = "\(sql) AND \(condition(filter))" }
         if let before { sql = "\(sql) AND \"id\" < \(before)" }
         if !states.isEmpty { sql = "\(sql) AND \"state\" IN (\(SQL.list(states.map { .text($0.rawValue) })))" }
         if !kinds.isEmpty { sql = "\(sql) AND \"kind\" IN (\(SQL.list(kinds.map(SQLValue.text))))" }
