@@ -37,11 +37,18 @@ let package = Package(
         .package(url: "https://github.com/mattpolzin/OpenAPIKit", from: "6.4.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .target(
             name: "BasaltCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // Metrics in Prometheus form (`GET /metrics`): one registry per runtime.
+        .target(
+            name: "BasaltTelemetry",
+            dependencies: [.product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -52,7 +59,7 @@ let package = Package(
         .target(
             name: "BasaltSQLite",
             dependencies: [
-                "BasaltCore", "BasaltStorage", .product(name: "GRDB", package: "GRDB.swift"),
+                "BasaltCore", "BasaltStorage", "BasaltTelemetry", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -60,7 +67,7 @@ let package = Package(
         .target(
             name: "BasaltPostgres",
             dependencies: [
-                "BasaltCore", "BasaltStorage", .product(name: "PostgresNIO", package: "postgres-nio"),
+                "BasaltCore", "BasaltStorage", "BasaltTelemetry", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -92,7 +99,7 @@ let package = Package(
         .target(
             name: "BasaltServices",
             dependencies: [
-                "BasaltCore", "BasaltStorage", "BasaltAuth", .product(name: "Crypto", package: "swift-crypto"),
+                "BasaltCore", "BasaltStorage", "BasaltAuth", "BasaltTelemetry", .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings
@@ -100,7 +107,7 @@ let package = Package(
         .target(
             name: "BasaltHTTP",
             dependencies: [
-                "BasaltCore", "BasaltServices", "BasaltStorage", "BasaltAuth",
+                "BasaltCore", "BasaltServices", "BasaltStorage", "BasaltAuth", "BasaltTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"),
@@ -118,7 +125,7 @@ let package = Package(
             name: "Basalt",
             dependencies: [
                 "BasaltCore", "BasaltStorage", "BasaltSQLite", "BasaltPostgres", "BasaltServices", "BasaltHTTP",
-                "BasaltAuth", "BasaltSMTP",
+                "BasaltAuth", "BasaltSMTP", "BasaltTelemetry",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

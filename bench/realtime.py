@@ -57,15 +57,18 @@ def request(port, method, path, body=None, key=None):
 class Subscriber:
     """One SSE connection; records when each event's subject arrived."""
 
-    def __init__(self, port):
+    def __init__(self, port, source):
         self.port = port
+        self.source = source
         self.arrivals = {}
         self.count = 0
         self.ready = asyncio.Event()
         self.task = None
 
     async def run(self):
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", self.port, limit=1 << 20, local_addr=(self.source, 0)
+        )
         writer.write(
             f"GET /v1/realtime?collections=ticks HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n".encode()
         )
@@ -91,7 +94,9 @@ class Subscriber:
 
 
 async def connect(port, n):
-    subs = [Subscriber(port) for _ in range(n)]
+    # Each subscriber is its own client, from its own loopback address: the server allows a
+    # caller (an anonymous address) 16 streams, as it would a browser.
+    subs = [Subscriber(port, f"127.1.{i // 250}.{i % 250 + 1}") for i in range(n)]
     for i in range(0, n, 50):  # connect in steps: a burst of 1,000 SYNs overflows the backlog
         chunk = subs[i : i + 50]
         for s in chunk:

@@ -32,6 +32,10 @@ public struct BasaltConfiguration: Sendable {
     /// Whether webhooks may target loopback, private and link-local addresses (development, or a
     /// receiver on the same private network). Off: such targets are refused (SSRF).
     public var allowPrivateWebhooks = false
+    /// Whether requests and database calls are counted for `GET /metrics` (off: `/metrics` is 404).
+    public var metricsEnabled = true
+    /// A bearer token that may read `GET /metrics` besides an admin credential (a scraper's).
+    public var metricsToken: String?
     /// Resolves webhook hosts instead of the system's resolver (a deployment with its own DNS
     /// policy; tests that play a DNS server). Every address it returns is still checked.
     public var webhookResolver: (@Sendable (String) async throws -> [String])?

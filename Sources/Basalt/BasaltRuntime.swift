@@ -6,6 +6,7 @@ import BasaltSMTP
 import BasaltSQLite
 public import BasaltServices
 public import BasaltStorage
+public import BasaltTelemetry
 import Foundation
 public import Hummingbird
 import HummingbirdWebSocket
@@ -31,10 +32,13 @@ public final class BasaltRuntime: Sendable {
     public let afterHooks: AfterHooks
     let webhookSender: HTTPWebhookSender
     public let logger: Logger
+    /// What `GET /metrics` exposes; nil when metrics are off (`BASALT_METRICS=off`).
+    public let metrics: Metrics?
 
-    init(configuration: BasaltConfiguration, store: any Store, logger: Logger) async throws {
+    init(configuration: BasaltConfiguration, store: any Store, metrics: Metrics?, logger: Logger) async throws {
         self.configuration = configuration
         self.store = store
+        self.metrics = metrics
         self.logger = logger
         schemas = try await SchemaService(store: store, logger: logger)
         // Other processes' commits (PostgreSQL) wake the hub through LISTEN/NOTIFY; polling, while
@@ -51,6 +55,7 @@ public final class BasaltRuntime: Sendable {
             schemas: schemas,
             cursors: CursorCodec(secret: Array(secret.utf8)),
             hooks: configuration.hooks,
+            metrics: metrics,
             logger: logger
         )
         apiKeys = ApiKeyService(store: store)
@@ -139,17 +144,19 @@ public final class BasaltRuntime: Sendable {
         logger: Logger,
         _ body: @Sendable (BasaltRuntime) async throws -> T
     ) async throws -> T {
+        let metrics = configuration.metricsEnabled ? Metrics() : nil
         if let url = configuration.databaseURL {
             let store = try PostgresStore(
                 url: url,
                 schemaName: configuration.postgresSchema,
                 maxConnections: configuration.postgresMaxConnections,
                 acquireTimeout: configuration.databaseTimeout,
+                metrics: metrics,
                 logger: logger
             )
             return try await store.withRunning {
                 try await store.bootstrap()
-                let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
+                let runtime = try await BasaltRuntime(configuration: configuration, store: store, metrics: metrics, logger: logger)
                 return try await runtime.running(body)
             }
         }
@@ -158,10 +165,11 @@ public final class BasaltRuntime: Sendable {
             synchronous: configuration.sqliteSynchronous,
             busyTimeout: configuration.databaseTimeout,
             walTargetBytes: configuration.sqliteWALTargetBytes,
+            metrics: metrics,
             logger: logger
         )
         do {
-            let runtime = try await BasaltRuntime(configuration: configuration, store: store, logger: logger)
+            let runtime = try await BasaltRuntime(configuration: configuration, store: store, metrics: metrics, logger: logger)
             let result = try await runtime.running(body)
             try await store.close()
             return result
@@ -196,10 +204,53 @@ public final class BasaltRuntime: Sendable {
                 + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
                 + JobRoutes(jobs: jobs, webhooks: webhooks, settings: settings).endpoints
                 + makeRealtimeRoutes().endpoints
+                + makeMetricsRoutes()
                 + recordRoutes.endpoints
         )
         openAPI.install(surface)
         return surface
+    }
+
+    /// `GET /metrics`, when metrics are on.
+    func makeMetricsRoutes() -> [Endpoint] {
+        guard let metrics else { return [] }
+        return MetricsRoutes(metrics: metrics, token: configuration.metricsToken, apiKeys: apiKeys, auth: auth) { [self] in
+            await metricSamples()
+        }
+        .endpoints
+    }
+
+    /// What is read when `/metrics` is scraped: queue depth, outbox lag, the pool's size, the
+    /// SQLite log's size, the process's memory and descriptors. A query that fails leaves its
+    /// samples out (the scrape still answers, with the rest).
+    func metricSamples() async -> [Metrics.Sample] {
+        var out = ProcessStats.samples
+        if let depth = try? await jobs.depth() {
+            for d in depth {
+                out.append(.init("basalt_jobs", "Jobs in the durable queue, by state", labels: [("state", d.state.rawValue)], Double(d.count)))
+            }
+        }
+        if let lag = try? await EventLog(store: store).lag() {
+            for l in lag {
+                out.append(
+                    .init(
+                        "basalt_outbox_lag_events",
+                        "Events an outbox consumer has yet to pass",
+                        labels: [("consumer", l.consumer)],
+                        Double(l.events)
+                    )
+                )
+            }
+        }
+        if let sqlite = store as? SQLiteStore {
+            out.append(.init("basalt_db_pool_size", "Connections the store may open", Double(sqlite.connectionLimit)))
+            out.append(
+                .init("basalt_sqlite_wal_bytes", "Size of the SQLite write-ahead log after the last checkpoint", Double(sqlite.walStatus.bytes))
+            )
+        } else {
+            out.append(.init("basalt_db_pool_size", "Connections the store may open", Double(configuration.postgresMaxConnections)))
+        }
+        return out
     }
 
     func makeRealtimeRoutes() -> RealtimeRoutes {
@@ -229,7 +280,7 @@ public final class BasaltRuntime: Sendable {
         let settings = configuration.http
         let surface = surface ?? makeSurface()
         let router = Router(context: BasaltRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: EdgeMiddleware(settings: settings, logger: logger, surface: surface))
+        router.add(middleware: EdgeMiddleware(settings: settings, logger: logger, surface: surface, metrics: metrics))
         router.add(middleware: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: settings, surface: surface))
         router.add(middleware: rateLimit ?? RateLimitMiddleware(settings: settings))
         surface.register(on: router)

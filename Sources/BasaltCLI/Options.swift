@@ -119,6 +119,11 @@ struct StoreOptions: ParsableArguments {
             guard let n = Int(v), (10...600_000).contains(n) else { throw ValidationError("event_poll_ms is milliseconds from 10 to 600000") }
             c.eventPollInterval = .milliseconds(n)
         }
+        c.metricsToken = r.string(forKey: "metrics_token", isSecret: true)
+        if let v = r.string(forKey: "metrics") {
+            guard ["on", "off"].contains(v) else { throw ValidationError("metrics is on or off") }
+            c.metricsEnabled = v == "on"
+        }
         if let v = r.string(forKey: "allow_private_webhooks") { c.allowPrivateWebhooks = ["true", "1", "on", "yes"].contains(v.lowercased()) }
         if let v = r.string(forKey: "sqlite_synchronous") {
             guard let s = SQLiteStore.Synchronous(rawValue: v.uppercased()) else { throw ValidationError("sqlite_synchronous is normal or full") }

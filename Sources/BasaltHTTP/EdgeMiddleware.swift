@@ -1,4 +1,5 @@
 import BasaltCore
+public import BasaltTelemetry
 import Foundation
 import HTTPTypes
 public import Hummingbird
@@ -7,21 +8,25 @@ import NIOCore
 
 /// The outermost middleware, in one pass: assigns the request id and trace context, renders every
 /// error below it as problem+json (the one mapping point), adds security and CORS headers, and
-/// writes one JSON log line per request. One layer instead of four keeps the hot path short.
+/// writes one JSON log line per request and counts it in the metrics. One layer instead of four
+/// keeps the hot path short.
 public struct EdgeMiddleware: RouterMiddleware {
     public typealias Context = BasaltRequestContext
     let settings: HTTPSettings
     let logger: Logger
     let surface: HTTPSurface
+    let metrics: Metrics?
 
-    public init(settings: HTTPSettings, logger: Logger, surface: HTTPSurface) {
+    public init(settings: HTTPSettings, logger: Logger, surface: HTTPSurface, metrics: Metrics? = nil) {
         self.settings = settings
         self.logger = logger
         self.surface = surface
+        self.metrics = metrics
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
+        metrics?.requestStarted()
         var context = context
         context.requestID = Self.requestID(request.headers[BasaltHeader.requestID])
         let trace = Self.traceparent(request.headers[BasaltHeader.traceparent])
@@ -58,8 +63,9 @@ public struct EdgeMiddleware: RouterMiddleware {
         }
         if let origin { applyCORS(origin: origin, request: request, to: &response) }
 
+        let elapsed = ContinuousClock.now - start
+        metrics?.requestFinished(method: request.method.rawValue, route: context.endpointPath, status: response.status.code, duration: elapsed)
         if settings.requestLogs {
-            let elapsed = ContinuousClock.now - start
             let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
             logger.info(
                 "request",

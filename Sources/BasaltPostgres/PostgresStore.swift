@@ -1,5 +1,6 @@
 import BasaltCore
 public import BasaltStorage
+public import BasaltTelemetry
 import Foundation
 public import Logging
 public import PostgresNIO
@@ -32,6 +33,8 @@ public final class PostgresStore: Store, Service {
     public let acquireTimeout: Duration
     let logger: Logger
     let pools: Pools
+    /// Where database calls are timed (`GET /metrics`); nil: not measured.
+    public let metrics: Metrics?
 
     /// Connects to `url` (`postgres://user:pass@host:port/db`, also `postgresql://`).
     ///
@@ -46,11 +49,12 @@ public final class PostgresStore: Store, Service {
         schemaName: String? = nil,
         maxConnections: Int = 20,
         acquireTimeout: Duration = .seconds(5),
+        metrics: Metrics? = nil,
         logger: Logger
     ) throws {
         var configuration = try Self.configuration(url: url)
         configuration.options.maximumConnections = maxConnections
-        try self.init(configuration: configuration, schemaName: schemaName, acquireTimeout: acquireTimeout, logger: logger)
+        try self.init(configuration: configuration, schemaName: schemaName, acquireTimeout: acquireTimeout, metrics: metrics, logger: logger)
     }
 
     /// Uses a ready configuration (pool size, timeouts, TLS). `search_path` is added to its startup
@@ -59,6 +63,7 @@ public final class PostgresStore: Store, Service {
         configuration: PostgresClient.Configuration,
         schemaName: String? = nil,
         acquireTimeout: Duration = .seconds(5),
+        metrics: Metrics? = nil,
         logger: Logger
     ) throws {
         var configuration = configuration
@@ -80,6 +85,7 @@ public final class PostgresStore: Store, Service {
         self.schemaName = schemaName
         self.acquireTimeout = acquireTimeout
         self.logger = logger
+        self.metrics = metrics
         self.pools = Pools(first: PostgresClient(configuration: configuration, backgroundLogger: logger))
     }
 
@@ -226,6 +232,10 @@ public final class PostgresStore: Store, Service {
     // MARK: - Store
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
+        try await metrics.measure(.read) { try await fetchUnmeasured(query, types: types) }
+    }
+
+    func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
         do {
             let q = try Self.postgresQuery(query)
             return try await leased { conn in
@@ -247,6 +257,14 @@ public final class PostgresStore: Store, Service {
     }
 
     func write(
+        _ statements: [SQLStatement],
+        finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?,
+        announce: Bool
+    ) async throws -> [[SQLRow]] {
+        try await metrics.measure(.write) { try await writeUnmeasured(statements, finish: finish, announce: announce) }
+    }
+
+    func writeUnmeasured(
         _ statements: [SQLStatement],
         finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?,
         announce: Bool
@@ -282,6 +300,10 @@ public final class PostgresStore: Store, Service {
     }
 
     public func migrate(_ statements: [SQLQuery]) async throws {
+        try await metrics.measure(.migrate) { try await migrateUnmeasured(statements) }
+    }
+
+    func migrateUnmeasured(_ statements: [SQLQuery]) async throws {
         try await transaction(tag: 0) { conn in
             // Serializes schema changes between replicas; DDL in PostgreSQL is transactional.
             let key = "basalt.migrate:" + (self.schemaName ?? "")

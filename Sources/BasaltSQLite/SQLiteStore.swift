@@ -1,5 +1,6 @@
 import BasaltCore
 public import BasaltStorage
+public import BasaltTelemetry
 import Foundation
 internal import GRDB
 public import Logging
@@ -15,6 +16,11 @@ public final class SQLiteStore: Store, StatisticsTracking {
     /// A connection of its own for WAL checkpoints (see `housekeep`).
     let checkpointer: DatabaseQueue
     let logger: Logger
+    static let readerCount = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
+    /// Readers and the one writer.
+    public var connectionLimit: Int { Self.readerCount + 1 }
+    /// Where database calls are timed (`GET /metrics`); nil: not measured.
+    public let metrics: Metrics?
     /// Writes per table since its statistics were last refreshed (see `noteWrites`).
     let writesSinceAnalyze = Mutex<[String: Int]>([:])
     let rowsAtAnalyze = Mutex<[String: Int64]>([:])
@@ -38,6 +44,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
         synchronous: Synchronous = .normal,
         busyTimeout: Duration = .seconds(5),
         walTargetBytes: Int64 = 32 << 20,
+        metrics: Metrics? = nil,
         logger: Logger
     ) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -50,7 +57,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
         // Another process holding the write lock longer than this (a `basalt schema apply` from a
         // shell, a backup) makes a write a `503`, not a hang.
         config.busyMode = .callback(Self.retryEveryMillisecond(for: busyTimeout))
-        config.maximumReaderCount = max(2, ProcessInfo.processInfo.activeProcessorCount * 2)
+        config.maximumReaderCount = Self.readerCount
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
             try db.execute(sql: "PRAGMA cache_size = -32000")
@@ -76,6 +83,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
         checkpointConfig.busyMode = .callback(Self.retryEveryMillisecond(for: .milliseconds(Int(Self.escalatedWait * 1000))))
         self.checkpointer = try DatabaseQueue(path: directory + "/data.db", configuration: checkpointConfig)
         self.logger = logger
+        self.metrics = metrics
         self.walTargetBytes = walTargetBytes
         self.walPath = directory + "/data.db-wal"
         try pool.writeWithoutTransaction { db in
@@ -94,6 +102,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
+        try await metrics.measure(.read) { try await fetchUnmeasured(query, types: types) }
+    }
+
+    func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
         do {
             return try await pool.read { db in
                 let stmt = try db.cachedStatement(sql: query.sql)
@@ -114,6 +126,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
+        try await metrics.measure(.write) { try await writeUnmeasured(statements, finish: finish) }
+    }
+
+    func writeUnmeasured(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
         do {
             let out = try await pool.write { db in
                 var out: [[SQLRow]] = []
@@ -163,6 +179,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func migrate(_ statements: [SQLQuery]) async throws {
+        try await metrics.measure(.migrate) { try await migrateUnmeasured(statements) }
+    }
+
+    func migrateUnmeasured(_ statements: [SQLQuery]) async throws {
         do {
             try await pool.writeWithoutTransaction { db in
                 // Table rebuilds must not fire ON DELETE actions or rewrite references: the

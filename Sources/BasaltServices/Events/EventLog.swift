@@ -116,6 +116,18 @@ public struct EventLog: Sendable {
         return (b?.oldest, b?.newest ?? 0)
     }
 
+    /// How many numbered events each outbox consumer (webhooks, after-hooks) has yet to pass.
+    /// Reads only: events committed but not numbered yet (PostgreSQL) are not counted.
+    public func lag() async throws -> [(consumer: String, events: Int64)] {
+        try await store.fetchRows(
+            """
+            SELECT c."name", (SELECT coalesce(max("sequence"), 0) FROM "_basalt_events") - c."position"
+            FROM "_basalt_cursors" c ORDER BY c."name"
+            """,
+            types: [.text, .int]
+        ).map { ($0[0].text ?? "", max(0, $0[1].int ?? 0)) }
+    }
+
     /// Deletes events older than `cutoff`, always keeping the newest (it carries the sequence a
     /// resume is checked against) and any an `OutboxCursor` (webhooks, after-hooks) has not passed. Returns how many went.
     @discardableResult

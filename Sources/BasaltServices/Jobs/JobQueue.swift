@@ -322,6 +322,14 @@ public struct JobQueue: Sendable {
         return (jobs, next)
     }
 
+    /// How many jobs are in each state (every state, zero included).
+    public func depth() async throws -> [(state: Job.State, count: Int64)] {
+        let rows = try await store.fetchRows(#"SELECT "state", count(*) FROM "_basalt_jobs" GROUP BY "state""#, types: [.text, .int])
+        var counts: [String: Int64] = [:]
+        for r in rows { counts[r[0].text ?? ""] = r[1].int ?? 0 }
+        return Job.State.allCases.map { ($0, counts[$0.rawValue] ?? 0) }
+    }
+
     /// Forgets finished jobs: succeeded ones after `succeededFor`, dead ones after `deadFor`.
     public func purge(succeededFor: Duration = .seconds(86_400), deadFor: Duration = .seconds(30 * 86_400), now: Timestamp = .now()) async throws {
         let t = now.millisecondsSinceEpoch

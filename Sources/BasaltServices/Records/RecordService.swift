@@ -1,5 +1,6 @@
 public import BasaltCore
 public import BasaltStorage
+public import BasaltTelemetry
 import Foundation
 public import Logging
 
@@ -17,9 +18,18 @@ public final class RecordService: Sendable {
     /// Signed-in users' records, read on every authenticated request.
     public let users: UserDirectory
     let hooks: RecordHooks
+    let metrics: Metrics?
 
-    public init(store: any Store, schemas: SchemaService, cursors: CursorCodec, hooks: RecordHooks = RecordHooks(), logger: Logger) {
+    public init(
+        store: any Store,
+        schemas: SchemaService,
+        cursors: CursorCodec,
+        hooks: RecordHooks = RecordHooks(),
+        metrics: Metrics? = nil,
+        logger: Logger
+    ) {
         self.store = store
+        self.metrics = metrics
         self.hooks = hooks
         self.schemas = schemas
         self.cursors = cursors
@@ -199,6 +209,7 @@ public final class RecordService: Sendable {
                 where pending.guards[statement].isStale
                 && attempt < 5 && !commands[tag].precondition.isConditional
             {
+                metrics?.transactionRetried()
                 continue
             } catch {
                 let tag = Self.tag(of: error) ?? 0
