@@ -60,6 +60,7 @@ let package = Package(
             name: "BasaltSQLite",
             dependencies: [
                 "BasaltCore", "BasaltStorage", "BasaltTelemetry", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -13,6 +13,8 @@ public final class SQLiteStore: Store, StatisticsTracking {
     public let dialect: any SQLDialect = SQLiteDialect()
     public let commits = Beacon()
     let pool: DatabasePool
+    /// Writes waiting to commit together (see `SQLiteStore+GroupCommit.swift`).
+    let groups = WriteGroups()
     /// A connection of its own for WAL checkpoints (see `housekeep`).
     let checkpointer: DatabaseQueue
     let logger: Logger
@@ -130,33 +132,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     func writeUnmeasured(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
-        do {
-            let out = try await pool.write { db in
-                var out: [[SQLRow]] = []
-                out.reserveCapacity(statements.count)
-                func runAll(_ list: [SQLStatement], from offset: Int) throws {
-                    for (i, s) in list.enumerated() {
-                        do {
-                            out.append(try Self.run(s, index: offset + i, db))
-                        } catch let e as StoreError {
-                            throw e
-                        } catch {
-                            throw Self.translate(error, tag: s.tag)
-                        }
-                    }
-                }
-                try runAll(statements, from: 0)
-                if let finish { try runAll(try finish(out), from: statements.count) }
-                return out
-            }
-            commits.bump()
-            return out
-        } catch let e as StoreError {
-            throw e
-        } catch {
-            // A deferred foreign key fails at COMMIT, after the last statement.
-            throw Self.translate(error, tag: statements.last?.tag ?? 0)
-        }
+        try await writeGrouped(statements, finish: finish)
     }
 
     static func run(_ s: SQLStatement, index i: Int, _ db: Database) throws -> [SQLRow] {
