@@ -232,7 +232,10 @@ public final class PostgresStore: Store, Service {
     // MARK: - Store
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
-        try await metrics.measure(.read) { try await fetchUnmeasured(query, types: types) }
+        guard let metrics else { return try await fetchUnmeasured(query, types: types) }
+        let start = metrics.operationStarted(.read)
+        defer { metrics.operationFinished(.read, since: start) }
+        return try await fetchUnmeasured(query, types: types)
     }
 
     func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
@@ -261,7 +264,10 @@ public final class PostgresStore: Store, Service {
         finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?,
         announce: Bool
     ) async throws -> [[SQLRow]] {
-        try await metrics.measure(.write) { try await writeUnmeasured(statements, finish: finish, announce: announce) }
+        guard let metrics else { return try await writeUnmeasured(statements, finish: finish, announce: announce) }
+        let start = metrics.operationStarted(.write)
+        defer { metrics.operationFinished(.write, since: start) }
+        return try await writeUnmeasured(statements, finish: finish, announce: announce)
     }
 
     func writeUnmeasured(
@@ -300,7 +306,9 @@ public final class PostgresStore: Store, Service {
     }
 
     public func migrate(_ statements: [SQLQuery]) async throws {
-        try await metrics.measure(.migrate) { try await migrateUnmeasured(statements) }
+        let start = metrics?.operationStarted(.migrate)
+        defer { if let start { metrics?.operationFinished(.migrate, since: start) } }
+        try await migrateUnmeasured(statements)
     }
 
     func migrateUnmeasured(_ statements: [SQLQuery]) async throws {

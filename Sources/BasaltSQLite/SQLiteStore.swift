@@ -104,7 +104,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
-        try await metrics.measure(.read) { try await fetchUnmeasured(query, types: types) }
+        guard let metrics else { return try await fetchUnmeasured(query, types: types) }
+        let start = metrics.operationStarted(.read)
+        defer { metrics.operationFinished(.read, since: start) }
+        return try await fetchUnmeasured(query, types: types)
     }
 
     func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
@@ -128,7 +131,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
-        try await metrics.measure(.write) { try await writeUnmeasured(statements, finish: finish) }
+        guard let metrics else { return try await writeUnmeasured(statements, finish: finish) }
+        let start = metrics.operationStarted(.write)
+        defer { metrics.operationFinished(.write, since: start) }
+        return try await writeUnmeasured(statements, finish: finish)
     }
 
     func writeUnmeasured(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
@@ -155,7 +161,9 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func migrate(_ statements: [SQLQuery]) async throws {
-        try await metrics.measure(.migrate) { try await migrateUnmeasured(statements) }
+        let start = metrics?.operationStarted(.migrate)
+        defer { if let start { metrics?.operationFinished(.migrate, since: start) } }
+        try await migrateUnmeasured(statements)
     }
 
     func migrateUnmeasured(_ statements: [SQLQuery]) async throws {

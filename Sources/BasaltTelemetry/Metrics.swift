@@ -16,7 +16,8 @@ public final class Metrics: Sendable {
     let requestsInFlight: Gauge
     let retries: Counter
     let handles = Mutex<[RequestKey: RequestHandles]>([:])
-    let queries: [StoreOperation: (histogram: DurationHistogram, inFlight: Gauge)]
+    /// By `StoreOperation.index`.
+    let queries: [(histogram: DurationHistogram, inFlight: Gauge)]
 
     struct RequestKey: Hashable {
         var method: String
@@ -58,30 +59,32 @@ public final class Metrics: Sendable {
                 helpText: "Write transactions planned again after losing a race (optimistic concurrency)"
             )
         )
-        var queries: [StoreOperation: (DurationHistogram, Gauge)] = [:]
+        var queries: [(histogram: DurationHistogram, inFlight: Gauge)] = []
         for op in StoreOperation.allCases {
             let labels = [("operation", op.rawValue)]
-            queries[op] = (
-                registry.makeDurationHistogram(
-                    descriptor: .init(
-                        namespace: "basalt",
-                        subsystem: "db",
-                        metricName: "operation_duration",
-                        unitName: "seconds",
-                        helpText: "Database calls (a read query, or a whole write transaction), including the wait for a connection"
+            queries.append(
+                (
+                    registry.makeDurationHistogram(
+                        descriptor: .init(
+                            namespace: "basalt",
+                            subsystem: "db",
+                            metricName: "operation_duration",
+                            unitName: "seconds",
+                            helpText: "Database calls (a read query, or a whole write transaction), including the wait for a connection"
+                        ),
+                        labels: labels,
+                        buckets: Self.queryBuckets
                     ),
-                    labels: labels,
-                    buckets: Self.queryBuckets
-                ),
-                registry.makeGauge(
-                    descriptor: .init(
-                        namespace: "basalt",
-                        subsystem: "db",
-                        metricName: "operations_in_flight",
-                        unitName: "",
-                        helpText: "Database calls holding or waiting for a connection"
-                    ),
-                    labels: labels
+                    registry.makeGauge(
+                        descriptor: .init(
+                            namespace: "basalt",
+                            subsystem: "db",
+                            metricName: "operations_in_flight",
+                            unitName: "",
+                            helpText: "Database calls holding or waiting for a connection"
+                        ),
+                        labels: labels
+                    )
                 )
             )
         }
@@ -150,16 +153,17 @@ public final class Metrics: Sendable {
 
     // MARK: - Database
 
-    /// Times one database call; `body` runs between the in-flight gauge's increment and decrement.
-    public func measure<T>(_ operation: StoreOperation, _ body: () async throws -> T) async rethrows -> T {
-        let start = ContinuousClock.now
-        let q = queries[operation]
-        q?.inFlight.increment()
-        defer {
-            q?.inFlight.decrement()
-            q?.histogram.record(ContinuousClock.now - start)
-        }
-        return try await body()
+    /// A database call begins: counted in flight until `operationFinished`. Two calls rather
+    /// than one taking a closure: the store's hot path stays free of a generic async closure.
+    public func operationStarted(_ operation: StoreOperation) -> ContinuousClock.Instant {
+        queries[operation.index].inFlight.increment()
+        return .now
+    }
+
+    public func operationFinished(_ operation: StoreOperation, since start: ContinuousClock.Instant) {
+        let q = queries[operation.index]
+        q.inFlight.decrement()
+        q.histogram.record(.now - start)
     }
 
     public func transactionRetried() { retries.increment() }
@@ -201,12 +205,12 @@ public enum StoreOperation: String, Sendable, CaseIterable {
     case read
     case write
     case migrate
-}
 
-extension Optional where Wrapped == Metrics {
-    /// Times `body` when metrics are on; runs it as it is otherwise.
-    public func measure<T>(_ operation: StoreOperation, _ body: () async throws -> T) async rethrows -> T {
-        guard let metrics = self else { return try await body() }
-        return try await metrics.measure(operation, body)
+    var index: Int {
+        switch self {
+        case .read: 0
+        case .write: 1
+        case .migrate: 2
+        }
     }
 }
