@@ -244,9 +244,14 @@ public final class BasaltRuntime: Sendable {
         }
         if let sqlite = store as? SQLiteStore {
             out.append(.init("basalt_db_pool_size", "Connections the store may open", Double(sqlite.connectionLimit)))
-            out.append(
-                .init("basalt_sqlite_wal_bytes", "Size of the SQLite write-ahead log after the last checkpoint", Double(sqlite.walStatus.bytes))
-            )
+            let wal = sqlite.walStatus
+            let seconds = Double(wal.lastDuration.components.seconds) + Double(wal.lastDuration.components.attoseconds) / 1e18
+            out += [
+                .init("basalt_sqlite_wal_bytes", "Size of the SQLite write-ahead log after the last checkpoint", Double(wal.bytes)),
+                .init("basalt_sqlite_checkpoint_seconds", "How long the last WAL checkpoint took", seconds),
+                .init("basalt_sqlite_checkpoint_escalated", "1 when the last checkpoint found the log over its target", wal.lastEscalated ? 1 : 0),
+                .init("basalt_sqlite_checkpoint_unfinished", "Escalated checkpoints in a row that could not finish", Double(wal.unfinished)),
+            ]
         } else {
             out.append(.init("basalt_db_pool_size", "Connections the store may open", Double(configuration.postgresMaxConnections)))
         }

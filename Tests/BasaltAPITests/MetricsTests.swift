@@ -107,6 +107,11 @@ struct MetricsTests {
             #expect((Self.value(after, "basalt_db_pool_size", [:]) ?? 0) >= 1)
             #expect((Self.value(after, "process_resident_memory_bytes", [:]) ?? 0) > 1_000_000)
             #expect((Self.value(after, "process_open_fds", [:]) ?? 0) > 0)
+            if backend == .sqlite {
+                for name in ["basalt_sqlite_wal_bytes", "basalt_sqlite_checkpoint_seconds", "basalt_sqlite_checkpoint_escalated"] {
+                    #expect(Self.value(after, name, [:]) != nil, "no \(name)")
+                }
+            }
         }
     }
 
