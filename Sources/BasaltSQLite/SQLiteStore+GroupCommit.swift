@@ -10,7 +10,9 @@ import Synchronization
 /// key violation, a failed expectation) rolls back that write alone and fails only its caller,
 /// and the others commit. Pages that several writes touch — the table's last leaf, the outbox's
 /// last leaf — are written once per group instead of once per write. Nobody is answered before
-/// the group's COMMIT, so an acknowledged write is as durable as before.
+/// the group's COMMIT, so an acknowledged write is as durable as before. A queued write is not
+/// cancelled with its caller's task: once handed to the writer it commits or fails as a whole
+/// (its caller, if gone, is simply not answered).
 final class WriteGroups: Sendable {
     struct Pending: Sendable {
         var statements: [SQLStatement]
@@ -33,6 +35,9 @@ final class WriteGroups: Sendable {
         }
     }
 
+    /// Whether writes are queued or being committed (`close` waits for them).
+    var busy: Bool { state.withLock { $0.committing } }
+
     /// The next group, oldest first; empty (and committing over) when none is waiting.
     func next() -> [Pending] {
         state.withLock { s in
@@ -45,9 +50,10 @@ final class WriteGroups: Sendable {
     }
 }
 
-/// SQLite rolled the whole transaction back on its own (a full disk, an I/O error): the writes
-/// before the failing one are undone too, so every write of the group fails.
+/// SQLite rolled the whole transaction back on its own (a full disk, an I/O error) while the
+/// write at `index` ran: the writes before it are undone too.
 struct GroupRolledBack: Error {
+    var index: Int
     var underlying: any Error
 }
 
@@ -55,7 +61,9 @@ extension SQLiteStore {
     func writeGrouped(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
         try await withCheckedThrowingContinuation { reply in
             if groups.enqueue(.init(statements: statements, finish: finish, reply: reply)) {
-                Task { await commitGroups() }
+                // Detached: the drain must not run at the first caller's priority or under its
+                // task-locals for the groups of everyone after it.
+                Task.detached { await self.commitGroups() }
             }
         }
     }
@@ -75,7 +83,7 @@ extension SQLiteStore {
             outcomes = try await pool.write { db in
                 var outcomes: [Result<[[SQLRow]], any Error>] = []
                 outcomes.reserveCapacity(group.count)
-                for p in group {
+                for (index, p) in group.enumerated() {
                     try db.execute(sql: "SAVEPOINT basalt_write")
                     do {
                         let rows = try Self.run(p.statements, finish: p.finish, db)
@@ -86,7 +94,7 @@ extension SQLiteStore {
                         try db.execute(sql: "RELEASE SAVEPOINT basalt_write")
                         outcomes.append(.success(rows))
                     } catch {
-                        guard db.isInsideTransaction else { throw GroupRolledBack(underlying: error) }
+                        guard db.isInsideTransaction else { throw GroupRolledBack(index: index, underlying: error) }
                         try db.execute(sql: "ROLLBACK TO SAVEPOINT basalt_write")
                         try db.execute(sql: "RELEASE SAVEPOINT basalt_write")
                         outcomes.append(.failure(error))
@@ -94,11 +102,18 @@ extension SQLiteStore {
                 }
                 return outcomes
             }
+        } catch let e as GroupRolledBack {
+            // The write that failed fails; the others, undone with it, are tried again without it.
+            let culprit = group[e.index]
+            culprit.reply.resume(throwing: Self.storeError(e.underlying, tag: culprit.statements.last?.tag ?? 0))
+            var rest = group
+            rest.remove(at: e.index)
+            if !rest.isEmpty { await commit(rest) }
+            return
         } catch {
             // BEGIN or COMMIT failed (the lock held past its timeout, a full disk): nothing of the
             // group was written.
-            let cause = (error as? GroupRolledBack)?.underlying ?? error
-            for p in group { p.reply.resume(throwing: Self.storeError(cause, tag: p.statements.last?.tag ?? 0)) }
+            for p in group { p.reply.resume(throwing: Self.storeError(error, tag: p.statements.last?.tag ?? 0)) }
             return
         }
         if outcomes.contains(where: { if case .success = $0 { true } else { false } }) { commits.bump() }

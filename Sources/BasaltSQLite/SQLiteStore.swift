@@ -267,6 +267,8 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func close() async throws {
+        // Writes already queued commit (or fail) before the connections close.
+        while groups.busy { try? await Task.sleep(for: .milliseconds(1)) }
         try? await pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA optimize") }
         try? await checkpointer.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
         try checkpointer.close()
