@@ -23,6 +23,8 @@ public struct BasaltConfiguration: Sendable {
     public var sqliteSynchronous: SQLiteStore.Synchronous = .normal
     /// The size the SQLite write-ahead log is kept near under sustained load.
     public var sqliteWALTargetBytes: Int64 = 32 << 20
+    /// How long audit entries are kept (nil: forever).
+    public var auditRetention: Duration? = .seconds(365 * 86_400)
     /// How long events stay in the outbox: how far back a realtime subscriber can resume.
     public var eventRetention: Duration = .seconds(7 * 86_400)
     /// How often the event hub looks for other processes' commits while anyone subscribes — the

@@ -354,6 +354,12 @@ struct HousekeepingService: Service {
                 await attempt("realtime ticket purge") { try await RealtimeTickets(store: runtime.store, secrets: runtime.auth.secrets).purge() }
                 await attempt("job purge") { try await runtime.jobs.purge() }
                 await attempt("webhook position") { try await runtime.webhooks.skipIdle() }
+                if let keep = runtime.configuration.auditRetention {
+                    await attempt("audit retention") {
+                        let cutoff = Timestamp.now().millisecondsSinceEpoch - Int64(keep.components.seconds) * 1000
+                        try await AuditLog(store: runtime.store).prune(olderThan: Timestamp(millisecondsSinceEpoch: cutoff))
+                    }
+                }
                 await attempt("event retention") {
                     let cutoff = Timestamp.now().millisecondsSinceEpoch - Int64(runtime.configuration.eventRetention.components.seconds) * 1000
                     try await runtime.events.log.prune(olderThan: Timestamp(millisecondsSinceEpoch: cutoff))

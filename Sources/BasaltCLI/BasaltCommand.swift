@@ -15,7 +15,7 @@ struct BasaltCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "basalt",
         abstract: "A self-hosted backend: your collections as a standards-exact REST API.",
-        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, OpenAPICommand.self]
+        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, Audit.self, OpenAPICommand.self]
     )
 }
 
@@ -225,6 +225,30 @@ struct Keys: AsyncParsableCommand {
             let config = try await store.configuration()
             let kid = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in try await rt.rotateSigningKeys() }
             print(kid)
+        }
+    }
+}
+
+struct Audit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "The audit log.", subcommands: [Export.self])
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the audit log as JSON lines, oldest first.",
+            discussion: "One object per line: id, at, actor, action, collection, record_id, request_id, detail."
+        )
+        @OptionGroup var store: StoreOptions
+        @Option(help: "Only entries at or after this RFC 3339 time (e.g. 2026-12-01T00:00:00Z).") var since: String?
+        func run() async throws {
+            let from = try since.map { s throws(ValidationError) -> Timestamp in
+                guard let t = Timestamp(rfc3339: s) else { throw ValidationError("--since is an RFC 3339 time, e.g. 2026-12-01T00:00:00Z") }
+                return t
+            }
+            let config = try await store.configuration()
+            try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
+                try await AuditLog(store: rt.store).export(since: from) { page in
+                    print(page.map { $0.serialized() }.joined(separator: "\n"))
+                }
+            }
         }
     }
 }

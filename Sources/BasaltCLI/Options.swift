@@ -115,6 +115,12 @@ struct StoreOptions: ParsableArguments {
             guard let n = Int(v), (1...8760).contains(n) else { throw ValidationError("event_retention_hours is hours from 1 to 8760") }
             c.eventRetention = .seconds(n * 3600)
         }
+        if let v = r.string(forKey: "audit_retention_days") {
+            guard let n = Int(v), (0...36_500).contains(n) else {
+                throw ValidationError("audit_retention_days is days from 0 (keep forever) to 36500")
+            }
+            c.auditRetention = n == 0 ? nil : .seconds(n * 86_400)
+        }
         if let v = r.string(forKey: "event_poll_ms") {
             guard let n = Int(v), (10...600_000).contains(n) else { throw ValidationError("event_poll_ms is milliseconds from 10 to 600000") }
             c.eventPollInterval = .milliseconds(n)

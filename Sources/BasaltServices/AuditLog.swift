@@ -98,17 +98,60 @@ public struct AuditLog: Sendable {
             rows.removeLast()
             next = rows.last?.id
         }
-        let items = rows.map { a -> JSONValue in
-            .object(
-                JSONObject([
-                    ("id", .string(a.id ?? "")), ("at", .string(Timestamp(millisecondsSinceEpoch: a.at).rfc3339)),
-                    ("actor", .string(a.actor)), ("action", .string(a.action)),
-                    ("collection", a.collection.map(JSONValue.string) ?? .null), ("record_id", a.recordID.map(JSONValue.string) ?? .null),
-                    ("request_id", a.requestID.map(JSONValue.string) ?? .null),
-                    ("detail", a.detail.flatMap { try? JSONValue.parse($0) } ?? .null),
-                ])
-            )
+        return (rows.map(\.json), next)
+    }
+
+    /// Entries from `since` on, oldest first, a page at a time (`basalt audit export`).
+    public func export(since: Timestamp?, page: Int = 1000, _ emit: ([JSONValue]) throws -> Void) async throws {
+        var after = ""
+        while true {
+            var sql: SQL = """
+                SELECT "id", "at", "actor", "action", "collection", "record_id", "request_id", "detail" FROM "_basalt_audit"
+                WHERE "id" > \(after)
+                """
+            if let since { sql = "\(sql) AND \"at\" >= \(since.millisecondsSinceEpoch)" }
+            let rows = try await store.fetch("\(sql) ORDER BY \"id\" LIMIT \(page)", as: AuditRow.self)
+            if rows.isEmpty { return }
+            try emit(rows.map(\.json))
+            after = rows.last?.id ?? after
+            if rows.count < page { return }
         }
-        return (items, next)
+    }
+
+    /// Deletes entries older than `cutoff` (retention), a bounded batch per transaction so a
+    /// large backlog never holds the writer long. Returns how many went.
+    @discardableResult
+    public func prune(olderThan cutoff: Timestamp) async throws -> Int {
+        var total = 0
+        while true {
+            let rows = try await store.write([
+                store.statement(
+                    """
+                    DELETE FROM "_basalt_audit" WHERE "id" IN
+                      (SELECT "id" FROM "_basalt_audit" WHERE "at" < \(cutoff.millisecondsSinceEpoch) LIMIT 5000)
+                    RETURNING "id"
+                    """,
+                    returning: [.text]
+                )
+            ])
+            let n = rows.first?.count ?? 0
+            total += n
+            if n < 5000 { return total }
+        }
+    }
+}
+
+extension AuditLog.AuditRow {
+    /// The admin API's and the export's representation.
+    var json: JSONValue {
+        .object(
+            JSONObject([
+                ("id", .string(id ?? "")), ("at", .string(Timestamp(millisecondsSinceEpoch: at).rfc3339)),
+                ("actor", .string(actor)), ("action", .string(action)),
+                ("collection", collection.map(JSONValue.string) ?? .null), ("record_id", recordID.map(JSONValue.string) ?? .null),
+                ("request_id", requestID.map(JSONValue.string) ?? .null),
+                ("detail", detail.flatMap { try? JSONValue.parse($0) } ?? .null),
+            ])
+        )
     }
 }

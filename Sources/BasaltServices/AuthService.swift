@@ -195,6 +195,7 @@ public final class AuthService: Sendable {
             user["disabled"]?.boolValue != true
         else {
             throttle.failed(email: email, address: client.address)
+            try await auditRefusedSignIn(email: email, reason: "credentials", client: client)
             throw BasaltError(.unauthenticated, Self.wrongCredentials)
         }
         if creds.totpEnabled {
@@ -203,6 +204,7 @@ public final class AuthService: Sendable {
             }
             guard try await consumeSecondFactor(id, creds, otp) else {
                 throttle.failed(email: email, address: client.address)
+                try await auditRefusedSignIn(email: email, reason: "second_factor", client: client)
                 throw BasaltError(.mfaRequired, "The one-time code is wrong or was already used")
             }
         }
@@ -218,7 +220,19 @@ public final class AuthService: Sendable {
                 )
             ])
         }
-        return try await startSession(user: user, client: client)
+        return try await startSession(user: user, client: client, audit: "auth.login")
+    }
+
+    /// A refused sign-in, in the audit log: who tried which account from where (API.md §12).
+    func auditRefusedSignIn(email: String, reason: String, client: Client) async throws {
+        try await audit.record(
+            AuditLog.Entry(
+                actor: "anon:" + client.address,
+                action: "auth.login_refused",
+                collection: BuiltinCollections.usersName,
+                detail: .object(JSONObject([("email", .string(email)), ("reason", .string(reason))]))
+            )
+        )
     }
 
     /// A TOTP code (not replayed within its window) or an unused recovery code.
@@ -260,8 +274,9 @@ public final class AuthService: Sendable {
         }
     }
 
-    /// Opens a session (a refresh-token family) and answers with the token response.
-    func startSession(user: JSONObject, client: Client) async throws -> JSONValue {
+    /// Opens a session (a refresh-token family) and answers with the token response. `action`
+    /// names the audit entry written with it (a sign-in), if any.
+    func startSession(user: JSONObject, client: Client, audit action: String? = nil) async throws -> JSONValue {
         let now = Timestamp.now()
         let sessionID = RecordID.make(at: now)
         let refresh = "bsr_" + Digest.randomToken(bytes: 32)
@@ -269,7 +284,7 @@ public final class AuthService: Sendable {
         let userID = user["id"]?.stringValue ?? ""
         let t = now.millisecondsSinceEpoch
         let userAgent = client.userAgent.map { String($0.prefix(300)) }
-        _ = try await store.write([
+        var statements = [
             store.statement(
                 """
                 INSERT INTO "_basalt_sessions" ("id", "user_id", "created_at", "last_used_at", "expires_at", "user_agent", "client_address")
@@ -282,7 +297,19 @@ public final class AuthService: Sendable {
                 VALUES (\(Digest.sha256Hex(refresh)), \(sessionID), \(t))
                 """
             ),
-        ])
+        ]
+        if let action {
+            let detail = JSONValue.object(JSONObject([("address", .string(client.address))]))
+            let entry = AuditLog.Entry(
+                actor: "sub:" + userID,
+                action: action,
+                collection: BuiltinCollections.usersName,
+                recordID: userID,
+                detail: detail
+            )
+            statements.append(audit.statement(entry, at: now))
+        }
+        _ = try await store.write(statements)
         return try await tokenResponse(user: user, session: sessionID, refresh: refresh, now: now)
     }
 

@@ -27,6 +27,7 @@ struct CLITests {
     static let helpCommands: [[String]] = [
         [], ["serve"], ["schema"], ["schema", "export"], ["schema", "apply"], ["migrate"], ["migrate", "plan"],
         ["migrate", "history"], ["admin"], ["admin", "key"], ["admin", "key", "create"], ["openapi"], ["keys"], ["keys", "rotate"],
+        ["audit"], ["audit", "export"],
     ]
 
     @Test("--help works on every command", arguments: helpCommands)
@@ -328,6 +329,17 @@ struct CLITests {
         )
         #expect(String(decoding: header, as: UTF8.self).contains(kid))
         #expect(await server.stop()?.isSuccess == true)
+
+        // The audit log as JSON lines, oldest first: both sign-ins are there.
+        let export = try await basalt(["audit", "export", "--data", data], in: dir)
+        #expect(export.succeeded, "\(export)")
+        let entries = export.stdout.split(separator: "\n").compactMap { jsonObject(String($0)) }
+        #expect(entries.filter { $0["action"] as? String == "auth.login" }.count == 2, "\(export.stdout)")
+        let ids = entries.compactMap { $0["id"] as? String }
+        #expect(ids == ids.sorted())
+        let later = try await basalt(["audit", "export", "--since", "2999-01-01T00:00:00Z", "--data", data], in: dir)
+        #expect(later.succeeded && later.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(later)")
+        #expect(try await basalt(["audit", "export", "--since", "yesterday", "--data", data], in: dir).failedCleanly)
     }
 
     @Test("admin key create prints only a bsk_ key, which authenticates as admin (also while a server runs)")
