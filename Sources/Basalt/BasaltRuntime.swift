@@ -242,18 +242,15 @@ public final class BasaltRuntime: Sendable {
                 )
             }
         }
+        out.append(.init("basalt_db_pool_size", "Connections the store may open", Double(store.connectionLimit)))
         if let sqlite = store as? SQLiteStore {
-            out.append(.init("basalt_db_pool_size", "Connections the store may open", Double(sqlite.connectionLimit)))
             let wal = sqlite.walStatus
-            let seconds = Double(wal.lastDuration.components.seconds) + Double(wal.lastDuration.components.attoseconds) / 1e18
             out += [
                 .init("basalt_sqlite_wal_bytes", "Size of the SQLite write-ahead log after the last checkpoint", Double(wal.bytes)),
-                .init("basalt_sqlite_checkpoint_seconds", "How long the last WAL checkpoint took", seconds),
+                .init("basalt_sqlite_checkpoint_seconds", "How long the last WAL checkpoint took", wal.lastDuration / .seconds(1)),
                 .init("basalt_sqlite_checkpoint_escalated", "1 when the last checkpoint found the log over its target", wal.lastEscalated ? 1 : 0),
                 .init("basalt_sqlite_checkpoint_unfinished", "Escalated checkpoints in a row that could not finish", Double(wal.unfinished)),
             ]
-        } else {
-            out.append(.init("basalt_db_pool_size", "Connections the store may open", Double(configuration.postgresMaxConnections)))
         }
         return out
     }
@@ -356,7 +353,7 @@ struct HousekeepingService: Service {
                 await attempt("webhook position") { try await runtime.webhooks.skipIdle() }
                 if let keep = runtime.configuration.auditRetention {
                     await attempt("audit retention") {
-                        let cutoff = Timestamp.now().millisecondsSinceEpoch - Int64(keep.components.seconds) * 1000
+                        let cutoff = Timestamp.now().millisecondsSinceEpoch - keep.milliseconds
                         try await AuditLog(store: runtime.store).prune(olderThan: Timestamp(millisecondsSinceEpoch: cutoff))
                     }
                 }

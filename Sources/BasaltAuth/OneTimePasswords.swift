@@ -48,19 +48,11 @@ public enum OneTimePasswords {
         guard code.count == 6, code.allSatisfy(\.isASCIIDigit) else { return nil }
         let step = time.millisecondsSinceEpoch / 30_000
         for s in [step - 1, step, step + 1] where s > (lastStep ?? Int64.min) {
-            if constantTimeEqual(Self.code(secret: secret, at: Timestamp(millisecondsSinceEpoch: s * 30_000)), code) { return s }
+            if Digest.constantTimeEqual(Self.code(secret: secret, at: Timestamp(millisecondsSinceEpoch: s * 30_000)).utf8, code.utf8) { return s }
         }
         return nil
     }
 
-    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8)
-        let y = Array(b.utf8)
-        guard x.count == y.count else { return false }
-        var d: UInt8 = 0
-        for i in x.indices { d |= x[i] ^ y[i] }
-        return d == 0
-    }
 }
 
 extension Character {

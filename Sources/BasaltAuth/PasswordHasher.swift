@@ -63,7 +63,7 @@ public struct ScryptPasswordHasher: PasswordHasher {
     public func verify(_ password: String, against stored: String) async throws -> PasswordCheck {
         guard let phc = Self.parse(stored) else { return .mismatch }
         let key = try await Self.offload { try Self.derive(password, salt: phc.salt, phc.params) }
-        guard Self.constantTimeEqual(key, phc.hash) else { return .mismatch }
+        guard Digest.constantTimeEqual(key, phc.hash) else { return .mismatch }
         return phc.params < parameters ? .matchNeedsRehash : .match
     }
 
@@ -131,10 +131,4 @@ public struct ScryptPasswordHasher: PasswordHasher {
         return Data(base64Encoded: t).map { Array($0) }
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for i in a.indices { diff |= a[i] ^ b[i] }
-        return diff == 0
-    }
 }

@@ -41,6 +41,25 @@ public indirect enum FilterExpr: Sendable, Equatable {
     case constant(Bool)
 }
 
+extension FilterExpr {
+    /// The same expression with every literal replaced by `transform(literal)`.
+    public func mappingLiterals(_ transform: (FilterLiteral) -> FilterLiteral) -> FilterExpr {
+        func operand(_ o: FilterOperand) -> FilterOperand {
+            if case .literal(let l) = o { return .literal(transform(l)) }
+            return o
+        }
+        switch self {
+        case .and(let parts): return .and(parts.map { $0.mappingLiterals(transform) })
+        case .or(let parts): return .or(parts.map { $0.mappingLiterals(transform) })
+        case .not(let inner): return .not(inner.mappingLiterals(transform))
+        case .compare(let l, let op, let r): return .compare(operand(l), op, operand(r))
+        case .inList(let o, let literals): return .inList(operand(o), literals.map(transform))
+        case .isNull(let o, let negated): return .isNull(operand(o), negated: negated)
+        case .constant: return self
+        }
+    }
+}
+
 public enum FilterOp: String, Sendable, Equatable, CaseIterable {
     case eq = "="
     case ne = "!="

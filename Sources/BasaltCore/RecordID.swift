@@ -58,6 +58,15 @@ public enum RecordID {
 public enum Digest {
     public static func sha256Hex(_ s: String) -> String { sha256Hex(Array(s.utf8)) }
 
+    /// Equality whose time depends on the length only, not on where the first difference is:
+    /// for secrets (hashes, one-time codes, tokens).
+    public static func constantTimeEqual(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+        guard a.count == b.count else { return false }
+        var diff: UInt8 = 0
+        for (x, y) in zip(a, b) { diff |= x ^ y }
+        return diff == 0
+    }
+
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
         var out = [UInt8]()
         out.reserveCapacity(64)

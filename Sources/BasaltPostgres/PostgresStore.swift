@@ -89,6 +89,8 @@ public final class PostgresStore: Store, Service {
         self.pools = Pools(first: PostgresClient(configuration: configuration, backgroundLogger: logger))
     }
 
+    public var connectionLimit: Int { clientConfiguration.options.maximumConnections }
+
     /// The connection pool in use now.
     public var client: PostgresClient { pools.current }
 

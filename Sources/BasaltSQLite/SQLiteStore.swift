@@ -131,14 +131,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
-        guard let metrics else { return try await writeUnmeasured(statements, finish: finish) }
+        guard let metrics else { return try await writeGrouped(statements, finish: finish) }
         let start = metrics.operationStarted(.write)
         defer { metrics.operationFinished(.write, since: start) }
-        return try await writeUnmeasured(statements, finish: finish)
-    }
-
-    func writeUnmeasured(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
-        try await writeGrouped(statements, finish: finish)
+        return try await writeGrouped(statements, finish: finish)
     }
 
     static func run(_ s: SQLStatement, index i: Int, _ db: Database) throws -> [SQLRow] {

@@ -41,6 +41,8 @@ public enum StoreError: Error, Sendable {
 /// across calls.
 public protocol Store: Sendable {
     var dialect: any SQLDialect { get }
+    /// How many connections the store may hold open at once (its pool's size).
+    var connectionLimit: Int { get }
     /// Raised after every committed `write`: the outbox may have grown.
     var commits: Beacon { get }
     /// A read-only query.

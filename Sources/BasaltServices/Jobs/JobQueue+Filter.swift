@@ -50,22 +50,3 @@ extension JobQueue {
         SQLCondition(expr, FilterCompiler(schema: Schema(collections: [Self.filterable]), dialect: store.dialect))
     }
 }
-
-extension FilterExpr {
-    /// The same expression with every literal replaced by `transform(literal)`.
-    func mappingLiterals(_ transform: (FilterLiteral) -> FilterLiteral) -> FilterExpr {
-        func operand(_ o: FilterOperand) -> FilterOperand {
-            if case .literal(let l) = o { return .literal(transform(l)) }
-            return o
-        }
-        switch self {
-        case .and(let parts): return .and(parts.map { $0.mappingLiterals(transform) })
-        case .or(let parts): return .or(parts.map { $0.mappingLiterals(transform) })
-        case .not(let inner): return .not(inner.mappingLiterals(transform))
-        case .compare(let l, let op, let r): return .compare(operand(l), op, operand(r))
-        case .inList(let o, let literals): return .inList(operand(o), literals.map(transform))
-        case .isNull(let o, let negated): return .isNull(operand(o), negated: negated)
-        case .constant: return self
-        }
-    }
-}
