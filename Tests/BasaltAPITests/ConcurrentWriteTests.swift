@@ -98,4 +98,38 @@ struct ConcurrentWriteTests {
             #expect(try await api.post("/v1/authors", #"{"name":"After"}"#).status == .created)
         }
     }
+
+    /// Two deletes of one record at once, under an owner rule: one deletes (204), the other finds
+    /// nothing (404). Its rule guard ran against a record already gone in the same transaction
+    /// group or a moment later; that is a race to plan again, never a 403.
+    @Test(arguments: TestBackend.all)
+    func twoDeletesAtOnceAre204And404(_ backend: TestBackend) async throws {
+        let schema = """
+            collections:
+              notes:
+                fields:
+                  title: {type: text, required: true}
+                  owner: {type: relation, collection: users, on_delete: cascade}
+                access:
+                  create: [{who: authenticated, where: "@new.owner = @auth.id"}]
+                  view:   [{who: authenticated, where: "owner = @auth.id"}]
+                  delete: [{who: authenticated, where: "owner = @auth.id"}]
+            """
+        try await backend.withApp(schema: schema) { api in
+            let ada = try await api.signUp("ada@example.com")
+            let port = try #require(api.port)
+            for n in 0..<50 {
+                let created = try await api.post("/v1/notes", #"{"title":"n\#(n)","owner":"\#(ada.id)"}"#, auth: ada.auth)
+                let id = try #require(created["id"]?.stringValue)
+                // Two connections of their own, so the requests really run at the same time.
+                let request = Array(
+                    "DELETE /v1/notes/\(id) HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(ada.accessToken)\r\nConnection: close\r\n\r\n".utf8
+                )
+                async let first = RawHTTP.exchange(port: port, request)
+                async let second = RawHTTP.exchange(port: port, request)
+                let statuses = [try await first, try await second].map { $0.split(separator: " ").dropFirst().first.map(String.init) ?? "" }.sorted()
+                #expect(statuses == ["204", "404"], "round \(n): \(statuses)")
+            }
+        }
+    }
 }

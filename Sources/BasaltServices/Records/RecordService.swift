@@ -180,7 +180,11 @@ public final class RecordService: Sendable {
     }
 
     /// Plans and commits `commands` in one transaction. Optimistic concurrency: a write that lost
-    /// a race without a precondition is planned again from the new state (at most 5 times).
+    /// a race without a precondition is planned again from the new state (at most 5 times). A rule
+    /// guard that refused is planned again once, whatever the precondition: it ran against the
+    /// record as the transaction saw it, which a concurrent write may have changed or deleted since
+    /// the plan read it (two DELETEs at once: the second must be a 404, not a 403). A refusal that
+    /// stands on a fresh plan is the answer.
     func run(_ commands: [RecordCommand], batch: Bool, principal p: Principal, completion: Completion?) async throws -> WriteAnswer {
         var attempt = 0
         while true {
@@ -206,8 +210,8 @@ public final class RecordService: Sendable {
                 noteWrites(pending)
                 return answer(results)
             } catch StoreError.expectationFailed(let statement, let tag)
-                where pending.guards[statement].isStale
-                && attempt < 5 && !commands[tag].precondition.isConditional
+                where (pending.guards[statement].isStale && attempt < 5 && !commands[tag].precondition.isConditional)
+                || (pending.guards[statement].isForbidden && attempt == 1)
             {
                 metrics?.transactionRetried()
                 continue
@@ -353,4 +357,5 @@ public final class RecordService: Sendable {
 
 extension Optional where Wrapped == GuardFailure {
     var isStale: Bool { if case .stale? = self { true } else { false } }
+    var isForbidden: Bool { if case .forbidden? = self { true } else { false } }
 }
