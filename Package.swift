@@ -56,6 +56,14 @@ let package = Package(
             dependencies: ["BasaltCore"],
             swiftSettings: swiftSettings
         ),
+        // zlib (gzip files) from the system: backups are gzip-compressed JSON lines.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        // Backups: a consistent snapshot of every table into one portable, checksummed file, and back.
+        .target(
+            name: "BasaltBackup",
+            dependencies: ["BasaltCore", "BasaltStorage", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "BasaltSQLite",
             dependencies: [
@@ -126,7 +134,7 @@ let package = Package(
             name: "Basalt",
             dependencies: [
                 "BasaltCore", "BasaltStorage", "BasaltSQLite", "BasaltPostgres", "BasaltServices", "BasaltHTTP",
-                "BasaltAuth", "BasaltSMTP", "BasaltTelemetry",
+                "BasaltAuth", "BasaltSMTP", "BasaltTelemetry", "BasaltBackup",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -143,7 +151,7 @@ let package = Package(
         .executableTarget(
             name: "BasaltCLI",
             dependencies: [
-                "Basalt", "BasaltCore", "BasaltServices", "BasaltStorage", "BasaltHTTP", "BasaltSQLite",
+                "Basalt", "BasaltBackup", "BasaltCore", "BasaltServices", "BasaltStorage", "BasaltHTTP", "BasaltSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -209,7 +217,8 @@ let package = Package(
             name: "BasaltAPITests",
             dependencies: [
                 "Basalt", "BasaltTesting", "BasaltCore", "BasaltServices", "BasaltHTTP", "BasaltAuth", "BasaltPostgres",
-                "BasaltStorage", "ShopExample", .product(name: "Crypto", package: "swift-crypto"),
+                "BasaltStorage", "BasaltBackup", "ShopExample", .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -25,6 +25,12 @@ public struct BasaltConfiguration: Sendable {
     public var sqliteWALTargetBytes: Int64 = 32 << 20
     /// How long audit entries are kept (nil: forever).
     public var auditRetention: Duration? = .seconds(365 * 86_400)
+    /// Where `serve` writes scheduled backups (nil: no scheduled backups).
+    public var backupDirectory: String?
+    /// How often a scheduled backup is taken.
+    public var backupInterval: Duration = .seconds(86_400)
+    /// How many scheduled backups are kept (older ones are deleted).
+    public var backupKeep = 7
     /// How long events stay in the outbox: how far back a realtime subscriber can resume.
     public var eventRetention: Duration = .seconds(7 * 86_400)
     /// How often the event hub looks for other processes' commits while anyone subscribes — the

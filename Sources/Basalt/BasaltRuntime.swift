@@ -311,7 +311,7 @@ public final class BasaltRuntime: Sendable {
             services: [
                 HousekeepingService(runtime: self), JobService(runtime: self), OutboxDispatchService(runtime: self),
                 EventHubService(hub: events),
-            ],
+            ] + (configuration.backupDirectory.map { [BackupService(runtime: self, directory: $0)] } ?? []),
             onServerRunning: onServerRunning,
             logger: logger
         )

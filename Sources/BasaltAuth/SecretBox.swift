@@ -28,6 +28,11 @@ public struct SecretBox: Sendable {
         }
     }
 
+    /// A fingerprint of the key, never the key: says which key a backup's sealed secrets need.
+    public var keyID: String {
+        key.withUnsafeBytes { String(Digest.sha256Hex(Array("basalt-secret-key-id:".utf8) + Array($0)).prefix(16)) }
+    }
+
     public static func generateEncoded() -> String {
         let k = SymmetricKey(size: .bits256)
         return k.withUnsafeBytes { Base64URL.encode(Array($0)) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Basalt
+import BasaltBackup
 import BasaltCore
 import BasaltHTTP
 import BasaltServices
@@ -15,7 +16,9 @@ struct BasaltCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "basalt",
         abstract: "A self-hosted backend: your collections as a standards-exact REST API.",
-        subcommands: [Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, Audit.self, OpenAPICommand.self]
+        subcommands: [
+            Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, Audit.self, BackupCommand.self, OpenAPICommand.self,
+        ]
     )
 }
 
@@ -248,6 +251,87 @@ struct Audit: AsyncParsableCommand {
                 try await AuditLog(store: rt.store).export(since: from) { page in
                     print(page.map { $0.serialized() }.joined(separator: "\n"))
                 }
+            }
+        }
+    }
+}
+
+/// Progress lines on standard error, so standard output stays the result.
+@Sendable func progressLine(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+struct BackupCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "backup",
+        abstract: "Back up and restore everything: schema, records, users, keys, settings, audit log.",
+        subcommands: [Create.self, Restore.self, Verify.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Write a consistent online backup to FILE (gzip-compressed JSON lines with a manifest) while the server runs.",
+            discussion: """
+                The file is created owner-only: it holds password hashes and secrets sealed with the master key, which it \
+                does not contain (its manifest names the key by fingerprint). It restores into SQLite or PostgreSQL.
+                """
+        )
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The backup file to write.") var file: String
+        func run() async throws {
+            let config = try await store.configuration()
+            do {
+                let m = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
+                    try await rt.createBackup(to: file, progress: progressLine)
+                }
+                let rows = m.tables.reduce(0) { $0 + $1.rows }
+                print("Backed up \(m.tables.count) tables, \(rows) rows, schema version \(m.schemaVersion) to \(file)")
+            } catch {
+                FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct Restore: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Restore FILE into this store, after checking the whole file against its manifest.",
+            discussion: """
+                Refuses a store holding any collection or user unless --force, which replaces everything in it. Stop the \
+                servers of the target first. The target's master key must be the source's (BASALT_SECRET_KEY, or for \
+                SQLite the data folder's secret.key); when the source kept its key in its database, it comes with the backup.
+                """
+        )
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The backup file.") var file: String
+        @Flag(help: "Replace a store that holds collections or users.") var force = false
+        func run() async throws {
+            let config = try await store.configuration()
+            do {
+                let m = try await BasaltRuntime.restoreBackup(
+                    file,
+                    configuration: config,
+                    force: force,
+                    logger: commandLogger(),
+                    progress: progressLine
+                )
+                print("Restored \(m.tables.reduce(0) { $0 + $1.rows }) rows from a \(m.store) backup of \(m.createdAt.rfc3339)")
+            } catch {
+                FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+                throw ExitCode.failure
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Check FILE against its manifest and print the manifest as JSON; changes nothing.")
+        @Argument(help: "The backup file.") var file: String
+        func run() async throws {
+            do {
+                print(try Backup.verify(file).manifest.json.serialized())
+            } catch {
+                FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+                throw ExitCode.failure
             }
         }
     }

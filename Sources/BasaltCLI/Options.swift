@@ -121,6 +121,17 @@ struct StoreOptions: ParsableArguments {
             }
             c.auditRetention = n == 0 ? nil : .seconds(n * 86_400)
         }
+        c.backupDirectory = r.string(forKey: "backup_dir")
+        if let v = r.string(forKey: "backup_every") {
+            guard let d = parseInterval(v), d >= .seconds(60) else {
+                throw ValidationError("backup_every is an interval of at least a minute: seconds, or a number with s, m, h or d (6h, 1d)")
+            }
+            c.backupInterval = d
+        }
+        if let v = r.string(forKey: "backup_keep") {
+            guard let n = Int(v), (1...10_000).contains(n) else { throw ValidationError("backup_keep is a count from 1 to 10000") }
+            c.backupKeep = n
+        }
         if let v = r.string(forKey: "event_poll_ms") {
             guard let n = Int(v), (10...600_000).contains(n) else { throw ValidationError("event_poll_ms is milliseconds from 10 to 600000") }
             c.eventPollInterval = .milliseconds(n)
@@ -137,4 +148,21 @@ struct StoreOptions: ParsableArguments {
         }
         return c
     }
+}
+
+/// `90`, `90s`, `15m`, `6h`, `1d`.
+func parseInterval(_ s: String) -> Duration? {
+    let unit: Int64
+    var number = Substring(s)
+    switch s.last {
+    case "s": unit = 1
+    case "m": unit = 60
+    case "h": unit = 3600
+    case "d": unit = 86_400
+    default: unit = 0
+    }
+    if unit > 0 { number = number.dropLast() }
+    guard let n = Int64(number), n > 0, n <= 3_650 * 86_400 else { return nil }
+    let seconds = n * max(unit, 1)
+    return seconds <= 3_650 * 86_400 ? .seconds(seconds) : nil
 }

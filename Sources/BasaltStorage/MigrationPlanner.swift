@@ -287,3 +287,19 @@ public struct MigrationPlanner: Sendable {
         return row?.first?.int ?? 0
     }
 }
+
+extension MigrationPlanner {
+    /// What replaces every collection table at once (a restore): `before` drops the current
+    /// tables and creates the wanted ones, with their indexes but no outbox triggers, so the rows
+    /// loaded next are no record events; `after` installs the triggers.
+    public func replacement(of current: Schema, with wanted: Schema) -> (before: [SQLQuery], after: [SQLQuery]) {
+        let ddl = TableDDL(dialect: dialect)
+        var before = dialect.suspendEventTriggers(current.collections.map(\.name)).map { SQLQuery(sql: $0) }
+        let cascade = dialect.columnChangeStrategy == .alterInPlace ? " CASCADE" : ""
+        for c in current.collections { before.append(SQLQuery(sql: "DROP TABLE IF EXISTS \(dialect.quote(c.name))\(cascade)")) }
+        let created = Self.dependencyOrder(wanted.collections)
+        before += created.map { SQLQuery(sql: ddl.createTable($0)) }
+        before += created.flatMap { ddl.indexes($0).map { SQLQuery(sql: $0.sql) } }
+        return (before, wanted.collections.flatMap(dialect.eventTriggers).map { SQLQuery(sql: $0) })
+    }
+}

@@ -34,6 +34,10 @@ public protocol SQLDialect: Sendable {
     /// Statements (one transaction) that give committed events their `sequence`, where the outbox
     /// numbers them after commit; none where rows are numbered as they are written.
     var numberEvents: [String] { get }
+    /// Names of Basalt's own tables (`_basalt_…`) in the database, one text column.
+    var internalTablesQuery: SQLQuery { get }
+    /// A table's columns in order: name and declared type, two text columns.
+    func columnsQuery(_ table: String) -> SQLQuery
 }
 
 extension SQLDialect {
@@ -50,6 +54,12 @@ extension SQLDialect {
 
 public struct SQLiteDialect: SQLDialect {
     public init() {}
+    public var internalTablesQuery: SQLQuery {
+        SQLQuery(sql: #"SELECT "name" FROM "sqlite_master" WHERE "type" = 'table' AND "name" LIKE '\_basalt\_%' ESCAPE '\' ORDER BY "name""#)
+    }
+    public func columnsQuery(_ table: String) -> SQLQuery {
+        SQLQuery(sql: #"SELECT "name", "type" FROM pragma_table_info(?1) ORDER BY "cid""#, binds: [.text(table)])
+    }
     public var name: String { "sqlite" }
     public func placeholder(_ index: Int) -> String { "?\(index)" }
     public func columnType(_ type: FieldType) -> String {
@@ -74,6 +84,23 @@ public struct SQLiteDialect: SQLDialect {
 }
 
 public struct PostgresDialect: SQLDialect {
+    public var internalTablesQuery: SQLQuery {
+        SQLQuery(
+            sql: #"""
+                SELECT "table_name"::text FROM information_schema.tables WHERE "table_schema" = current_schema()
+                AND "table_type" = 'BASE TABLE' AND "table_name" LIKE '\_basalt\_%' ESCAPE '\' ORDER BY 1
+                """#
+        )
+    }
+    public func columnsQuery(_ table: String) -> SQLQuery {
+        SQLQuery(
+            sql: #"""
+                SELECT "column_name"::text, "data_type"::text FROM information_schema.columns
+                WHERE "table_schema" = current_schema() AND "table_name" = $1 ORDER BY "ordinal_position"
+                """#,
+            binds: [.text(table)]
+        )
+    }
     public init() {}
     public var name: String { "postgres" }
     public func placeholder(_ index: Int) -> String { "$\(index)" }

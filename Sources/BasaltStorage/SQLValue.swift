@@ -100,3 +100,38 @@ extension SQLQuery {
         return b.query
     }
 }
+
+extension SQLValue {
+    /// The value as JSON that reads back to the same value given its column type: timestamps as
+    /// Unix milliseconds, ids and JSON documents as strings. Page cursors and backups carry values so.
+    public var portableJSON: JSONValue {
+        switch self {
+        case .null: .null
+        case .int(let i): .int(i)
+        case .double(let d): .double(d)
+        case .text(let s), .uuid(let s), .json(let s): .string(s)
+        case .bool(let b): .bool(b)
+        case .timestamp(let t): .int(t.millisecondsSinceEpoch)
+        }
+    }
+
+    /// Reads `portableJSON` back; nil when `json` is not a value of `type` (ids must be well-formed).
+    public init?(portableJSON json: JSONValue, as type: SQLColumnType) {
+        if json.isNull {
+            self = .null
+            return
+        }
+        let value: SQLValue?
+        switch type {
+        case .int: value = json.integerValue.map { .int($0) }
+        case .double: value = json.numberValue.map { .double($0) }
+        case .text: value = json.stringValue.map { .text($0) }
+        case .bool: value = json.boolValue.map { .bool($0) }
+        case .timestamp: value = json.integerValue.map { .timestamp(Timestamp(millisecondsSinceEpoch: $0)) }
+        case .uuid: value = json.stringValue.flatMap(RecordID.normalize).map { .uuid($0) }
+        case .json: value = json.stringValue.map { .json($0) }
+        }
+        guard let value else { return nil }
+        self = value
+    }
+}

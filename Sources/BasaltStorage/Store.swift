@@ -110,3 +110,32 @@ extension StoreError: BasaltErrorConvertible {
 public protocol CommitRelaying: Store {
     func relayCommits() async
 }
+
+/// One consistent, read-only view of the whole database, for reads that must agree with each
+/// other (a backup): every table as of one moment while writers carry on.
+public protocol Snapshot: Sendable {
+    var dialect: any SQLDialect { get }
+    /// Rows of `query`, handed to `row` one at a time without holding the whole result.
+    func scan(_ query: SQLQuery, types: [SQLColumnType], row: @Sendable (SQLRow) throws -> Void) async throws
+}
+
+extension Snapshot {
+    public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
+        let rows = RowCollector()
+        try await scan(query, types: types) { rows.append($0) }
+        return rows.rows
+    }
+}
+
+/// Collects rows handed to a `@Sendable` callback that runs synchronously in its caller.
+final class RowCollector: @unchecked Sendable {
+    var rows: [SQLRow] = []
+    func append(_ r: SQLRow) { rows.append(r) }
+}
+
+/// Stores that can read from one snapshot: SQLite copies the database with its online backup API
+/// (writers are never blocked for long) and reads the copy; PostgreSQL reads in one
+/// `REPEATABLE READ` transaction.
+public protocol Snapshotting: Store {
+    func withSnapshot<T: Sendable>(_ body: @escaping @Sendable (any Snapshot) async throws -> T) async throws -> T
+}

@@ -27,7 +27,7 @@ struct CLITests {
     static let helpCommands: [[String]] = [
         [], ["serve"], ["schema"], ["schema", "export"], ["schema", "apply"], ["migrate"], ["migrate", "plan"],
         ["migrate", "history"], ["admin"], ["admin", "key"], ["admin", "key", "create"], ["openapi"], ["keys"], ["keys", "rotate"],
-        ["audit"], ["audit", "export"],
+        ["audit"], ["audit", "export"], ["backup"], ["backup", "create"], ["backup", "restore"], ["backup", "verify"],
     ]
 
     @Test("--help works on every command", arguments: helpCommands)
@@ -340,6 +340,50 @@ struct CLITests {
         let later = try await basalt(["audit", "export", "--since", "2999-01-01T00:00:00Z", "--data", data], in: dir)
         #expect(later.succeeded && later.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "\(later)")
         #expect(try await basalt(["audit", "export", "--since", "yesterday", "--data", data], in: dir).failedCleanly)
+    }
+
+    @Test("backup create while the server runs, verify, restore into a fresh folder (key file needed), serve: the same records")
+    func backupAndRestore() async throws {
+        let dir = try TempDir("basalt-backup")
+        defer { dir.remove() }
+        let data = dir.path("data")
+        let key = try await createAdminKey(data: data, in: dir)
+        let server = try await Server.start(data: data, in: dir)
+        defer { server.forceKill() }
+        #expect(
+            try await server.request("POST", "/v1/admin/collections", key: key, json: ["name": "notes", "fields": ["note": ["type": "text"]]]).status
+                == 201
+        )
+        for n in 0..<30 { #expect(try await server.request("POST", "/v1/notes", key: key, json: ["note": "n\(n)"]).status == 201) }
+        let file = dir.path("nightly.backup.gz")
+        let made = try await basalt(["backup", "create", file, "--data", data], in: dir)
+        #expect(made.succeeded, "\(made)")
+        #expect(made.stderr.contains("notes: 30 rows"), "progress on standard error: \(made)")
+        let mode = (try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600, "a backup holds password hashes: owner-only")
+        let before = try await server.listAll("notes", key: key)
+        #expect(await server.stop()?.isSuccess == true)
+
+        let verified = try await basalt(["backup", "verify", file], in: dir)
+        #expect(verified.succeeded && verified.stdout.contains("\"secret_key_id\""), "\(verified)")
+        #expect(try await basalt(["backup", "verify", dir.path("missing.gz")], in: dir).failedCleanly)
+
+        // The master key stays with its data folder: without it the restore is refused.
+        let copy = dir.path("restored")
+        let refused = try await basalt(["backup", "restore", file, "--data", copy], in: dir)
+        #expect(refused.failedCleanly && refused.stderr.contains("BASALT_SECRET_KEY"), "\(refused)")
+        let secret = try String(contentsOfFile: data + "/secret.key", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let restored = try await basalt(["backup", "restore", file, "--data", copy], env: ["BASALT_SECRET_KEY": secret], in: dir)
+        #expect(restored.succeeded, "\(restored)")
+        // A second restore into the same (no longer empty) store needs --force.
+        #expect(try await basalt(["backup", "restore", file, "--data", copy], env: ["BASALT_SECRET_KEY": secret], in: dir).failedCleanly)
+
+        let again = try await Server.start(data: copy, in: dir, env: ["BASALT_SECRET_KEY": secret])
+        defer { again.forceKill() }
+        let after = try await again.listAll("notes", key: key)
+        #expect(after.map { $0["id"] as? String } == before.map { $0["id"] as? String })
+        #expect(after.map { $0["note"] as? String } == before.map { $0["note"] as? String })
+        #expect(await again.stop()?.isSuccess == true)
     }
 
     @Test("admin key create prints only a bsk_ key, which authenticates as admin (also while a server runs)")

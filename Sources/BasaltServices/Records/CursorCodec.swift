@@ -11,7 +11,7 @@ public struct CursorCodec: Sendable {
     var key: SymmetricKey { SymmetricKey(data: secret) }
 
     public func encode(values: [SQLValue], queryHash: String) -> String {
-        let payload = JSONValue.array([.string(queryHash), .array(values.map(Self.encodeValue))]).serializedBytes()
+        let payload = JSONValue.array([.string(queryHash), .array(values.map(\.portableJSON))]).serializedBytes()
         let mac = HMAC<SHA256>.authenticationCode(for: payload, using: key)
         return Base64URL.encode(payload) + "." + Base64URL.encode(Array(mac))
     }
@@ -26,34 +26,10 @@ public struct CursorCodec: Sendable {
         else { throw bad }
         var out: [SQLValue] = []
         for (v, t) in zip(vals, types) {
-            guard let sv = Self.decodeValue(v, t) else { throw bad }
+            guard let sv = SQLValue(portableJSON: v, as: t) else { throw bad }
             out.append(sv)
         }
         return out
-    }
-
-    static func encodeValue(_ v: SQLValue) -> JSONValue {
-        switch v {
-        case .null: .null
-        case .int(let i): .int(i)
-        case .double(let d): .double(d)
-        case .text(let s), .uuid(let s), .json(let s): .string(s)
-        case .bool(let b): .bool(b)
-        case .timestamp(let t): .int(t.millisecondsSinceEpoch)
-        }
-    }
-
-    static func decodeValue(_ v: JSONValue, _ t: SQLColumnType) -> SQLValue? {
-        if v.isNull { return .null }
-        switch t {
-        case .int: return v.integerValue.map { .int($0) }
-        case .double: return v.numberValue.map { .double($0) }
-        case .text: return v.stringValue.map { .text($0) }
-        case .bool: return v.boolValue.map { .bool($0) }
-        case .timestamp: return v.integerValue.map { .timestamp(Timestamp(millisecondsSinceEpoch: $0)) }
-        case .uuid: return v.stringValue.flatMap(RecordID.normalize).map { .uuid($0) }
-        case .json: return nil
-        }
     }
 
     public static func queryHash(_ parts: [String]) -> String {
