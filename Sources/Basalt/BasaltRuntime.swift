@@ -34,6 +34,8 @@ public final class BasaltRuntime: Sendable {
     public let logger: Logger
     /// What `GET /metrics` exposes; nil when metrics are off (`BASALT_METRICS=off`).
     public let metrics: Metrics?
+    /// Requests seen at the edge, for the advisors.
+    public let traffic = TrafficObservations()
 
     init(configuration: BasaltConfiguration, store: any Store, metrics: Metrics?, logger: Logger) async throws {
         self.configuration = configuration
@@ -205,6 +207,7 @@ public final class BasaltRuntime: Sendable {
                 + JobRoutes(jobs: jobs, webhooks: webhooks, settings: settings).endpoints
                 + makeRealtimeRoutes().endpoints
                 + makeMetricsRoutes()
+                + AdvisorRoutes { [self] in try await advise() }.endpoints
                 + recordRoutes.endpoints
         )
         openAPI.install(surface)
@@ -282,7 +285,7 @@ public final class BasaltRuntime: Sendable {
         let settings = configuration.http
         let surface = surface ?? makeSurface()
         let router = Router(context: BasaltRequestContext.self, options: .autoGenerateHeadEndpoints)
-        router.add(middleware: EdgeMiddleware(settings: settings, logger: logger, surface: surface, metrics: metrics))
+        router.add(middleware: EdgeMiddleware(settings: settings, logger: logger, surface: surface, metrics: metrics, traffic: traffic))
         router.add(middleware: AuthMiddleware(apiKeys: apiKeys, auth: auth, settings: settings, surface: surface))
         router.add(middleware: rateLimit ?? RateLimitMiddleware(settings: settings))
         surface.register(on: router)

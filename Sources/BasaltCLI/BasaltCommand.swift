@@ -17,7 +17,7 @@ struct BasaltCommand: AsyncParsableCommand {
         commandName: "basalt",
         abstract: "A self-hosted backend: your collections as a standards-exact REST API.",
         subcommands: [
-            Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, Audit.self, BackupCommand.self, OpenAPICommand.self,
+            Serve.self, SchemaCommand.self, Migrate.self, Admin.self, Keys.self, Audit.self, BackupCommand.self, Doctor.self, OpenAPICommand.self,
         ]
     )
 }
@@ -334,6 +334,46 @@ struct BackupCommand: AsyncParsableCommand {
                 throw ExitCode.failure
             }
         }
+    }
+}
+
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Review the deployment: security, performance and reliability findings, each with its fix.",
+        discussion: """
+            Reads the schema, the settings (flags, BASALT_* variables, config file), the API keys, the webhooks, the \
+            database's indexes and statistics. Advice on the queries clients actually run needs a running server's \
+            observations: GET /v1/admin/advisors. Exits 1 when any finding is severe.
+            """
+    )
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Print the findings as JSON ({\"items\": […]}).") var json = false
+    @Option(help: "Token issuer and base of links, as serve would use it. Env: BASALT_PUBLIC_URL") var publicURL: String?
+    @Option(help: "CORS origins, as serve would use them. Env: BASALT_CORS_ORIGINS") var corsOrigins: String?
+
+    func run() async throws {
+        var flags: [String: String] = [:]
+        flags["public_url"] = publicURL
+        flags["cors_origins"] = corsOrigins
+        let config = try await store.configuration(flags: flags)
+        let findings = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in try await rt.advise() }
+        if json {
+            print(JSONValue.object(JSONObject([("items", .array(findings.map(\.json)))])).serialized())
+        } else if findings.isEmpty {
+            print("No findings.")
+        } else {
+            for f in findings {
+                print("[\(f.severity.rawValue)] \(f.id)\(f.subject.map { " (\($0))" } ?? ""): \(f.title)")
+                print("  seen:     \(f.seen)")
+                print("  why:      \(f.why)")
+                print("  tradeoff: \(f.tradeoff)")
+                print("  fix:      " + f.fix.replacingOccurrences(of: "\n", with: "\n            "))
+                print()
+            }
+            let severe = findings.filter { $0.severity == .severe }.count
+            print("\(findings.count) findings, \(severe) severe.")
+        }
+        if findings.contains(where: { $0.severity == .severe }) { throw ExitCode.failure }
     }
 }
 

@@ -121,6 +121,10 @@ struct StoreOptions: ParsableArguments {
             }
             c.auditRetention = n == 0 ? nil : .seconds(n * 86_400)
         }
+        if let v = r.string(forKey: "postgres_pool") {
+            guard let n = Int(v), (1...1000).contains(n) else { throw ValidationError("postgres_pool is a connection count from 1 to 1000") }
+            c.postgresMaxConnections = n
+        }
         c.backupDirectory = r.string(forKey: "backup_dir")
         if let v = r.string(forKey: "backup_every") {
             guard let d = parseInterval(v), d >= .seconds(60) else {

@@ -16,17 +16,20 @@ public struct EdgeMiddleware: RouterMiddleware {
     let logger: Logger
     let surface: HTTPSurface
     let metrics: Metrics?
+    let traffic: TrafficObservations?
 
-    public init(settings: HTTPSettings, logger: Logger, surface: HTTPSurface, metrics: Metrics? = nil) {
+    public init(settings: HTTPSettings, logger: Logger, surface: HTTPSurface, metrics: Metrics? = nil, traffic: TrafficObservations? = nil) {
         self.settings = settings
         self.logger = logger
         self.surface = surface
         self.metrics = metrics
+        self.traffic = traffic
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         metrics?.requestStarted()
+        traffic?.note(request.headers)
         var context = context
         context.requestID = Self.requestID(request.headers[BasaltHeader.requestID])
         let trace = Self.traceparent(request.headers[BasaltHeader.traceparent])

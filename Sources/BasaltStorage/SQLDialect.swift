@@ -38,6 +38,20 @@ public protocol SQLDialect: Sendable {
     var internalTablesQuery: SQLQuery { get }
     /// A table's columns in order: name and declared type, two text columns.
     func columnsQuery(_ table: String) -> SQLQuery
+    /// Names of a table's indexes, one text column.
+    func indexNamesQuery(_ table: String) -> SQLQuery
+    /// The plan of `query`, one line of it per row in text column `detail` of `types`.
+    func explain(_ query: SQLQuery) -> (query: SQLQuery, types: [SQLColumnType], detail: Int)
+    /// What a plan's lines say about reading `table`: whether it reads every row, and whether
+    /// it sorts the matches (no index serves the order).
+    func planReadsAllRows(_ lines: [String], table: String) -> Bool
+    func planSorts(_ lines: [String]) -> Bool
+    /// Whether the plan reads rows through an index and then drops those failing a condition
+    /// on one of `fields` (the index serves only part of the filter).
+    func planFiltersAfterIndex(_ lines: [String], fields: [String]) -> Bool
+    /// A table's planner statistics: rows when last analyzed, rows changed since (either may be
+    /// null where the engine does not say); fails or returns nothing when there are none.
+    func statisticsQuery(_ table: String) -> SQLQuery
 }
 
 extension SQLDialect {
@@ -59,6 +73,34 @@ public struct SQLiteDialect: SQLDialect {
     }
     public func columnsQuery(_ table: String) -> SQLQuery {
         SQLQuery(sql: #"SELECT "name", "type" FROM pragma_table_info(?1) ORDER BY "cid""#, binds: [.text(table)])
+    }
+    public func indexNamesQuery(_ table: String) -> SQLQuery {
+        SQLQuery(sql: #"SELECT "name" FROM "sqlite_master" WHERE "type" = 'index' AND "tbl_name" = ?1"#, binds: [.text(table)])
+    }
+    public func explain(_ query: SQLQuery) -> (query: SQLQuery, types: [SQLColumnType], detail: Int) {
+        (SQLQuery(sql: "EXPLAIN QUERY PLAN " + query.sql, binds: query.binds), [.int, .int, .int, .text], 3)
+    }
+    /// `SCAN posts` reads the table; `SCAN posts USING INDEX …` walks an index in order (a
+    /// LIMIT stops it early) and `SEARCH …` seeks.
+    public func planReadsAllRows(_ lines: [String], table: String) -> Bool {
+        lines.contains { $0 == "SCAN \(table)" || $0.hasPrefix("SCAN \(table) ") && !$0.contains("USING") }
+    }
+    public func planSorts(_ lines: [String]) -> Bool { lines.contains { $0.contains("USE TEMP B-TREE FOR") && $0.contains("ORDER BY") } }
+    /// `SEARCH posts USING INDEX bx_… (status=?)` seeks on `status` only: a condition on `views`
+    /// is checked row by row.
+    public func planFiltersAfterIndex(_ lines: [String], fields: [String]) -> Bool {
+        for line in lines where line.hasPrefix("SEARCH ") || line.hasPrefix("SCAN ") {
+            guard let open = line.lastIndex(of: "("), line.contains("INDEX") else { continue }
+            let used = line[open...]
+            if fields.contains(where: { f in !["=", ">", "<"].contains { used.contains(f + $0) } }) { return true }
+        }
+        return false
+    }
+    public func statisticsQuery(_ table: String) -> SQLQuery {
+        SQLQuery(
+            sql: #"SELECT CAST(substr("stat", 1, instr("stat" || ' ', ' ') - 1) AS INTEGER), NULL FROM "sqlite_stat1" WHERE "tbl" = ?1 LIMIT 1"#,
+            binds: [.text(table)]
+        )
     }
     public var name: String { "sqlite" }
     public func placeholder(_ index: Int) -> String { "?\(index)" }
@@ -90,6 +132,36 @@ public struct PostgresDialect: SQLDialect {
                 SELECT "table_name"::text FROM information_schema.tables WHERE "table_schema" = current_schema()
                 AND "table_type" = 'BASE TABLE' AND "table_name" LIKE '\_basalt\_%' ESCAPE '\' ORDER BY 1
                 """#
+        )
+    }
+    public func indexNamesQuery(_ table: String) -> SQLQuery {
+        SQLQuery(
+            sql: #"SELECT "indexname"::text FROM pg_indexes WHERE "schemaname" = current_schema() AND "tablename" = $1"#,
+            binds: [.text(table)]
+        )
+    }
+    public func explain(_ query: SQLQuery) -> (query: SQLQuery, types: [SQLColumnType], detail: Int) {
+        (SQLQuery(sql: "EXPLAIN " + query.sql, binds: query.binds), [.text], 0)
+    }
+    public func planReadsAllRows(_ lines: [String], table: String) -> Bool {
+        lines.contains { $0.contains("Seq Scan on \(table)") || $0.contains("Seq Scan on \(quote(table))") }
+    }
+    public func planSorts(_ lines: [String]) -> Bool {
+        lines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Sort") || $0.contains("->  Sort") }
+    }
+    /// A `Filter:` line naming one of `fields` (after an index or a scan) drops rows it read.
+    public func planFiltersAfterIndex(_ lines: [String], fields: [String]) -> Bool {
+        lines.contains { line in
+            line.trimmingCharacters(in: .whitespaces).hasPrefix("Filter:") && fields.contains { line.contains(quote($0)) || line.contains("(\($0) ") }
+        }
+    }
+    public func statisticsQuery(_ table: String) -> SQLQuery {
+        SQLQuery(
+            sql: #"""
+                SELECT "n_live_tup", "n_mod_since_analyze" FROM pg_stat_user_tables WHERE "schemaname" = current_schema() AND "relname" = $1
+                AND COALESCE("last_analyze", "last_autoanalyze") IS NOT NULL
+                """#,
+            binds: [.text(table)]
         )
     }
     public func columnsQuery(_ table: String) -> SQLQuery {

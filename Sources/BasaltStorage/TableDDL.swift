@@ -44,7 +44,7 @@ public struct TableDDL: Sendable {
         var out: [Index] = []
         func add(_ terms: [String], unique: Bool, uniqueFields: [String], label: String) {
             var t = terms
-            if !dialect.indexesCarryPrimaryKey && !unique { t.append(dialect.quote("id")) }
+            if !dialect.indexesCarryPrimaryKey && !unique { t.append(dialect.indexTerm(dialect.quote("id"))) }
             let body = "(\(t.joined(separator: ", ")))"
             let name = "bx_" + String(Digest.sha256Hex(c.name + "|" + label + "|" + body + "|" + (unique ? "u" : "")).prefix(20))
             out.append(

@@ -227,19 +227,26 @@ struct BackupTests {
             }
         ) { api in
             _ = try await api.create("authors", #"{"name":"scheduled"}"#)
-            var files: [String] = []
-            for _ in 0..<100 {
-                try await Task.sleep(for: .milliseconds(100))
-                files = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".backup.gz") }.sorted()
-                if files.count == 2, let m = try? Backup.verify(dir + "/" + files[0]).manifest, m.tables.contains(where: { $0.name == "authors" }) {
-                    // Two more rounds: still two, the newest.
-                    try await Task.sleep(for: .milliseconds(900))
-                    break
-                }
+            func listing() -> [String] {
+                ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".backup.gz") }.sorted()
             }
-            let later = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).filter { $0.hasSuffix(".backup.gz") }.sorted()
-            #expect(later.count == 2)
-            #expect(later.first.map { $0 > (files.first ?? "") } == true, "older backups are deleted: \(files) then \(later)")
+            // Two backups, the newer one holding the author.
+            var first = ""
+            try await eventually(within: .seconds(60)) {
+                let files = listing()
+                guard files.count == 2, let m = try? Backup.verify(dir + "/" + files[1]).manifest,
+                    m.tables.first(where: { $0.name == "authors" })?.rows == 1
+                else { return false }
+                first = files[0]
+                return true
+            }
+            // Later ones replace the oldest, and two are kept.
+            var later: [String] = []
+            try await eventually(within: .seconds(60)) {
+                later = listing()
+                return later.count == 2 && !later.contains(first)
+            }
+            #expect(later.allSatisfy { $0 > first })
             let m = try Backup.verify(dir + "/" + (later.last ?? "")).manifest
             #expect(m.tables.first { $0.name == "authors" }?.rows == 1)
         }

@@ -27,7 +27,7 @@ struct CLITests {
     static let helpCommands: [[String]] = [
         [], ["serve"], ["schema"], ["schema", "export"], ["schema", "apply"], ["migrate"], ["migrate", "plan"],
         ["migrate", "history"], ["admin"], ["admin", "key"], ["admin", "key", "create"], ["openapi"], ["keys"], ["keys", "rotate"],
-        ["audit"], ["audit", "export"], ["backup"], ["backup", "create"], ["backup", "restore"], ["backup", "verify"],
+        ["audit"], ["audit", "export"], ["backup"], ["backup", "create"], ["backup", "restore"], ["backup", "verify"], ["doctor"],
     ]
 
     @Test("--help works on every command", arguments: helpCommands)
@@ -384,6 +384,28 @@ struct CLITests {
         #expect(after.map { $0["id"] as? String } == before.map { $0["id"] as? String })
         #expect(after.map { $0["note"] as? String } == before.map { $0["note"] as? String })
         #expect(await again.stop()?.isSuccess == true)
+    }
+
+    @Test("doctor: findings with their fix; --json; exit 1 when one is severe, 0 otherwise")
+    func doctor() async throws {
+        let dir = try TempDir("basalt-doctor")
+        defer { dir.remove() }
+        let data = dir.path("data")
+        let open = try dir.write(
+            "open.yaml",
+            "collections:\n  notes:\n    fields:\n      body: {type: text}\n    access:\n      create: [{who: public}]\n"
+        )
+        #expect(try await basalt(["schema", "apply", open, "--data", data], in: dir).succeeded)
+        let severe = try await basalt(["doctor", "--data", data], in: dir)
+        #expect(severe.failedCleanly, "a public write grant is severe: \(severe)")
+        #expect(severe.stdout.contains("[severe] security.public_write (notes)") && severe.stdout.contains("fix:"), "\(severe)")
+        let json = try await basalt(["doctor", "--json", "--data", data], in: dir)
+        let items = jsonObject(json.stdout)?["items"] as? [[String: Any]] ?? []
+        #expect(items.contains { $0["id"] as? String == "security.public_write" && $0["severity"] as? String == "severe" }, "\(json)")
+        let closed = try dir.write("closed.yaml", "collections:\n  notes:\n    fields:\n      body: {type: text}\n")
+        #expect(try await basalt(["schema", "apply", closed, "--data", data], in: dir).succeeded)
+        let fine = try await basalt(["doctor", "--data", data], in: dir)
+        #expect(fine.succeeded && !fine.stdout.contains("[severe]"), "\(fine)")
     }
 
     @Test("admin key create prints only a bsk_ key, which authenticates as admin (also while a server runs)")

@@ -377,6 +377,31 @@ extension OpenAPIGenerator.Builder {
         for (name, description) in auditFilters {
             auditParameters.append(.parameter(.query(name: name, schema: .string, description: description)))
         }
+        paths["/v1/admin/advisors"] = .pathItem(
+            OpenAPI.PathItem(
+                get: OpenAPI.Operation(
+                    tags: tag,
+                    summary: "The advisors' findings",
+                    description:
+                        "The review `basalt doctor` prints — security, performance, reliability — plus advice from the list queries this process has served. Most severe first.",
+                    operationId: "admin_advisors",
+                    responses: Responses.merge(
+                        [
+                            (
+                                200,
+                                Responses.ok(
+                                    "The findings",
+                                    Media.json(.object(properties: ["items": .array(items: SchemaFactory.ref(Names.finding))])),
+                                    headers: ["Cache-Control": Headers.noStore]
+                                )
+                            )
+                        ],
+                        errors: [401, 403, 429]
+                    ),
+                    security: admin
+                )
+            )
+        )
         paths["/v1/admin/audit"] = .pathItem(
             OpenAPI.PathItem(
                 get: OpenAPI.Operation(

@@ -128,6 +128,7 @@ extension OpenAPIGenerator {
         static let jwks = "JWKS"
         static let adminUserPatch = "AdminUserPatch"
         static let auditEntry = "AuditEntry"
+        static let finding = "Finding"
     }
 
     enum Security {

@@ -203,6 +203,24 @@ extension OpenAPIGenerator.SchemaFactory {
                     ]
                 )
             ),
+            (
+                Names.finding,
+                .object(
+                    title: Names.finding,
+                    description: "One advisor finding (`basalt doctor`): what was seen, why it matters, the trade-off, the fix.",
+                    properties: [
+                        "id": .string(description: "The kind of finding, e.g. `security.public_write`, `performance.unindexed_query`"),
+                        "severity": .string(allowedValues: ["info", "warning", "severe"]),
+                        "category": .string(allowedValues: ["security", "performance", "reliability"]),
+                        "subject": .string(required: false, description: "What it is about: a collection, an API key id, a webhook id"),
+                        "title": .string(),
+                        "seen": .string(description: "What was observed"),
+                        "why": .string(description: "Why it matters"),
+                        "tradeoff": .string(description: "What the fix costs"),
+                        "fix": .string(description: "The YAML, setting or statement to change"),
+                    ]
+                )
+            ),
         ]
     }
 

@@ -54,6 +54,8 @@ struct ListPlan {
     var fields: Set<String>?
     var expand: [ExpandNode]
     var cursorHash: String
+    /// The caller's filter as checked (nil: none), for the query observations.
+    var filter: FilterExpr?
 }
 
 /// Turns a `ListQuery` into a `ListPlan` against one request's scope. Pure: every mistake is a
@@ -67,9 +69,11 @@ struct ListPlanner {
         let table = try cs.requireTable(collection)
         let c = table.collection
         var conditions: [SQLCondition] = []
+        var checked: FilterExpr?
         if let f = query.filter, !f.isEmpty {
             do {
-                conditions.append(SQLCondition(try FilterChecker.check(f, collection: c, schema: cs.schema), scope.callerFilter))
+                checked = try FilterChecker.check(f, collection: c, schema: cs.schema)
+                conditions.append(SQLCondition(checked!, scope.callerFilter))
             } catch {
                 throw error.basaltError
             }
@@ -97,7 +101,8 @@ struct ListPlanner {
             limit: limit,
             fields: fields,
             expand: expand,
-            cursorHash: hash
+            cursorHash: hash,
+            filter: checked
         )
     }
 

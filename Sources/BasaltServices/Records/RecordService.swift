@@ -19,6 +19,8 @@ public final class RecordService: Sendable {
     public let users: UserDirectory
     let hooks: RecordHooks
     let metrics: Metrics?
+    /// List queries by shape, for the performance advisors.
+    public let observations = QueryObservations()
 
     public init(
         store: any Store,
@@ -110,6 +112,7 @@ public final class RecordService: Sendable {
             let scope = scope(p)
             let plan = try ListPlanner(scope: scope, cursors: cursors).plan(collection, query)
             let table = plan.table
+            let started = ContinuousClock.now
             var rows = try await store.fetch(plan.page, types: table.types)
             var next: String?
             if rows.count > plan.limit {
@@ -121,6 +124,15 @@ public final class RecordService: Sendable {
             if !plan.expand.isEmpty { try await expand(plan.expand, into: &items, rows: rows, table: table, scope: scope) }
             var total: Int64?
             if let count = plan.count { total = try await store.fetchOne(count, types: [.int])?.first?.int ?? 0 }
+            let elapsed = (ContinuousClock.now - started).components
+            observations.record(
+                collection: collection,
+                filter: plan.filter,
+                sort: plan.sort.map { ($0.descending ? "-" : "") + $0.field },
+                total: plan.count != nil,
+                query: plan.page,
+                milliseconds: Double(elapsed.seconds) * 1000 + Double(elapsed.attoseconds) / 1e15
+            )
             return ListPage(items: items.map { .object($0) }, nextCursor: next, total: total)
         }
         try await auditRead(p, "record.list", collection, nil)
