@@ -13,6 +13,7 @@ import HummingbirdWebSocket
 public import Logging
 public import NIOCore
 import ServiceLifecycle
+import Tracing
 
 /// An opened deployment: the store and the services over it. Obtain one with `withRuntime`,
 /// which also keeps a PostgreSQL pool running for as long as the body runs and closes the store
@@ -447,7 +448,9 @@ struct SMTPMailTransport: MailTransport {
     }
 
     func send(_ mail: OutgoingMail) async throws {
-        try await client.send(MailMessage(from: from, to: [mail.to], subject: mail.subject, textBody: mail.body, messageID: nil))
+        try await Trace.span("smtp send", kind: .client) {
+            try await client.send(MailMessage(from: from, to: [mail.to], subject: mail.subject, textBody: mail.body, messageID: nil))
+        }
     }
 }
 

@@ -2,7 +2,7 @@ public import BasaltCore
 import BasaltServices
 public import BasaltStorage
 public import Logging
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 
 /// A schema change `serve` will not make on its own: it drops or narrows something.
@@ -16,7 +16,13 @@ extension BasaltRuntime {
     /// `schema` when it adds to the stored one (a destructive change throws
     /// `DestructiveSchemaChange`), and serves until SIGTERM or SIGINT — in-flight requests get
     /// 10 s to finish, jobs under way go back to the queue.
-    public static func serve(_ configuration: BasaltConfiguration, schema: Schema? = nil, logger: Logger) async throws {
+    /// `services` run beside the server and stop after it (a tracing exporter that flushes last).
+    public static func serve(
+        _ configuration: BasaltConfiguration,
+        schema: Schema? = nil,
+        services: [any Service] = [],
+        logger: Logger
+    ) async throws {
         try await withRuntime(configuration, logger: logger) { runtime in
             if let schema {
                 let result = try await runtime.schemas.apply(schema, allowDestructive: false, dryRun: true, source: "serve")
@@ -24,7 +30,7 @@ extension BasaltRuntime {
                 if !result.plan.isEmpty { _ = try await runtime.schemas.apply(schema, allowDestructive: false, source: "serve") }
             }
             var group = ServiceGroupConfiguration(
-                services: [runtime.makeApplication()],
+                services: services + [runtime.makeApplication()],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -1,9 +1,11 @@
 import AsyncHTTPClient
 import BasaltServices
+import BasaltTelemetry
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import Synchronization
+import Tracing
 
 #if canImport(Glibc)
 import Glibc
@@ -98,16 +100,18 @@ final class HTTPWebhookSender: WebhookSender {
     }
 
     func send(_ client: HTTPClient, _ target: WebhookTarget, headers: [(String, String)], body: [UInt8], timeout: Duration) async throws -> Int {
-        var request = HTTPClientRequest(url: target.url)
-        request.method = .POST
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(bytes: body))
-        let response = try await client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
-        var read = 0
-        for try await chunk in response.body {
-            read += chunk.readableBytes
-            if read >= Self.responseCap { break }
+        try await Trace.span("webhook POST", kind: .client, attributes: { $0["server.address"] = target.host }) {
+            var request = HTTPClientRequest(url: target.url)
+            request.method = .POST
+            for (name, value) in headers { request.headers.add(name: name, value: value) }
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+            var read = 0
+            for try await chunk in response.body {
+                read += chunk.readableBytes
+                if read >= Self.responseCap { break }
+            }
+            return Int(response.status.code)
         }
-        return Int(response.status.code)
     }
 }

@@ -8,6 +8,8 @@ import Synchronization
 public struct JSONLogHandler: LogHandler {
     public var metadata: Logger.Metadata = [:]
     public var logLevel: Logger.Level = .info
+    /// Metadata of the moment (the current span's `trace_id` and `span_id` when tracing is on).
+    public var metadataProvider: Logger.MetadataProvider?
     let label: String
     /// Pending output: many lines become one write(2). Warnings and worse, a full buffer, and a
     /// once-a-second `flush()` (from the housekeeping service) keep the output timely.
@@ -19,7 +21,10 @@ public struct JSONLogHandler: LogHandler {
     /// Past this much pending output (standard output stalled), new lines are dropped.
     static let maxPendingBytes = 8 << 20
 
-    public init(label: String) { self.label = label }
+    public init(label: String, metadataProvider: Logger.MetadataProvider? = nil) {
+        self.label = label
+        self.metadataProvider = metadataProvider
+    }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -29,7 +34,8 @@ public struct JSONLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var line = "{\"ts\":\"\(Timestamp.now().rfc3339)\",\"level\":\"\(event.level)\",\"msg\":" + Self.quote(event.message.description)
         line += ",\"logger\":" + Self.quote(label)
-        var merged = metadata
+        var merged = metadataProvider?.get() ?? [:]
+        merged.merge(metadata) { $1 }
         if let m = event.metadata { merged.merge(m) { $1 } }
         for (k, v) in merged.sorted(by: { $0.key < $1.key }) { line += "," + Self.quote(k) + ":" + Self.quote("\(v)") }
         line += "}\n"

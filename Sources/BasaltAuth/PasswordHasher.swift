@@ -1,4 +1,5 @@
 import BasaltCore
+import BasaltTelemetry
 import Crypto
 import CryptoExtras
 import Foundation
@@ -56,13 +57,13 @@ public struct ScryptPasswordHasher: PasswordHasher {
         for i in salt.indices { salt[i] = rng.next() }
         let params = parameters
         let saltBytes = salt
-        let key = try await Self.offload { try Self.derive(password, salt: saltBytes, params) }
+        let key = try await Trace.span("password.hash") { try await Self.offload { try Self.derive(password, salt: saltBytes, params) } }
         return "$scrypt$ln=\(params.logN),r=\(params.r),p=\(params.p)$\(Self.b64(salt))$\(Self.b64(key))"
     }
 
     public func verify(_ password: String, against stored: String) async throws -> PasswordCheck {
         guard let phc = Self.parse(stored) else { return .mismatch }
-        let key = try await Self.offload { try Self.derive(password, salt: phc.salt, phc.params) }
+        let key = try await Trace.span("password.verify") { try await Self.offload { try Self.derive(password, salt: phc.salt, phc.params) } }
         guard Digest.constantTimeEqual(key, phc.hash) else { return .mismatch }
         return phc.params < parameters ? .matchNeedsRehash : .match
     }

@@ -22,8 +22,8 @@ struct BasaltCommand: AsyncParsableCommand {
     )
 }
 
-func makeLogger(_ label: String = "basalt", level: Logger.Level = .info) -> Logger {
-    LoggingSystem.bootstrap { JSONLogHandler(label: $0) }
+func makeLogger(_ label: String = "basalt", level: Logger.Level = .info, metadataProvider: Logger.MetadataProvider? = nil) -> Logger {
+    LoggingSystem.bootstrap({ label, provider in JSONLogHandler(label: label, metadataProvider: provider) }, metadataProvider: metadataProvider)
     var l = Logger(label: label)
     l.logLevel = level
     return l
@@ -98,9 +98,11 @@ struct Serve: AsyncParsableCommand {
         flags["rate_limit_auth"] = rateLimitAuth
         let config = try await store.configuration(flags: flags)
         let wanted = try schema.map(readSchemaFile)
-        let logger = makeLogger()
+        let tracing = TracingSetup.wanted(ProcessInfo.processInfo.environment)
+        let logger = makeLogger(metadataProvider: tracing ? TracingSetup.logMetadata : nil)
         do {
-            try await BasaltRuntime.serve(config, schema: wanted, logger: logger)
+            let exporter = tracing ? try TracingSetup.start() : nil
+            try await BasaltRuntime.serve(config, schema: wanted, services: exporter.map { [$0] } ?? [], logger: logger)
         } catch let e as DestructiveSchemaChange {
             printPlan(e.plan)
             throw ValidationError(e.description)

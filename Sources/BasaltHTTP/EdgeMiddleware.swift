@@ -5,6 +5,7 @@ import HTTPTypes
 public import Hummingbird
 public import Logging
 import NIOCore
+import Tracing
 
 /// The outermost middleware, in one pass: assigns the request id and trace context, renders every
 /// error below it as problem+json (the one mapping point), adds security and CORS headers, and
@@ -27,12 +28,42 @@ public struct EdgeMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard Trace.isOn else {
+            return try await answer(request, context: context, next: next, trace: Self.traceparent(request.headers[BasaltHeader.traceparent]))
+        }
+        // A server span that continues a valid incoming trace (API.md §1: an invalid one is
+        // ignored), named by the route template once routing has found it.
+        var parent = ServiceContext.topLevel
+        if let incoming = request.headers[BasaltHeader.traceparent], Self.parseTraceparent(incoming) != nil {
+            InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsCarrier())
+        }
+        return try await withSpan(request.method.rawValue, context: parent, ofKind: .server) { span in
+            var carried = HTTPFields()
+            InstrumentationSystem.instrument.inject(span.context, into: &carried, using: HTTPFieldsCarrier())
+            let response = try await answer(
+                request,
+                context: context,
+                next: next,
+                trace: carried[BasaltHeader.traceparent] ?? Self.traceparent(nil)
+            )
+            let route = context.endpointPath ?? "unmatched"
+            span.operationName = "\(request.method.rawValue) \(route)"
+            span.updateAttributes {
+                $0["http.request.method"] = request.method.rawValue
+                $0["http.route"] = route
+                $0["http.response.status_code"] = Int(response.status.code)
+            }
+            if response.status.code >= 500 { span.setStatus(SpanStatus(code: .error)) }
+            return response
+        }
+    }
+
+    func answer(_ request: Request, context: Context, next: (Request, Context) async throws -> Response, trace: String) async throws -> Response {
         let start = ContinuousClock.now
         metrics?.requestStarted()
         traffic?.note(request.headers)
         var context = context
         context.requestID = Self.requestID(request.headers[BasaltHeader.requestID])
-        let trace = Self.traceparent(request.headers[BasaltHeader.traceparent])
         let origin = request.headers[.origin]
 
         var response: Response
@@ -143,5 +174,15 @@ public struct EdgeMiddleware: RouterMiddleware {
         var out = [UInt8](repeating: 0, count: 16)
         for i in 0..<16 { out[15 - i] = digits[Int((v >> (UInt64(i) * 4)) & 0xF)] }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Reads and writes trace context headers (`traceparent`, `tracestate`) in HTTP fields.
+struct HTTPFieldsCarrier: Extractor, Injector {
+    func extract(key: String, from carrier: HTTPFields) -> String? {
+        HTTPField.Name(key).flatMap { carrier[$0] }
+    }
+    func inject(_ value: String, forKey key: String, into carrier: inout HTTPFields) {
+        if let name = HTTPField.Name(key) { carrier[name] = value }
     }
 }

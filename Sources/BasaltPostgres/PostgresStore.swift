@@ -234,10 +234,12 @@ public final class PostgresStore: Store, Service {
     // MARK: - Store
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
-        guard let metrics else { return try await fetchUnmeasured(query, types: types) }
-        let start = metrics.operationStarted(.read)
-        defer { metrics.operationFinished(.read, since: start) }
-        return try await fetchUnmeasured(query, types: types)
+        try await Trace.database("postgresql", "read", query.sql) {
+            guard let metrics else { return try await fetchUnmeasured(query, types: types) }
+            let start = metrics.operationStarted(.read)
+            defer { metrics.operationFinished(.read, since: start) }
+            return try await fetchUnmeasured(query, types: types)
+        }
     }
 
     func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
@@ -266,10 +268,12 @@ public final class PostgresStore: Store, Service {
         finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?,
         announce: Bool
     ) async throws -> [[SQLRow]] {
-        guard let metrics else { return try await writeUnmeasured(statements, finish: finish, announce: announce) }
-        let start = metrics.operationStarted(.write)
-        defer { metrics.operationFinished(.write, since: start) }
-        return try await writeUnmeasured(statements, finish: finish, announce: announce)
+        try await Trace.database("postgresql", "write", statements.map(\.query.sql).joined(separator: ";\n")) {
+            guard let metrics else { return try await writeUnmeasured(statements, finish: finish, announce: announce) }
+            let start = metrics.operationStarted(.write)
+            defer { metrics.operationFinished(.write, since: start) }
+            return try await writeUnmeasured(statements, finish: finish, announce: announce)
+        }
     }
 
     func writeUnmeasured(
@@ -308,9 +312,11 @@ public final class PostgresStore: Store, Service {
     }
 
     public func migrate(_ statements: [SQLQuery]) async throws {
-        let start = metrics?.operationStarted(.migrate)
-        defer { if let start { metrics?.operationFinished(.migrate, since: start) } }
-        try await migrateUnmeasured(statements)
+        try await Trace.database("postgresql", "migrate", statements.map(\.sql).joined(separator: ";\n")) {
+            let start = metrics?.operationStarted(.migrate)
+            defer { if let start { metrics?.operationFinished(.migrate, since: start) } }
+            try await migrateUnmeasured(statements)
+        }
     }
 
     func migrateUnmeasured(_ statements: [SQLQuery]) async throws {

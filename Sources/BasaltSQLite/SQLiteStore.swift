@@ -104,10 +104,12 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
-        guard let metrics else { return try await fetchUnmeasured(query, types: types) }
-        let start = metrics.operationStarted(.read)
-        defer { metrics.operationFinished(.read, since: start) }
-        return try await fetchUnmeasured(query, types: types)
+        try await Trace.database("sqlite", "read", query.sql) {
+            guard let metrics else { return try await fetchUnmeasured(query, types: types) }
+            let start = metrics.operationStarted(.read)
+            defer { metrics.operationFinished(.read, since: start) }
+            return try await fetchUnmeasured(query, types: types)
+        }
     }
 
     func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
@@ -131,10 +133,12 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
-        guard let metrics else { return try await writeGrouped(statements, finish: finish) }
-        let start = metrics.operationStarted(.write)
-        defer { metrics.operationFinished(.write, since: start) }
-        return try await writeGrouped(statements, finish: finish)
+        try await Trace.database("sqlite", "write", statements.map(\.query.sql).joined(separator: ";\n")) {
+            guard let metrics else { return try await writeGrouped(statements, finish: finish) }
+            let start = metrics.operationStarted(.write)
+            defer { metrics.operationFinished(.write, since: start) }
+            return try await writeGrouped(statements, finish: finish)
+        }
     }
 
     static func run(_ s: SQLStatement, index i: Int, _ db: Database) throws -> [SQLRow] {
@@ -157,9 +161,11 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func migrate(_ statements: [SQLQuery]) async throws {
-        let start = metrics?.operationStarted(.migrate)
-        defer { if let start { metrics?.operationFinished(.migrate, since: start) } }
-        try await migrateUnmeasured(statements)
+        try await Trace.database("sqlite", "migrate", statements.map(\.sql).joined(separator: ";\n")) {
+            let start = metrics?.operationStarted(.migrate)
+            defer { if let start { metrics?.operationFinished(.migrate, since: start) } }
+            try await migrateUnmeasured(statements)
+        }
     }
 
     func migrateUnmeasured(_ statements: [SQLQuery]) async throws {

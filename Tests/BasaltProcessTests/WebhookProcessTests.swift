@@ -13,7 +13,7 @@ import Darwin
 /// A receiver on a loopback port: answers 204 to every POST half a second late (so deliveries
 /// trail the writes) and, just before answering, appends one JSON line per request (the
 /// `webhook-id` header, the body and the time) to a file.
-final class ReceiverProcess: @unchecked Sendable {
+enum WebhookReceiver {
     static let script = #"""
         import json, sys, time
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,16 +30,20 @@ final class ReceiverProcess: @unchecked Sendable {
         open(sys.argv[1], "w").write(str(s.server_address[1]))
         s.serve_forever()
         """#
+}
 
+/// A Python HTTP server on a loopback port (`script` is given the port file and the log file)
+/// that appends one JSON line per thing it received to its log.
+final class PythonPeer: @unchecked Sendable {
     let process = Process()
     let log: String
     let port: Int
 
-    init(in dir: TempDir) async throws {
-        let portFile = dir.path("receiver.port")
-        log = dir.path("receiver.jsonl")
+    init(_ script: String, name: String, in dir: TempDir) async throws {
+        let portFile = dir.path("\(name).port")
+        log = dir.path("\(name).jsonl")
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", Self.script, portFile, log]
+        process.arguments = ["python3", "-c", script, portFile, log]
         // Never the test runner's pipes: a child holding them keeps `swift test` from ending.
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
@@ -50,16 +54,20 @@ final class ReceiverProcess: @unchecked Sendable {
             port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) }
             if port == nil { try await Task.sleep(for: .milliseconds(100)) }
         }
-        guard let port else { throw ProcessTestError("the webhook receiver did not start") }
+        guard let port else { throw ProcessTestError("\(name) did not start") }
         self.port = port
+    }
+
+    /// Every line of the log so far, parsed.
+    var lines: [[String: Any]] {
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
     }
 
     /// (webhook-id, the event's subject, when it was answered) of every request so far.
     var received: [(id: String, subject: String, at: Double)] {
-        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        return text.split(separator: "\n").compactMap { line in
-            guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let id = o["id"] as? String, let subject = (o["event"] as? [String: Any])?["subject"] as? String,
+        lines.compactMap { o in
+            guard let id = o["id"] as? String, let subject = (o["event"] as? [String: Any])?["subject"] as? String,
                 let at = o["at"] as? Double
             else { return nil }
             return (id, subject, at)
@@ -82,7 +90,7 @@ struct WebhookProcessTests {
     func deliveredAfterSIGKILLAndRestart() async throws {
         let dir = try TempDir("basalt-webhook-crash")
         defer { dir.remove() }
-        let receiver = try await ReceiverProcess(in: dir)
+        let receiver = try await PythonPeer(WebhookReceiver.script, name: "receiver", in: dir)
         defer { receiver.stop() }
         let data = dir.path("data")
         let schema = try dir.write("schema.yaml", Schemas.events)
