@@ -8,6 +8,8 @@
 #   BASALT_BIN=/path/to/basalt bash bench/soak.sh      # a binary built elsewhere
 #   SOAK_SLOW_DISK=50 bash bench/soak.sh               # the server's writes capped at 50 IOPS
 #                                                      # (cgroup v1 blkio throttle; needs root)
+#   SOAK_BACKUPS=20 bash bench/soak.sh                 # `basalt backup create` every 20 s
+#                                                      # throughout the load
 #
 # Load: wrk -t2 -c64, 60% GET by id, 20% the filtered list, 10% PATCH, 10% POST, after seeding
 # 10,000 posts (bench/posts.yaml). Each minute is one wrk run of 60 s; the samples are taken
@@ -89,6 +91,16 @@ soak() {  # BACKEND DATA_ARGS...
   log "$backend: seeding $RECORDS posts"
   python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$RECORDS" --ids-out "$WORK/$backend-ids.txt" >/dev/null
   list="/v1/posts?filter=$(urlencode "$FILTER")&sort=-views&limit=20"
+  local backups=""
+  if [[ -n ${SOAK_BACKUPS:-} ]]; then
+    # Online backups back to back with the load: each one's duration, one line per backup.
+    (while sleep "$SOAK_BACKUPS"; do
+      started=$(date +%s%N)
+      "$BIN" backup create "$WORK/soak.backup.gz" "$@" >/dev/null 2>&1 || { echo failed >>"$WORK/$backend-backups.txt"; continue; }
+      echo $(( ($(date +%s%N) - started) / 1000000 )) >>"$WORK/$backend-backups.txt"
+    done) &
+    backups=$!
+  fi
   for minute in $(seq "$MINUTES"); do
     wrk -t2 -c"$CONNECTIONS" -d60s --timeout 10s --latency -s bench/lua/mixed.lua "$base" -- "$WORK/$backend-ids.txt" "$list" \
       >"$WORK/wrk.txt" 2>&1 || die "wrk failed: $(tail -5 "$WORK/wrk.txt")"
@@ -105,6 +117,10 @@ soak() {  # BACKEND DATA_ARGS...
     python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print("  %-8s min %2d  %8.0f req/s  p99 %7.1f ms  rss %5.0f MiB  wal %7.1f MiB  records %7d  non2xx %d  errors %d" % (r["backend"], r["minute"], r["rps"], r["p99_us"]/1000, r["rss_kb"]/1024, r["wal_bytes"]/1048576, r["records"], r["non2xx"], r["socket_errors"]))' "$line"
   done
   if [[ $backend == sqlite ]]; then echo "  sqlite: data.db $(file_bytes "$WORK/sqlite-data/data.db") bytes at the end"; fi
+  if [[ -n $backups ]]; then
+    kill "$backups" 2>/dev/null; wait "$backups" 2>/dev/null || true
+    log "backups: $(grep -c . "$WORK/$backend-backups.txt" 2>/dev/null || echo 0) taken, $(grep -c failed "$WORK/$backend-backups.txt" 2>/dev/null || true) failed, ms each: $(grep -v failed "$WORK/$backend-backups.txt" 2>/dev/null | tr '\n' ' ')"
+  fi
   if [[ -n ${SOAK_SLOW_DISK:-} ]]; then
     # Proof that the throttle applied: the I/O the cgroup saw (0 would mean an unthrottled run).
     log "slow disk: $(awk '$1 == "Total" {print $2}' /sys/fs/cgroup/blkio/basalt-soak/blkio.throttle.io_serviced) I/O requests went through the throttle"

@@ -23,6 +23,8 @@ public struct BasaltConfiguration: Sendable {
     public var sqliteSynchronous: SQLiteStore.Synchronous = .normal
     /// The size the SQLite write-ahead log is kept near under sustained load.
     public var sqliteWALTargetBytes: Int64 = 32 << 20
+    /// SQLite's page cache per connection (the writer and each reader have one).
+    public var sqliteCacheBytes: Int64 = 32 << 20
     /// How long audit entries are kept (nil: forever).
     public var auditRetention: Duration? = .seconds(365 * 86_400)
     /// Where `serve` writes scheduled backups (nil: no scheduled backups).

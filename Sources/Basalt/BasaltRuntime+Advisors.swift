@@ -33,6 +33,9 @@ extension BasaltRuntime {
             let wal = (c.dataDirectory as NSString).appendingPathComponent("data.db-wal")
             f.walBytes = (try? FileManager.default.attributesOfItem(atPath: wal))?[.size] as? Int64 ?? 0
             f.walTargetBytes = c.sqliteWALTargetBytes
+            f.sqliteCacheBytes = c.sqliteCacheBytes
+            let db = (c.dataDirectory as NSString).appendingPathComponent("data.db")
+            f.sqliteDatabaseBytes = (try? FileManager.default.attributesOfItem(atPath: db))?[.size] as? Int64 ?? 0
         } else {
             f.poolSize = c.postgresMaxConnections
         }

@@ -168,6 +168,7 @@ public final class BasaltRuntime: Sendable {
             synchronous: configuration.sqliteSynchronous,
             busyTimeout: configuration.databaseTimeout,
             walTargetBytes: configuration.sqliteWALTargetBytes,
+            cacheBytes: configuration.sqliteCacheBytes,
             metrics: metrics,
             logger: logger
         )
@@ -448,7 +449,7 @@ struct SMTPMailTransport: MailTransport {
     }
 
     func send(_ mail: OutgoingMail) async throws {
-        try await Trace.span("smtp send", kind: .client) {
+        try await Trace.root("smtp send", kind: .client) {
             try await client.send(MailMessage(from: from, to: [mail.to], subject: mail.subject, textBody: mail.body, messageID: nil))
         }
     }

@@ -1,4 +1,5 @@
 import BasaltTelemetry
+import Foundation
 public import Logging
 import OTel
 public import ServiceLifecycle
@@ -30,9 +31,42 @@ public enum TracingSetup {
         config.logs.enabled = false
         config.metrics.enabled = false
         config.traces.enabled = true
+        // `Trace` samples, before any span exists; the tracer records every span it is given.
+        let ratio = try samplingRatio(ProcessInfo.processInfo.environment)
+        unsetenv("OTEL_TRACES_SAMPLER")
+        unsetenv("OTEL_TRACES_SAMPLER_ARG")
+        config.traces.sampler = .parentBasedAlwaysOn
         let backend = try OTel.makeTracingBackend(configuration: config)
         InstrumentationSystem.bootstrap(backend.factory)
-        Trace.enable()
+        Trace.enable(sampling: ratio)
         return backend.service
     }
+
+    /// The share of new traces to record, from `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG`
+    /// (every sampler follows an incoming trace's own decision).
+    static func samplingRatio(_ env: [String: String]) throws -> Double {
+        let arg = try env["OTEL_TRACES_SAMPLER_ARG"].map { text throws(TracingConfigurationError) -> Double in
+            guard let value = Double(text) else { throw TracingConfigurationError("OTEL_TRACES_SAMPLER_ARG is a ratio from 0 to 1") }
+            return value
+        }
+        switch env["OTEL_TRACES_SAMPLER"]?.lowercased() ?? "parentbased_always_on" {
+        case "always_on", "parentbased_always_on": return 1
+        case "always_off", "parentbased_always_off": return 0
+        case "traceidratio", "parentbased_traceidratio":
+            let ratio = arg ?? 1
+            guard (0...1).contains(ratio) else {
+                throw TracingConfigurationError("OTEL_TRACES_SAMPLER_ARG is a ratio from 0 to 1")
+            }
+            return ratio
+        case let other:
+            throw TracingConfigurationError(
+                "OTEL_TRACES_SAMPLER=\(other) is not supported (always_on, always_off, traceidratio and their parentbased_ forms are)"
+            )
+        }
+    }
+}
+
+public struct TracingConfigurationError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

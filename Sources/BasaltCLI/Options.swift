@@ -111,6 +111,10 @@ struct StoreOptions: ParsableArguments {
             guard let n = Int64(v), (1...4096).contains(n) else { throw ValidationError("sqlite_wal_target_mb is MiB from 1 to 4096") }
             c.sqliteWALTargetBytes = n << 20
         }
+        if let v = r.string(forKey: "sqlite_cache_mb") {
+            guard let n = Int64(v), (1...65_536).contains(n) else { throw ValidationError("sqlite_cache_mb is MiB from 1 to 65536") }
+            c.sqliteCacheBytes = n << 20
+        }
         if let v = r.string(forKey: "event_retention_hours") {
             guard let n = Int(v), (1...8760).contains(n) else { throw ValidationError("event_retention_hours is hours from 1 to 8760") }
             c.eventRetention = .seconds(n * 3600)

@@ -28,15 +28,16 @@ public struct EdgeMiddleware: RouterMiddleware {
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard Trace.isOn else {
-            return try await answer(request, context: context, next: next, trace: Self.traceparent(request.headers[BasaltHeader.traceparent]))
+        let incoming = request.headers[BasaltHeader.traceparent]
+        let valid = incoming.flatMap(Self.parseTraceparent)
+        // Recorded: as the caller's trace says, else as the sampling ratio draws.
+        guard Trace.isOn, valid.map({ Self.sampledFlag($0.1) }) ?? Trace.sampleRoot() else {
+            return try await answer(request, context: context, next: next, trace: Self.traceparent(incoming, sampled: !Trace.isOn))
         }
         // A server span that continues a valid incoming trace (API.md §1: an invalid one is
         // ignored), named by the route template once routing has found it.
         var parent = ServiceContext.topLevel
-        if let incoming = request.headers[BasaltHeader.traceparent], Self.parseTraceparent(incoming) != nil {
-            InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsCarrier())
-        }
+        if valid != nil { InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsCarrier()) }
         return try await withSpan(request.method.rawValue, context: parent, ofKind: .server) { span in
             var carried = HTTPFields()
             InstrumentationSystem.instrument.inject(span.context, into: &carried, using: HTTPFieldsCarrier())
@@ -44,7 +45,7 @@ public struct EdgeMiddleware: RouterMiddleware {
                 request,
                 context: context,
                 next: next,
-                trace: carried[BasaltHeader.traceparent] ?? Self.traceparent(nil)
+                trace: carried[BasaltHeader.traceparent] ?? Self.traceparent(nil, sampled: true)
             )
             let route = context.endpointPath ?? "unmatched"
             span.operationName = "\(request.method.rawValue) \(route)"
@@ -145,14 +146,23 @@ public struct EdgeMiddleware: RouterMiddleware {
     /// Continue an incoming W3C trace (same trace id, new span id), or start one. Anything but
     /// exactly the W3C syntax — lowercase hex, the right lengths, non-zero ids, version `ff`
     /// excluded — is ignored (API.md §1): nothing of an invalid header is copied into the answer.
-    static func traceparent(_ incoming: String?) -> String {
+    /// `sampled` is the flag of a trace that starts here (tracing off: `01`, as a recorder
+    /// further on may record it; on and not drawn: `00`).
+    static func traceparent(_ incoming: String?, sampled: Bool = true) -> String {
         var rng = SystemRandomNumberGenerator()
         let span = hex16(rng.next())
         if let t = incoming, let (trace, flags) = parseTraceparent(t) {
             return "00-\(trace)-\(span)-\(flags)"
         }
         let trace = hex16(rng.next()) + hex16(rng.next())
-        return "00-\(trace)-\(span)-01"
+        return "00-\(trace)-\(span)-\(sampled ? "01" : "00")"
+    }
+
+    /// The `sampled` bit of trace flags (two hex digits).
+    static func sampledFlag(_ flags: String) -> Bool {
+        guard let last = flags.utf8.last else { return false }
+        let value = last >= 0x61 ? last - 0x61 + 10 : last - 0x30
+        return value & 1 == 1
     }
 
     /// `version-traceid-parentid-flags`: the trace id and flags of a valid header.

@@ -41,11 +41,13 @@ public final class SQLiteStore: Store, StatisticsTracking {
 
     /// Opens (creating if needed) `directory/data.db` and applies Basalt's own migrations.
     /// - `walTargetBytes`: the size the write-ahead log is kept near under load (see `checkpoint()`).
+    /// - `cacheBytes`: the page cache of each connection (readers and the writer).
     public init(
         directory: String,
         synchronous: Synchronous = .normal,
         busyTimeout: Duration = .seconds(5),
         walTargetBytes: Int64 = 32 << 20,
+        cacheBytes: Int64 = 32 << 20,
         metrics: Metrics? = nil,
         logger: Logger
     ) throws {
@@ -62,7 +64,7 @@ public final class SQLiteStore: Store, StatisticsTracking {
         config.maximumReaderCount = Self.readerCount
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous.rawValue)")
-            try db.execute(sql: "PRAGMA cache_size = -32000")
+            try db.execute(sql: "PRAGMA cache_size = -\(max(1, cacheBytes >> 10))")
             try db.execute(sql: "PRAGMA temp_store = MEMORY")
             // Checkpoints run from `housekeep` on their own connection: SQLite's automatic one
             // runs inside a committing write and syncs the database file there, which stalled

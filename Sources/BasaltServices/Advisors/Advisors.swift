@@ -56,6 +56,9 @@ public struct DeploymentFacts: Sendable {
     public var sqliteSynchronous: String?
     public var walBytes: Int64?
     public var walTargetBytes: Int64?
+    /// SQLite: the page cache of a connection, and the database file's size.
+    public var sqliteCacheBytes: Int64?
+    public var sqliteDatabaseBytes: Int64?
     /// PostgreSQL: this process's pool size.
     public var poolSize: Int?
 
@@ -497,6 +500,20 @@ public struct Advisors: Sendable {
                     tradeoff: "Escalated checkpoints briefly wait for readers.",
                     fix:
                         "Look for long-running reads (an open backup, a client holding a cursor), check the disk's speed; GET /metrics shows basalt_sqlite_wal_bytes and the checkpoints"
+                )
+            )
+        }
+        if let cache = facts.sqliteCacheBytes, let size = facts.sqliteDatabaseBytes, size > cache * 4 {
+            out.append(
+                Finding(
+                    id: "performance.sqlite_cache_small",
+                    severity: .info,
+                    subject: nil,
+                    title: "SQLite's page cache holds a small part of the database",
+                    seen: "data.db is \(size >> 20) MiB, each connection caches \(cache >> 20) MiB",
+                    why: "Pages outside the cache are read again from the operating system's file cache (or the disk) on every use.",
+                    tradeoff: "Each of the store's connections (a writer and the readers) may use this much memory.",
+                    fix: "BASALT_SQLITE_CACHE_MB=\(Swift.min(1024, Swift.max(64, (size >> 20) / 2)))"
                 )
             )
         }
