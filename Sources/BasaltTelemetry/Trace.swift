@@ -38,10 +38,7 @@ public enum Trace {
         _ body: () async throws -> T
     ) async rethrows -> T {
         guard isOn, ServiceContext.current != nil else { return try await body() }
-        return try await withSpan(name, ofKind: kind, isolation: isolation) { span in
-            span.updateAttributes(attributes)
-            return try await body()
-        }
+        return try await recorded(name, kind, isolation, attributes, body)
     }
 
     /// Like `span`, for work that may start a trace of its own (a webhook delivery, a mail sent
@@ -54,7 +51,17 @@ public enum Trace {
         _ body: () async throws -> T
     ) async rethrows -> T {
         guard isOn, ServiceContext.current != nil || sampleRoot() else { return try await body() }
-        return try await withSpan(name, ofKind: kind, isolation: isolation) { span in
+        return try await recorded(name, kind, isolation, attributes, body)
+    }
+
+    static func recorded<T>(
+        _ name: String,
+        _ kind: SpanKind,
+        _ isolation: isolated (any Actor)?,
+        _ attributes: (inout SpanAttributes) -> Void,
+        _ body: () async throws -> T
+    ) async rethrows -> T {
+        try await withSpan(name, ofKind: kind, isolation: isolation) { span in
             span.updateAttributes(attributes)
             return try await body()
         }
