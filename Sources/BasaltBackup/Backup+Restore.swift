@@ -80,6 +80,15 @@ extension Backup {
             throw BackupFileError("\(path) fails its checksums (\(bad) differs from the manifest): it is damaged; nothing was restored")
         }
         let schema = try schemaDocument.map { try Schema.decode(try JSONValue.parse($0)) } ?? .empty
+        // Only Basalt's own tables and the schema's collections, each with the columns it has:
+        // a file that names anything else is not one of ours, whatever its checksums say.
+        for t in tables {
+            let fits =
+                t.kind == "internal"
+                ? t.name.hasPrefix("_basalt_") && !transientTables.contains(t.name)
+                : t.kind == "collection" && schema.collection(t.name).map { columns(of: $0) == t.columns } == true
+            guard fits else { throw BackupFileError("\(path) holds a table \(t.name) that does not belong in a Basalt backup") }
+        }
         return Verified(path: path, manifest: manifest, schema: schema, storedSecretKey: storedKey, tables: tables)
     }
 

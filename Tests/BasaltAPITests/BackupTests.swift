@@ -172,8 +172,16 @@ struct BackupTests {
         let key = SecretBox.generateEncoded()
         let file = Self.tempFile("refusals.gz")
         defer {
-            for f in [file, file + ".cut", file + ".flipped"] { try? FileManager.default.removeItem(atPath: f) }
+            for f in [file, file + ".cut", file + ".flipped", file + ".alien"] { try? FileManager.default.removeItem(atPath: f) }
         }
+        // A file whose checksums add up but that names a table no backup holds is refused.
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        try #"""
+        {"format":"basalt-backup","format_version":1}
+        {"table":"sqlite_master","kind":"internal","columns":[["name","text"]]}
+        {"manifest":{"basalt_version":"0.9.0","store":"sqlite","created_at":"2026-12-04T00:00:00.000Z","schema_version":0,"secret_key_id":"00","tables":[{"name":"sqlite_master","kind":"internal","rows":0,"sha256":"\#(empty)"}]}}
+        """#.write(toFile: file + ".alien", atomically: true, encoding: .utf8)
+        #expect(throws: BackupFileError.self) { try Backup.verify(file + ".alien") }
         try await backend.withApp(schema: Fixtures.blog, configure: { $0.auth.secretKey = key }) { api in
             _ = try await api.create("authors", #"{"name":"kept"}"#)
             try await api.runtime.createBackup(to: file)
