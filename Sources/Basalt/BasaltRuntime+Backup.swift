@@ -72,13 +72,15 @@ extension BasaltRuntime {
                     """
             )
         }
+        let moveKey = writeKeyFile
         try await withStore(configuration, logger: logger) { store in
             try await Backup.restore(backup, into: store, force: force, progress: progress)
-        }
-        if let key = writeKeyFile {
+            guard let key = moveKey else { return }
+            // The key moves out of the database into the key file, as a SQLite store keeps it.
             guard FileManager.default.createFile(atPath: keyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
                 throw ConfigurationError("cannot write the secret key file \(keyFile)")
             }
+            try await store.write([SQLStatement(SQLQuery(sql: #"DELETE FROM "_basalt_settings" WHERE "key" = 'secret_key'"#))])
         }
         logger.info("backup restored", metadata: ["path": "\(path)", "from": "\(backup.manifest.store)"])
         return backup.manifest

@@ -140,6 +140,31 @@ struct AdvisorTests {
         }
     }
 
+    @Test("SQLite facts: a WAL far above its target warns, a cache far below the database informs, synchronous normal informs")
+    func sqliteFacts() async throws {
+        try await TestBackend.sqlite.withRuntime { rt, _ in
+            var facts = DeploymentFacts()
+            facts.backupsScheduled = true
+            facts.registrationOpen = false
+            facts.sqliteSynchronous = "NORMAL"
+            facts.walTargetBytes = 32 << 20
+            facts.walBytes = 200 << 20
+            facts.sqliteCacheBytes = 32 << 20
+            facts.sqliteDatabaseBytes = 1 << 30
+            let findings = try await Advisors(store: rt.store, schema: .empty, observations: [], facts: facts).review()
+            let byID = Dictionary(findings.map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            #expect(byID["reliability.sqlite_wal_above_target"]?.severity == .warning)
+            #expect(byID["reliability.sqlite_wal_above_target"]?.seen.contains("200 MiB") == true)
+            #expect(byID["performance.sqlite_cache_small"]?.fix == "BASALT_SQLITE_CACHE_MB=512")
+            #expect(byID["reliability.sqlite_synchronous_normal"]?.fix == "BASALT_SQLITE_SYNCHRONOUS=full")
+            facts.walBytes = 40 << 20
+            facts.sqliteDatabaseBytes = 64 << 20
+            facts.sqliteSynchronous = "FULL"
+            let quiet = try await Advisors(store: rt.store, schema: .empty, observations: [], facts: facts).review()
+            #expect(quiet.filter { $0.id.contains("sqlite") }.isEmpty, "\(quiet.map(\.id))")
+        }
+    }
+
     @Test(
         "a filter and sort that scan: the finding names the index; with it, the scan leaves the plan and the finding goes",
         arguments: TestBackend.all

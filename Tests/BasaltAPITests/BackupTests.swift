@@ -222,6 +222,34 @@ struct BackupTests {
         }
     }
 
+    @Test("a master key kept in a PostgreSQL database travels with its backup into a SQLite store's key file, and leaves the database")
+    func keyFromTheDatabase() async throws {
+        guard TestBackend.all.contains(.postgres) else { return }
+        let file = Self.tempFile("key.gz")
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        // No BASALT_SECRET_KEY: PostgreSQL keeps a generated one in _basalt_settings.
+        let adminKey = try await TestBackend.postgres.withApp(schema: Fixtures.blog) { api in
+            _ = try await api.signUp("carol@example.com")
+            try await api.runtime.createBackup(to: file)
+            return api.adminKey
+        }
+        let target = try TestBackend.sqlite.configuration()
+        _ = try await BasaltRuntime.restoreBackup(file, configuration: target, force: false, logger: Self.logger)
+        let keyFile = target.dataDirectory + "/secret.key"
+        let mode = (try FileManager.default.attributesOfItem(atPath: keyFile)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o600)
+        try await Self.withTarget(target, adminKey: adminKey) { api in
+            let stored = try await api.runtime.store.fetch(
+                SQLQuery(sql: #"SELECT "value" FROM "_basalt_settings" WHERE "key" = 'secret_key'"#),
+                types: [.text]
+            )
+            #expect(stored.isEmpty, "the key is in the key file only")
+            // The signing keys open with it: a sign-in gets a token the API accepts.
+            let carol = try await api.signIn("carol@example.com")
+            #expect(try await api.get("/v1/auth/me", auth: carol.auth).status == .ok)
+        }
+    }
+
     @Test("serve takes scheduled backups into BASALT_BACKUP_DIR and keeps BASALT_BACKUP_KEEP of them", arguments: TestBackend.all)
     func scheduled(_ backend: TestBackend) async throws {
         let dir = Self.tempFile("scheduled")
