@@ -140,6 +140,31 @@ struct AdvisorTests {
         }
     }
 
+    @Test("query observations: literals never make a new shape, and shapes are capped")
+    func observationsAreBounded() async throws {
+        try await TestBackend.sqlite.withRuntime(schema: Self.postsSchema) { rt, _ in
+            for n in 0..<50 {
+                let q = ListQuery(filter: "status = 'published' && views > \(n) && title ~ 'x\(n)'", sort: "-views")
+                _ = try await rt.records.list("posts", query: q, principal: .system)
+            }
+            var shapes = rt.records.observations.summaries()
+            #expect(shapes.count == 1)
+            #expect(shapes.first?.shape.filter == "status = ? && views > ? && title ~ ?")
+            #expect(shapes.first?.count == 50)
+            // Distinct shapes (another sort each) stop being followed at the cap.
+            let sorts = ["title", "-title", "views", "-views", "status", "-status", "created_at", "-created_at", "updated_at", "-updated_at"]
+            for a in sorts {
+                for b in sorts {
+                    for c in ["", "status = 'draft'", "views < 3", "title ~ 'a'"] {
+                        _ = try await rt.records.list("posts", query: ListQuery(filter: c, sort: "\(a),\(b)"), principal: .system)
+                    }
+                }
+            }
+            shapes = rt.records.observations.summaries()
+            #expect(shapes.count == QueryObservations.maxShapes)
+        }
+    }
+
     @Test("SQLite facts: a WAL far above its target warns, a cache far below the database informs, synchronous normal informs")
     func sqliteFacts() async throws {
         try await TestBackend.sqlite.withRuntime { rt, _ in
