@@ -140,6 +140,24 @@ struct AdvisorTests {
         }
     }
 
+    @Test("PostgreSQL: a pool near max_connections is severe, a small one is fine")
+    func postgresPool() async throws {
+        guard TestBackend.all.contains(.postgres) else { return }
+        try await TestBackend.postgres.withRuntime { rt, _ in
+            var facts = DeploymentFacts()
+            facts.backupsScheduled = true
+            facts.registrationOpen = false
+            facts.poolSize = 10_000
+            let large = try await Advisors(store: rt.store, schema: .empty, observations: [], facts: facts).review()
+            let finding = try #require(large.first { $0.id == "performance.postgres_pool_size" })
+            #expect(finding.severity == .severe)
+            #expect(finding.seen.contains("max_connections = "))
+            facts.poolSize = 2
+            let small = try await Advisors(store: rt.store, schema: .empty, observations: [], facts: facts).review()
+            #expect(!small.contains { $0.id == "performance.postgres_pool_size" })
+        }
+    }
+
     @Test("query observations: literals never make a new shape, and shapes are capped")
     func observationsAreBounded() async throws {
         try await TestBackend.sqlite.withRuntime(schema: Self.postsSchema) { rt, _ in
