@@ -348,6 +348,39 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
         }
     }
 
+    /// Shapes client generators mishandle: a body given inline under two media types (two models
+    /// of one name in openapi-python-client), and `anyOf` with `{type: null}` inside
+    /// `additionalProperties` (swift-openapi-generator's code did not compile).
+    @Test func shapesGeneratorsHandle() throws {
+        func walk(_ value: Any, inAdditional: Bool, _ visit: ([String: Any], Bool) -> Void) {
+            if let o = value as? [String: Any] {
+                visit(o, inAdditional)
+                for (k, v) in o { walk(v, inAdditional: inAdditional || k == "additionalProperties", visit) }
+            } else if let a = value as? [Any] {
+                for v in a { walk(v, inAdditional: inAdditional, visit) }
+            }
+        }
+        for p in [Fixture.anonymous, Fixture.reader, Fixture.editor, Fixture.admin] {
+            let doc = try Fixture.wire(p)
+            var nullUnions = 0
+            walk(doc, inAdditional: false) { o, inAdditional in
+                if inAdditional, let any = o["anyOf"] as? [[String: Any]], any.contains(where: { $0["type"] as? String == "null" }) {
+                    nullUnions += 1
+                }
+            }
+            #expect(nullUnions == 0)
+            for (path, item) in doc["paths"] as? [String: [String: Any]] ?? [:] {
+                for (method, op) in item {
+                    guard let content = ((op as? [String: Any])?["requestBody"] as? [String: Any])?["content"] as? [String: Any],
+                        content.count > 1
+                    else { continue }
+                    let refs = content.values.map { (($0 as? [String: Any])?["schema"] as? [String: Any])?["$ref"] as? String }
+                    #expect(refs.allSatisfy { $0 != nil } && Set(refs).count == 1, "\(method) \(path): one component for every media type")
+                }
+            }
+        }
+    }
+
     @Test func namesStayUniqueWhateverTheCollectionNames() throws {
         let doc = try Fixture.clashDocument()
         let ids = doc.allOperationIds

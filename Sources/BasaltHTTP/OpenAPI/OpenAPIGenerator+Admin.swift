@@ -130,24 +130,21 @@ extension OpenAPIGenerator.Builder {
                 )
             )
         )
-        let collectionPatch = OpenAPI.Content(
-            schema: .object(
+        // A named component, referenced from both media types: generators make a model per inline
+        // body, and two identical inline bodies became two models of one name.
+        addSchema(
+            Names.collectionPatch,
+            .object(
                 description:
                     "JSON Merge Patch of the collection object; `\"fields\": {\"old\": null}` drops a field.",
                 properties: [
-                    "fields": .object(
-                        required: false,
-                        additionalProperties: .b(
-                            .any(of: [
-                                SchemaFactory.ref(Names.fieldDefinition), .null(),
-                            ])
-                        )
-                    ),
+                    "fields": .object(required: false, additionalProperties: .b(SchemaFactory.fieldDefinition(nullable: true))),
                     "indexes": .array(required: false, items: .fragment),
                     "access": .object(required: false),
                 ]
             )
         )
+        let collectionPatch = OpenAPI.Content(schemaReference: .component(named: Names.collectionPatch))
         paths["/v1/admin/collections/{name}"] = .pathItem(
             OpenAPI.PathItem(
                 parameters: [.parameter(collectionName)],

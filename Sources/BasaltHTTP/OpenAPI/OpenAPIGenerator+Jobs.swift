@@ -67,6 +67,9 @@ extension OpenAPIGenerator.Builder {
                 additionalProperties: .a(false)
             )
         }
+        // One component for both media types (identical inline bodies make duplicate models).
+        addSchema(Names.webhookPatch, webhookWrite(urlRequired: false))
+        let webhookPatch = OpenAPI.Content(schemaReference: .component(named: Names.webhookPatch))
         func page(_ what: String, _ item: JSONSchema) -> Responses.R {
             Responses.ok(
                 what,
@@ -203,8 +206,7 @@ extension OpenAPIGenerator.Builder {
                     description: "JSON Merge Patch; `enabled: true` re-enables a disabled endpoint and forgets its failures.",
                     operationId: "admin_update_webhook",
                     requestBody: Media.request([
-                        Media.mergePatch: .content(.init(schema: webhookWrite(urlRequired: false))),
-                        Media.jsonType: .content(.init(schema: webhookWrite(urlRequired: false))),
+                        Media.mergePatch: .content(webhookPatch), Media.jsonType: .content(webhookPatch),
                     ]),
                     responses: Responses.merge(
                         [(200, Responses.ok("The webhook", Media.json(webhook)))],

@@ -129,6 +129,8 @@ extension OpenAPIGenerator {
         static let adminUserPatch = "AdminUserPatch"
         static let auditEntry = "AuditEntry"
         static let finding = "Finding"
+        static let collectionPatch = "CollectionPatch"
+        static let webhookPatch = "WebhookPatch"
     }
 
     enum Security {

@@ -224,10 +224,14 @@ extension OpenAPIGenerator.SchemaFactory {
         ]
     }
 
-    static var adminSchemas: [(String, JSONSchema)] {
-        let name = JSONSchema.string(pattern: "^[a-z][a-z0-9_]{0,62}$")
-        let field = JSONSchema.object(
-            title: Names.fieldDefinition,
+    /// A field of a collection, as the schema YAML writes it. `nullable`: or null, as a merge
+    /// patch drops a field — written as `type: [object, null]` on the object itself, not as
+    /// `anyOf: [FieldDefinition, {type: null}]`: swift-openapi-generator emits code that does not
+    /// compile for that shape inside `additionalProperties`, and this one means exactly the same.
+    static func fieldDefinition(nullable: Bool = false) -> JSONSchema {
+        .object(
+            nullable: nullable,
+            title: nullable ? nil : Names.fieldDefinition,
             properties: [
                 "type": .string(allowedValues: FieldType.allCases.map { AnyCodable($0.rawValue) }),
                 "required": .boolean(required: false, defaultValue: false),
@@ -251,6 +255,11 @@ extension OpenAPIGenerator.SchemaFactory {
             ],
             additionalProperties: .a(false)
         )
+    }
+
+    static var adminSchemas: [(String, JSONSchema)] {
+        let name = JSONSchema.string(pattern: "^[a-z][a-z0-9_]{0,62}$")
+        let field = fieldDefinition()
         let grant = JSONSchema.object(
             title: Names.grant,
             description:
