@@ -72,15 +72,31 @@ extension BasaltRuntime {
                     """
             )
         }
-        let moveKey = writeKeyFile
-        try await withStore(configuration, logger: logger) { store in
-            try await Backup.restore(backup, into: store, force: force, progress: progress)
-            guard let key = moveKey else { return }
-            // The key moves out of the database into the key file, as a SQLite store keeps it.
-            guard FileManager.default.createFile(atPath: keyFile, contents: Data((key + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        // The key file first (created owner-only, never over an existing one), so a restore never
+        // commits data whose key is nowhere; it goes again if the restore fails.
+        if let key = writeKeyFile {
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            let fd = open(keyFile, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+            guard fd >= 0 else { throw ConfigurationError("cannot create the secret key file \(keyFile)") }
+            let bytes = Array((key + "\n").utf8)
+            let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            fsync(fd)
+            close(fd)
+            guard written == bytes.count else {
+                unlink(keyFile)
                 throw ConfigurationError("cannot write the secret key file \(keyFile)")
             }
-            try await store.write([SQLStatement(SQLQuery(sql: #"DELETE FROM "_basalt_settings" WHERE "key" = 'secret_key'"#))])
+        }
+        // The key stays in the database only where this store keeps it there (PostgreSQL without
+        // BASALT_SECRET_KEY); anywhere else a copy in the data would defeat the key's purpose.
+        let keepKeyRow = configuration.databaseURL != nil && configured == nil
+        do {
+            try await withStore(configuration, logger: logger) { store in
+                try await Backup.restore(backup, into: store, force: force, dropStoredKey: !keepKeyRow, progress: progress)
+            }
+        } catch {
+            if writeKeyFile != nil { unlink(keyFile) }
+            throw error
         }
         logger.info("backup restored", metadata: ["path": "\(path)", "from": "\(backup.manifest.store)"])
         return backup.manifest

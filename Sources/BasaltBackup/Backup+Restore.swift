@@ -127,6 +127,7 @@ extension Backup {
         _ backup: Verified,
         into store: any Store,
         force: Bool,
+        dropStoredKey: Bool = false,
         progress: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws {
         if !force, try await holdsData(store) {
@@ -154,9 +155,13 @@ extension Backup {
         for name in targetTables.keys.sorted() where !transientTables.contains(name) || name == "_basalt_idempotency" {
             statements.append(SQLQuery(sql: "DELETE FROM \(dialect.quote(name))"))
         }
-        // Second pass: the file was verified whole; rows go in as multi-row INSERTs.
+        // Second pass: rows go in as multi-row INSERTs. Its lines are checked against the manifest
+        // again before anything commits: the file may have changed since it was verified.
         let reader = try GzipLineReader(path: backup.path)
         _ = try reader.next()
+        var seen: [TableEntry] = []
+        var hash = SHA256()
+        var rows: Int64 = 0
         var table: Table?
         var pending: [SQLRow] = []
         var loaded: Int64 = 0
@@ -176,13 +181,21 @@ extension Backup {
         var perStatement = 1
         while let line = try reader.next() {
             if line.first == UInt8(ascii: "["), let t = table {
+                hash.update(data: line)
+                hash.update(data: [0x0A])
+                rows += 1
                 pending.append(try row(line, t))
                 if pending.count >= perStatement { flush() }
                 if loaded > 0, loaded % 50_000 == 0, pending.isEmpty { progress("read \(loaded) rows") }
                 continue
             }
             flush()
-            if let t = table { progress("read \(t.name)") }
+            if let t = table {
+                seen.append(TableEntry(name: t.name, kind: t.kind, rows: rows, sha256: hex(hash.finalize())))
+                progress("read \(t.name)")
+            }
+            hash = SHA256()
+            rows = 0
             table = nil
             guard let name = try JSONValue.parse(line)["table"]?.stringValue, let t = backup.tables.first(where: { $0.name == name }) else {
                 continue
@@ -192,9 +205,13 @@ extension Backup {
             perStatement = max(1, min(200, 20_000 / max(1, t.columns.count)))
         }
         flush()
+        guard seen == backup.manifest.tables else {
+            throw BackupFileError("\(backup.path) changed after it was verified; nothing was restored")
+        }
         statements.append(
             SQLQuery(sql: #"UPDATE "_basalt_webhooks" SET "since_sequence" = (SELECT COALESCE(max("sequence"), 0) FROM "_basalt_events")"#)
         )
+        if dropStoredKey { statements.append(SQLQuery(sql: #"DELETE FROM "_basalt_settings" WHERE "key" = 'secret_key'"#)) }
         statements += after
         progress("writing \(loaded) rows in one transaction")
         try await store.migrate(statements)

@@ -36,8 +36,16 @@ public struct EdgeMiddleware: RouterMiddleware {
         }
         // A server span that continues a valid incoming trace (API.md §1: an invalid one is
         // ignored), named by the route template once routing has found it.
+        // Only the header as we parsed it, rebuilt as version 00, reaches the propagator: given the
+        // request's headers, a `tracestate` or a later version it rejects made it log them all,
+        // credentials included, and start another trace.
         var parent = ServiceContext.topLevel
-        if valid != nil { InstrumentationSystem.instrument.extract(request.headers, into: &parent, using: HTTPFieldsCarrier()) }
+        if let incoming, let (trace, flags) = valid {
+            let parentSpan = incoming.utf8.dropFirst(36).prefix(16)
+            var canonical = HTTPFields()
+            canonical[BasaltHeader.traceparent] = "00-\(trace)-\(String(decoding: parentSpan, as: UTF8.self))-\(flags)"
+            InstrumentationSystem.instrument.extract(canonical, into: &parent, using: HTTPFieldsCarrier())
+        }
         return try await withSpan(request.method.rawValue, context: parent, ofKind: .server) { span in
             var carried = HTTPFields()
             InstrumentationSystem.instrument.inject(span.context, into: &carried, using: HTTPFieldsCarrier())

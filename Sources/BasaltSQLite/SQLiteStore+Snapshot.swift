@@ -8,7 +8,10 @@ extension SQLiteStore: Snapshotting {
     /// copy: the copy is one moment of the database, and long reads of it hold back neither
     /// writers nor the WAL checkpoints (a long read transaction on the live file would pin the log).
     public func withSnapshot<T: Sendable>(_ body: @escaping @Sendable (any Snapshot) async throws -> T) async throws -> T {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-snapshot-\(UUID().uuidString)").path
+        // Beside the database, not in the system's temporary folder: on the same file system (a
+        // small tmpfs would not hold it) and as protected as the database itself if a crash
+        // leaves it behind.
+        let folder = (walPath as NSString).deletingLastPathComponent + "/.snapshot-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(atPath: folder) }
         let path = folder + "/data.db"

@@ -15,6 +15,8 @@ public struct SQLCondition: Sendable {
 /// SQL for one collection's table: column lists, CRUD statements, list queries with keyset
 /// pagination. Built once per schema version and reused by every request.
 public struct RecordTable: Sendable {
+    /// The alias every query of a collection's table gives it (plans name the table by it).
+    public static let alias = "t"
     public let collection: CollectionSchema
     public let dialect: any SQLDialect
     /// System columns then declared fields, in schema order.

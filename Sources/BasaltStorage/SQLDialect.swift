@@ -44,7 +44,7 @@ public protocol SQLDialect: Sendable {
     func explain(_ query: SQLQuery) -> (query: SQLQuery, types: [SQLColumnType], detail: Int)
     /// What a plan's lines say about reading `table`: whether it reads every row, and whether
     /// it sorts the matches (no index serves the order).
-    func planReadsAllRows(_ lines: [String], table: String) -> Bool
+    func planReadsAllRows(_ lines: [String], table: String, alias: String) -> Bool
     func planSorts(_ lines: [String]) -> Bool
     /// Whether the plan reads rows through an index and then drops those failing a condition
     /// on one of `fields` (the index serves only part of the filter).
@@ -82,8 +82,11 @@ public struct SQLiteDialect: SQLDialect {
     }
     /// `SCAN posts` reads the table; `SCAN posts USING INDEX …` walks an index in order (a
     /// LIMIT stops it early) and `SEARCH …` seeks.
-    public func planReadsAllRows(_ lines: [String], table: String) -> Bool {
-        lines.contains { $0 == "SCAN \(table)" || $0.hasPrefix("SCAN \(table) ") && !$0.contains("USING") }
+    public func planReadsAllRows(_ lines: [String], table: String, alias: String) -> Bool {
+        // SQLite names the table by its alias when the query gives one (`SCAN t`).
+        [table, alias].contains { name in
+            lines.contains { $0 == "SCAN \(name)" || $0.hasPrefix("SCAN \(name) ") && !$0.contains("USING") }
+        }
     }
     public func planSorts(_ lines: [String]) -> Bool { lines.contains { $0.contains("USE TEMP B-TREE FOR") && $0.contains("ORDER BY") } }
     /// `SEARCH posts USING INDEX bx_… (status=?)` seeks on `status` only: a condition on `views`
@@ -143,8 +146,15 @@ public struct PostgresDialect: SQLDialect {
     public func explain(_ query: SQLQuery) -> (query: SQLQuery, types: [SQLColumnType], detail: Int) {
         (SQLQuery(sql: "EXPLAIN " + query.sql, binds: query.binds), [.text], 0)
     }
-    public func planReadsAllRows(_ lines: [String], table: String) -> Bool {
-        lines.contains { $0.contains("Seq Scan on \(table)") || $0.contains("Seq Scan on \(quote(table))") }
+    /// `Seq Scan on posts t` (the alias follows the name): `posts_tags` is another table.
+    public func planReadsAllRows(_ lines: [String], table: String, alias: String) -> Bool {
+        lines.contains { line in
+            [table, quote(table)].contains { name in
+                guard let r = line.range(of: "Seq Scan on \(name)") else { return false }
+                let rest = line[r.upperBound...]
+                return rest.isEmpty || rest.first == " "
+            }
+        }
     }
     public func planSorts(_ lines: [String]) -> Bool {
         lines.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix("Sort") || $0.contains("->  Sort") }

@@ -345,8 +345,11 @@ public struct Advisors: Sendable {
 
     // MARK: - Performance
 
+    /// Rows are counted up to here (a bounded cost on a large table).
+    static let countCap: Int64 = 1_000_001
+
     func rowCount(_ table: String) async throws -> Int64 {
-        let q = SQLQuery(sql: "SELECT count(*) FROM (SELECT 1 FROM \(store.dialect.quote(table)) LIMIT 1000001) AS s")
+        let q = SQLQuery(sql: "SELECT count(*) FROM (SELECT 1 FROM \(store.dialect.quote(table)) LIMIT \(Self.countCap)) AS s")
         return try await store.fetchOne(q, types: [.int])?.first?.int ?? 0
     }
 
@@ -382,8 +385,10 @@ public struct Advisors: Sendable {
             let existing = c.indexes.map(\.fields) + [["created_at"]] + c.fields.filter { $0.type == .relation || $0.unique }.map { [$0.name] }
             if existing.contains(where: { $0.starts(with: suggestion) }) { continue }
             let (explain, types, detail) = store.dialect.explain(o.sample)
-            let lines = try await store.fetch(explain, types: types).compactMap { $0[detail].text }
-            let scans = store.dialect.planReadsAllRows(lines, table: c.name)
+            // A sample the schema has since moved past (a field dropped) cannot be explained: skip it.
+            guard let plan = try? await store.fetch(explain, types: types) else { continue }
+            let lines = plan.compactMap { $0[detail].text }
+            let scans = store.dialect.planReadsAllRows(lines, table: c.name, alias: RecordTable.alias)
             let sorts = store.dialect.planSorts(lines)
             let leftover = store.dialect.planFiltersAfterIndex(lines, fields: o.equalities + o.ranges)
             guard scans || sorts || leftover else { continue }
@@ -420,7 +425,22 @@ public struct Advisors: Sendable {
         let ddl = TableDDL(dialect: store.dialect)
         for c in schema.collections {
             let present = Set(try await store.fetch(store.dialect.indexNamesQuery(c.name), types: [.text]).compactMap { $0[0].text })
-            for ix in ddl.indexes(c) where !present.contains(ix.name) {
+            let expected = ddl.indexes(c)
+            for name in present.sorted() where name.hasPrefix("bx_") && !expected.contains(where: { $0.name == name }) {
+                out.append(
+                    Finding(
+                        id: "performance.stale_index",
+                        severity: .warning,
+                        subject: c.name,
+                        title: "An index on \(c.name) that Basalt no longer keeps",
+                        seen: "index \(name) is in the database but not among the indexes the schema gives \(c.name)",
+                        why: "Every write to \(c.name) still maintains it (left by an older version, or by a change made outside Basalt).",
+                        tradeoff: "None, unless something outside Basalt reads through it.",
+                        fix: ddl.dropIndex(name) + ";"
+                    )
+                )
+            }
+            for ix in expected where !present.contains(ix.name) {
                 let relation = c.fields.first { f in
                     f.type == .relation && ix.sql.contains("(\(store.dialect.indexTerm(store.dialect.quote(f.name)))")
                 }
@@ -440,13 +460,16 @@ public struct Advisors: Sendable {
                 )
             }
             let n = try await rowCount(c.name)
-            guard n >= thresholds.scanRows else { continue }
+            // Past the count's cap the size is unknown: no comparison with the statistics.
+            guard n >= thresholds.scanRows, n < Self.countCap else { continue }
             let stats = try? await store.fetchOne(store.dialect.statisticsQuery(c.name), types: [.int, .int])
             let analyzedRows = stats?[0].int
             let changed = stats?[1].int
             let stale: String?
             if let changed {
-                stale = changed * 5 > n ? "\(changed) rows changed since the last ANALYZE of \(n)" : nil
+                // PostgreSQL: autovacuum analyzes after 10% changed; twice that is overdue.
+                let live = max(analyzedRows ?? n, 1)
+                stale = changed * 5 > live ? "\(changed) rows changed since the last ANALYZE of \(live)" : nil
             } else if let analyzedRows {
                 stale = analyzedRows * 2 < n || analyzedRows > n * 2 ? "statistics describe \(analyzedRows) rows, the table holds \(n)" : nil
             } else {
