@@ -449,7 +449,7 @@ struct SMTPMailTransport: MailTransport {
     }
 
     func send(_ mail: OutgoingMail) async throws {
-        try await Trace.root("smtp send", kind: .client) {
+        try await Trace.span("smtp send", kind: .client, startsTrace: true) {
             try await client.send(MailMessage(from: from, to: [mail.to], subject: mail.subject, textBody: mail.body, messageID: nil))
         }
     }

@@ -100,7 +100,7 @@ final class HTTPWebhookSender: WebhookSender {
     }
 
     func send(_ client: HTTPClient, _ target: WebhookTarget, headers: [(String, String)], body: [UInt8], timeout: Duration) async throws -> Int {
-        try await Trace.root("webhook POST", kind: .client, attributes: { $0["server.address"] = target.host }) {
+        try await Trace.span("webhook POST", kind: .client, startsTrace: true, attributes: { $0["server.address"] = target.host }) {
             var request = HTTPClientRequest(url: target.url)
             request.method = .POST
             for (name, value) in headers { request.headers.add(name: name, value: value) }

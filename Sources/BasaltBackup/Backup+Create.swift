@@ -50,7 +50,7 @@ extension Backup {
         .object(
             JSONObject([
                 ("table", .string(t.name)), ("kind", .string(t.kind)),
-                ("columns", .array(t.columns.map { .array([.string($0.name), .string(typeName($0.type))]) })),
+                ("columns", .array(t.columns.map { .array([.string($0.name), .string($0.type.rawValue)]) })),
             ])
         )
     }
@@ -78,10 +78,7 @@ extension Backup {
     }
 
     static func columns(of c: CollectionSchema) -> [Column] {
-        [
-            Column(name: "id", type: .uuid), Column(name: "created_at", type: .timestamp), Column(name: "updated_at", type: .timestamp),
-            Column(name: "version", type: .int),
-        ] + c.fields.map { Column(name: $0.name, type: SQLColumnType($0.type)) }
+        RecordTable.columns(of: c).map { Column(name: $0.name, type: $0.type) }
     }
 }
 
@@ -107,11 +104,5 @@ final class TableSink: @unchecked Sendable {
         rows += 1
     }
 
-    func digest() -> String { Backup.hex(hash.finalize()) }
-}
-
-extension Backup {
-    static func hex(_ digest: some Sequence<UInt8>) -> String {
-        digest.map { String(format: "%02x", $0) }.joined()
-    }
+    func digest() -> String { Digest.hex(hash.finalize()) }
 }

@@ -32,7 +32,7 @@ extension Backup {
         var storedKey: String?
         func close() {
             guard let c = current else { return }
-            seen.append(TableEntry(name: c.table.name, kind: c.table.kind, rows: c.rows, sha256: hex(c.hash.finalize())))
+            seen.append(TableEntry(name: c.table.name, kind: c.table.kind, rows: c.rows, sha256: Digest.hex(c.hash.finalize())))
             progress("checked \(c.table.name): \(c.rows) rows")
             current = nil
         }
@@ -63,7 +63,7 @@ extension Backup {
             } else if let name = object["table"]?.stringValue, let kind = object["kind"]?.stringValue, let cols = object["columns"]?.arrayValue {
                 let columns = try cols.map { c -> Column in
                     guard let pair = c.arrayValue, pair.count == 2, let n = pair[0].stringValue,
-                        let t = pair[1].stringValue.flatMap(columnType(named:))
+                        let t = pair[1].stringValue.flatMap(SQLColumnType.init(rawValue:))
                     else { throw BackupFileError("\(path) is damaged: a table header is malformed") }
                     return Column(name: n, type: t)
                 }
@@ -191,7 +191,7 @@ extension Backup {
             }
             flush()
             if let t = table {
-                seen.append(TableEntry(name: t.name, kind: t.kind, rows: rows, sha256: hex(hash.finalize())))
+                seen.append(TableEntry(name: t.name, kind: t.kind, rows: rows, sha256: Digest.hex(hash.finalize())))
                 progress("read \(t.name)")
             }
             hash = SHA256()

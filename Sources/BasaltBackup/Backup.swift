@@ -109,31 +109,6 @@ public enum Backup {
         var columns: [Column]
     }
 
-    static func typeName(_ t: SQLColumnType) -> String {
-        switch t {
-        case .int: "int"
-        case .double: "double"
-        case .text: "text"
-        case .bool: "bool"
-        case .timestamp: "timestamp"
-        case .uuid: "uuid"
-        case .json: "json"
-        }
-    }
-
-    static func columnType(named s: String) -> SQLColumnType? {
-        switch s {
-        case "int": .int
-        case "double": .double
-        case "text": .text
-        case "bool": .bool
-        case "timestamp": .timestamp
-        case "uuid": .uuid
-        case "json": .json
-        default: nil
-        }
-    }
-
     /// The type an internal table's declared column type reads as (they use only integers and text).
     static func columnType(declared: String) -> SQLColumnType {
         let d = declared.lowercased()

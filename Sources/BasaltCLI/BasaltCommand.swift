@@ -258,6 +258,16 @@ struct Audit: AsyncParsableCommand {
     }
 }
 
+/// Runs a command's work; a failure is one `error:` line on standard error and exit status 1.
+func reportingFailure(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch {
+        FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
+        throw ExitCode.failure
+    }
+}
+
 /// Progress lines on standard error, so standard output stays the result.
 @Sendable func progressLine(_ s: String) {
     FileHandle.standardError.write(Data((s + "\n").utf8))
@@ -282,15 +292,12 @@ struct BackupCommand: AsyncParsableCommand {
         @Argument(help: "The backup file to write.") var file: String
         func run() async throws {
             let config = try await store.configuration()
-            do {
+            try await reportingFailure {
                 let m = try await BasaltRuntime.withRuntime(config, logger: commandLogger()) { rt in
                     try await rt.createBackup(to: file, progress: progressLine)
                 }
                 let rows = m.tables.reduce(0) { $0 + $1.rows }
                 print("Backed up \(m.tables.count) tables, \(rows) rows, schema version \(m.schemaVersion) to \(file)")
-            } catch {
-                FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
-                throw ExitCode.failure
             }
         }
     }
@@ -309,7 +316,7 @@ struct BackupCommand: AsyncParsableCommand {
         @Flag(help: "Replace a store that holds collections or users.") var force = false
         func run() async throws {
             let config = try await store.configuration()
-            do {
+            try await reportingFailure {
                 let m = try await BasaltRuntime.restoreBackup(
                     file,
                     configuration: config,
@@ -318,9 +325,6 @@ struct BackupCommand: AsyncParsableCommand {
                     progress: progressLine
                 )
                 print("Restored \(m.tables.reduce(0) { $0 + $1.rows }) rows from a \(m.store) backup of \(m.createdAt.rfc3339)")
-            } catch {
-                FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
-                throw ExitCode.failure
             }
         }
     }
@@ -329,12 +333,7 @@ struct BackupCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check FILE against its manifest and print the manifest as JSON; changes nothing.")
         @Argument(help: "The backup file.") var file: String
         func run() async throws {
-            do {
-                print(try Backup.verify(file).manifest.json.serialized())
-            } catch {
-                FileHandle.standardError.write(Data("error: \(describe(error))\n".utf8))
-                throw ExitCode.failure
-            }
+            try await reportingFailure { print(try Backup.verify(file).manifest.json.serialized()) }
         }
     }
 }

@@ -67,10 +67,13 @@ public enum Digest {
         return diff == 0
     }
 
-    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+    public static func sha256Hex(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
+
+    /// Lowercase hex of `bytes` (a digest, say).
+    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()
         out.reserveCapacity(64)
-        for b in SHA256.hash(data: bytes) {
+        for b in bytes {
             out.append(RecordID.hex[Int(b >> 4)])
             out.append(RecordID.hex[Int(b & 0xF)])
         }

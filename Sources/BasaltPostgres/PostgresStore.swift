@@ -234,12 +234,15 @@ public final class PostgresStore: Store, Service {
     // MARK: - Store
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
-        try await Trace.database("postgresql", "read", query.sql) {
-            guard let metrics else { return try await fetchUnmeasured(query, types: types) }
-            let start = metrics.operationStarted(.read)
-            defer { metrics.operationFinished(.read, since: start) }
-            return try await fetchUnmeasured(query, types: types)
-        }
+        guard Trace.databaseSpans else { return try await fetchMeasured(query, types: types) }
+        return try await Trace.database("postgresql", "read", query.sql) { try await fetchMeasured(query, types: types) }
+    }
+
+    func fetchMeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
+        guard let metrics else { return try await fetchUnmeasured(query, types: types) }
+        let start = metrics.operationStarted(.read)
+        defer { metrics.operationFinished(.read, since: start) }
+        return try await fetchUnmeasured(query, types: types)
     }
 
     func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
@@ -268,12 +271,21 @@ public final class PostgresStore: Store, Service {
         finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?,
         announce: Bool
     ) async throws -> [[SQLRow]] {
-        try await Trace.database("postgresql", "write", statements.map(\.query.sql).joined(separator: ";\n")) {
-            guard let metrics else { return try await writeUnmeasured(statements, finish: finish, announce: announce) }
-            let start = metrics.operationStarted(.write)
-            defer { metrics.operationFinished(.write, since: start) }
-            return try await writeUnmeasured(statements, finish: finish, announce: announce)
+        guard Trace.databaseSpans else { return try await writeMeasured(statements, finish: finish, announce: announce) }
+        return try await Trace.database("postgresql", "write", statements.map(\.query.sql).joined(separator: ";\n")) {
+            try await writeMeasured(statements, finish: finish, announce: announce)
         }
+    }
+
+    func writeMeasured(
+        _ statements: [SQLStatement],
+        finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?,
+        announce: Bool
+    ) async throws -> [[SQLRow]] {
+        guard let metrics else { return try await writeUnmeasured(statements, finish: finish, announce: announce) }
+        let start = metrics.operationStarted(.write)
+        defer { metrics.operationFinished(.write, since: start) }
+        return try await writeUnmeasured(statements, finish: finish, announce: announce)
     }
 
     func writeUnmeasured(

@@ -106,12 +106,15 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func fetch(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
-        try await Trace.database("sqlite", "read", query.sql) {
-            guard let metrics else { return try await fetchUnmeasured(query, types: types) }
-            let start = metrics.operationStarted(.read)
-            defer { metrics.operationFinished(.read, since: start) }
-            return try await fetchUnmeasured(query, types: types)
-        }
+        guard Trace.databaseSpans else { return try await fetchMeasured(query, types: types) }
+        return try await Trace.database("sqlite", "read", query.sql) { try await fetchMeasured(query, types: types) }
+    }
+
+    func fetchMeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
+        guard let metrics else { return try await fetchUnmeasured(query, types: types) }
+        let start = metrics.operationStarted(.read)
+        defer { metrics.operationFinished(.read, since: start) }
+        return try await fetchUnmeasured(query, types: types)
     }
 
     func fetchUnmeasured(_ query: SQLQuery, types: [SQLColumnType]) async throws -> [SQLRow] {
@@ -135,12 +138,17 @@ public final class SQLiteStore: Store, StatisticsTracking {
     }
 
     public func write(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
-        try await Trace.database("sqlite", "write", statements.map(\.query.sql).joined(separator: ";\n")) {
-            guard let metrics else { return try await writeGrouped(statements, finish: finish) }
-            let start = metrics.operationStarted(.write)
-            defer { metrics.operationFinished(.write, since: start) }
-            return try await writeGrouped(statements, finish: finish)
+        guard Trace.databaseSpans else { return try await writeMeasured(statements, finish: finish) }
+        return try await Trace.database("sqlite", "write", statements.map(\.query.sql).joined(separator: ";\n")) {
+            try await writeMeasured(statements, finish: finish)
         }
+    }
+
+    func writeMeasured(_ statements: [SQLStatement], finish: (@Sendable ([[SQLRow]]) throws -> [SQLStatement])?) async throws -> [[SQLRow]] {
+        guard let metrics else { return try await writeGrouped(statements, finish: finish) }
+        let start = metrics.operationStarted(.write)
+        defer { metrics.operationFinished(.write, since: start) }
+        return try await writeGrouped(statements, finish: finish)
     }
 
     static func run(_ s: SQLStatement, index i: Int, _ db: Database) throws -> [SQLRow] {

@@ -17,6 +17,12 @@ public struct SQLCondition: Sendable {
 public struct RecordTable: Sendable {
     /// The alias every query of a collection's table gives it (plans name the table by it).
     public static let alias = "t"
+
+    /// A collection's columns and how each is read: system columns, then fields in schema order.
+    public static func columns(of c: CollectionSchema) -> [(name: String, type: SQLColumnType)] {
+        [("id", .uuid), ("created_at", .timestamp), ("updated_at", .timestamp), ("version", .int)]
+            + c.fields.map { ($0.name, SQLColumnType($0.type)) }
+    }
     public let collection: CollectionSchema
     public let dialect: any SQLDialect
     /// System columns then declared fields, in schema order.
@@ -30,8 +36,9 @@ public struct RecordTable: Sendable {
     public init(collection: CollectionSchema, dialect: any SQLDialect) {
         self.collection = collection
         self.dialect = dialect
-        columns = SystemField.allCases.map(\.rawValue) + collection.fields.map(\.name)
-        types = [.uuid, .timestamp, .timestamp, .int] + collection.fields.map { SQLColumnType($0.type) }
+        let all = Self.columns(of: collection)
+        columns = all.map(\.name)
+        types = all.map(\.type)
         quotedTable = dialect.quote(collection.name)
         selectList = columns.map { "t." + dialect.quote($0) }.joined(separator: ", ")
         selectByIDSQL = "SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = \(dialect.placeholder(1))"

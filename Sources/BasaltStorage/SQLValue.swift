@@ -30,8 +30,8 @@ public enum SQLValue: Sendable, Equatable, Hashable {
     }
 }
 
-/// How a result column is decoded.
-public enum SQLColumnType: Sendable, Equatable {
+/// How a result column is decoded. The raw values name the types in backup files.
+public enum SQLColumnType: String, Sendable, Equatable {
     case int, double, text, bool, timestamp, uuid, json
 
     public init(_ type: FieldType) {

@@ -29,47 +29,31 @@ public enum Trace {
     }
 
     /// Runs `body` in a child span of the current span; directly when there is none (tracing
-    /// off, or a request whose trace is not recorded).
+    /// off, or a request whose trace is not recorded). `startsTrace`: work that may begin a trace
+    /// of its own (a webhook delivery, a mail from the job queue) — outside any span it starts one,
+    /// sampled as requests are.
     public static func span<T>(
         _ name: String,
         kind: SpanKind = .internal,
+        startsTrace: Bool = false,
         isolation: isolated (any Actor)? = #isolation,
         attributes: (inout SpanAttributes) -> Void = { _ in },
         _ body: () async throws -> T
     ) async rethrows -> T {
-        guard isOn, ServiceContext.current != nil else { return try await body() }
-        return try await recorded(name, kind, isolation, attributes, body)
-    }
-
-    /// Like `span`, for work that may start a trace of its own (a webhook delivery, a mail sent
-    /// from the job queue): outside any span, a new trace, sampled as requests are.
-    public static func root<T>(
-        _ name: String,
-        kind: SpanKind = .internal,
-        isolation: isolated (any Actor)? = #isolation,
-        attributes: (inout SpanAttributes) -> Void = { _ in },
-        _ body: () async throws -> T
-    ) async rethrows -> T {
-        guard isOn, ServiceContext.current != nil || sampleRoot() else { return try await body() }
-        return try await recorded(name, kind, isolation, attributes, body)
-    }
-
-    static func recorded<T>(
-        _ name: String,
-        _ kind: SpanKind,
-        _ isolation: isolated (any Actor)?,
-        _ attributes: (inout SpanAttributes) -> Void,
-        _ body: () async throws -> T
-    ) async rethrows -> T {
-        try await withSpan(name, ofKind: kind, isolation: isolation) { span in
+        guard isOn, ServiceContext.current != nil || (startsTrace && sampleRoot()) else { return try await body() }
+        return try await withSpan(name, ofKind: kind, isolation: isolation) { span in
             span.updateAttributes(attributes)
             return try await body()
         }
     }
 
+    /// Whether a database call now gets a span: inside another span only (background polling
+    /// would otherwise send a root span every second). The stores ask first, so their hot path
+    /// takes no generic closure while tracing is off.
+    public static var databaseSpans: Bool { isOn && ServiceContext.current != nil }
+
     /// A child span around a database call, with the statement text (values are bound, never
-    /// in it). Only inside another span: background polling would otherwise send a root span
-    /// every second.
+    /// in it). Callers check `databaseSpans` first.
     public static func database<T>(
         _ system: String,
         _ operation: String,
@@ -77,7 +61,7 @@ public enum Trace {
         isolation: isolated (any Actor)? = #isolation,
         _ body: () async throws -> T
     ) async rethrows -> T {
-        guard isOn, ServiceContext.current != nil else { return try await body() }
+        guard databaseSpans else { return try await body() }
         let text = statements()
         return try await span(
             "\(system) \(operation)",
