@@ -19,8 +19,9 @@ final class GzipLineWriter: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        partial = path + ".partial"
-        let fd = open(partial, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        // A name of its own: two backups to one path at once must not write into one file.
+        partial = path + ".partial-\(UUID().uuidString.prefix(8))"
+        let fd = open(partial, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else { throw BackupFileError("cannot create \(partial): \(String(cString: strerror(errno)))") }
         guard let f = gzdopen(fd, "wb6") else {
             close(fd)
