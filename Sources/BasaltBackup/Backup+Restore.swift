@@ -214,7 +214,16 @@ extension Backup {
         if dropStoredKey { statements.append(SQLQuery(sql: #"DELETE FROM "_basalt_settings" WHERE "key" = 'secret_key'"#)) }
         statements += after
         progress("writing \(loaded) rows in one transaction")
-        try await store.migrate(statements)
+        do {
+            try await store.migrate(statements)
+        } catch let error as StoreError {
+            // The transaction rolled back. A store that was empty and holds data now was restored
+            // into by someone else meanwhile (two restores at once): say so, not SQLite's words.
+            if !force, (try? await holdsData(store)) == true {
+                throw Refusal(description: "the store was changed while this restore ran (another restore at the same time?); this one restored nothing")
+            }
+            throw error
+        }
         try await store.refreshStatistics(tables: backup.schema.collections.map(\.name))
     }
 }
