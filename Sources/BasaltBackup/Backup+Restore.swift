@@ -220,7 +220,9 @@ extension Backup {
             // The transaction rolled back. A store that was empty and holds data now was restored
             // into by someone else meanwhile (two restores at once): say so, not SQLite's words.
             if !force, (try? await holdsData(store)) == true {
-                throw Refusal(description: "the store was changed while this restore ran (another restore at the same time?); this one restored nothing")
+                throw Refusal(
+                    description: "the store was changed while this restore ran (another restore at the same time?); this one restored nothing"
+                )
             }
             throw error
         }

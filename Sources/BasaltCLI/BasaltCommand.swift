@@ -47,6 +47,16 @@ func describe(_ error: any Error) -> String {
         for fe in e.fieldErrors { s += "\n  \(fe.field): \(fe.message)" }
         return s
     }
+    // A storage error in the words an API caller gets, with the start of the driver's (a failed
+    // multi-row statement's text runs to megabytes).
+    if let e = error as? StoreError {
+        let detail: String
+        switch e {
+        case .uniqueViolation(_, _, _, let u), .foreignKeyViolation(_, let u), .unavailable(let u), .other(let u): detail = u
+        case .expectationFailed: detail = ""
+        }
+        return e.basaltError.message + (detail.isEmpty ? "" : " (\(detail.prefix(240))…)")
+    }
     return "\(error)"
 }
 
