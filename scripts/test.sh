@@ -113,15 +113,18 @@ free_port() {
 # Python peers of the tests: schemathesis and openapi-spec-validator (contract), joserfc (tokens
 # verified by an independent JOSE library), aiosmtpd (a real SMTP server for the mail tests),
 # standardwebhooks and cloudevents (webhook signatures and events checked by independent SDKs),
-# opentelemetry-proto (the OTLP receiver of the tracing test decodes spans with it).
+# opentelemetry-proto (the OTLP receiver of the tracing test decodes spans with it),
+# openapi-python-client and openapi-generator-cli (clients generated from our documents; the
+# latter runs on Java).
 # Debian's own python refuses `pip install` outside a virtualenv (PEP 668); on such a throwaway
 # test machine installing anyway is what we want.
 command -v python3 >/dev/null || apt_install python3
 python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
 command -v openssl >/dev/null || apt_install openssl   # self-signed certificates for STARTTLS tests
+command -v java >/dev/null || apt_install default-jre-headless   # openapi-generator-cli
 # One `pip show` per package: with several names it succeeds when any one is installed.
 missing=()
-for pkg in schemathesis openapi-spec-validator joserfc aiosmtpd standardwebhooks cloudevents prometheus_client opentelemetry-proto; do
+for pkg in schemathesis openapi-spec-validator joserfc aiosmtpd standardwebhooks cloudevents prometheus_client opentelemetry-proto openapi-python-client openapi-generator-cli; do
   python3 -m pip show -q "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if (( ${#missing[@]} )); then
@@ -129,7 +132,7 @@ if (( ${#missing[@]} )); then
   python3 -m pip install -q "${missing[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${missing[@]}"
 fi
-log "python peers: $(for p in schemathesis openapi-spec-validator joserfc aiosmtpd standardwebhooks cloudevents prometheus_client opentelemetry-proto; do printf '%s %s  ' "$p" "$(python3 -m pip show "$p" | awk '/^Version/{print $2}')"; done)"
+log "python peers: $(for p in schemathesis openapi-spec-validator joserfc aiosmtpd standardwebhooks cloudevents prometheus_client opentelemetry-proto openapi-python-client openapi-generator-cli; do printf '%s %s  ' "$p" "$(python3 -m pip show "$p" | awk '/^Version/{print $2}')"; done)"
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------
 log "starting PostgreSQL ($("$PG_BIN/postgres" --version))"

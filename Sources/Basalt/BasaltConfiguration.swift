@@ -84,6 +84,9 @@ public struct AuthConfiguration: Sendable {
     /// `iss` of access tokens; default the public URL.
     public var issuer: String?
     public var accessTokenLifetime: Duration = .seconds(900)
+    /// Clock difference between replicas tolerated on `exp`/`nbf`/`iat` (tokens stay valid this
+    /// long after their expiry). Zero makes expiry exact (client tests of refreshing rely on it).
+    public var accessTokenLeeway: Duration = .seconds(30)
     public var sessionLifetime: Duration = .seconds(30 * 86_400)
     /// Base of links in mails; default the public URL.
     public var appURL: String?

@@ -68,7 +68,7 @@ public final class BasaltRuntime: Sendable {
         let keys = try await SigningKeyStore(store: store, box: box).loadOrCreate()
         let publicURL = configuration.http.publicURL
         let tokens = await AccessTokens(
-            settings: .init(issuer: a.issuer ?? publicURL, audience: a.audience, lifetime: a.accessTokenLifetime),
+            settings: .init(issuer: a.issuer ?? publicURL, audience: a.audience, lifetime: a.accessTokenLifetime, leeway: a.accessTokenLeeway),
             keys: keys
         )
         let transport: any MailTransport

@@ -17,11 +17,12 @@ public enum VersionPrecondition: Sendable, Equatable {
     /// anything that is not an entity tag of ours compare unequal (strong comparison).
     case oneOf([Int64])
 
-    public init(ifMatch header: String?) {
-        guard let header else {
+    public init(ifMatch raw: String?) {
+        guard let raw else {
             self = .none
             return
         }
+        let header = Self.entityTags(raw)
         var versions: [Int64] = []
         for raw in header.split(separator: ",") {
             let tag = raw.trimmingCharacters(in: .whitespaces)
@@ -35,6 +36,17 @@ public enum VersionPrecondition: Sendable, Equatable {
             }
         }
         self = .oneOf(versions)
+    }
+
+    /// An `If-Match` or `If-None-Match` value as written, or percent-decoded when it was sent
+    /// percent-encoded: Apple's swift-openapi-generator encodes every header value as a URI
+    /// component (`"3"` goes out as `%223%22`; apple/swift-openapi-generator#529 and #857), so
+    /// without this no Swift client generated from our document could make a conditional
+    /// request. Only values that cannot be an entity-tag list are decoded — every valid list but
+    /// `*` contains a `"` — so no valid value changes meaning.
+    public static func entityTags(_ header: String) -> String {
+        guard header.contains("%"), !header.contains("\""), let decoded = header.removingPercentEncoding else { return header }
+        return decoded
     }
 
     /// Whether a record at `version` satisfies it.

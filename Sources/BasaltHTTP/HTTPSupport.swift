@@ -53,8 +53,9 @@ enum HTTPSupport {
     }
 
     /// RFC 9110 If-None-Match with weak comparison.
-    static func noneMatch(_ header: String?, _ etag: String) -> Bool {
-        guard let header else { return false }
+    static func noneMatch(_ raw: String?, _ etag: String) -> Bool {
+        guard let raw else { return false }
+        let header = VersionPrecondition.entityTags(raw)
         let strip: (Substring) -> Substring = { $0.hasPrefix("W/") ? $0.dropFirst(2) : $0 }
         let mine = strip(Substring(etag))
         return header.split(separator: ",").contains { t in

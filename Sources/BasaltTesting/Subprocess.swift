@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -21,6 +21,20 @@ public enum Subprocess {
     /// Spawns are serialized: Foundation's `Process` on Linux races when several threads spawn
     /// while descriptors are opened and closed around it.
     static let spawnLock = NSLock()
+
+    /// Starts a long-running helper (a proxy, a receiver) with no pipes; the caller stops it.
+    public static func start(_ arguments: [String]) throws -> Process {
+        try spawnLock.withLock {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = arguments
+            p.standardInput = FileHandle.nullDevice
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            return p
+        }
+    }
 
     public static func run(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> Result {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-subprocess-\(UUID().uuidString).log")
@@ -53,4 +67,22 @@ public enum Subprocess {
         let text = (try? String(contentsOf: out, encoding: .utf8)) ?? ""
         return Result(status: process.terminationStatus, output: text)
     }
+}
+
+/// Decodes base32 (RFC 4648, no padding) — what an authenticator app does with the secret.
+public func base32Decode(_ s: String) -> String {
+    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+    var bytes: [UInt8] = []
+    var buffer = 0
+    var bits = 0
+    for c in s {
+        guard let v = alphabet.firstIndex(of: c) else { continue }
+        buffer = (buffer << 5) | v
+        bits += 5
+        if bits >= 8 {
+            bytes.append(UInt8((buffer >> (bits - 8)) & 0xFF))
+            bits -= 8
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }

@@ -116,13 +116,15 @@ struct BackupTests {
                                 """#
                             )
                             _ = try await records.execute(.create(collection: "posts", body: body), principal: .system)
+                            writing.tick()
                         }
                         return nil
                     }
                 }
                 group.addTask {
                     defer { writing.stop() }
-                    try await Task.sleep(for: .milliseconds(300))
+                    // In the middle of the writes: once some have committed (however slow the machine).
+                    for _ in 0..<600 where writing.ticks < 20 { try await Task.sleep(for: .milliseconds(50)) }
                     return try await api.runtime.createBackup(to: file)
                 }
                 var manifest: Backup.Manifest?

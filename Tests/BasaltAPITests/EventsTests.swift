@@ -116,7 +116,7 @@ struct EventsTests {
                     return try await group.reduce(into: []) { $0 += $1 }
                 }
             }
-            let before = await first.next(25)
+            let before = await first.next(25, timeout: .seconds(30))
             first.close()
             let last = try #require(before.last?.id)
             // Reconnect while the writers go on.

@@ -8,24 +8,6 @@ import Foundation
 import HTTPTypes
 import Testing
 
-/// Decodes base32 (RFC 4648, no padding) — what an authenticator app does with the secret.
-func base32Decode(_ s: String) -> String {
-    let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-    var bytes: [UInt8] = []
-    var buffer = 0
-    var bits = 0
-    for c in s {
-        guard let v = alphabet.firstIndex(of: c) else { continue }
-        buffer = (buffer << 5) | v
-        bits += 5
-        if bits >= 8 {
-            bytes.append(UInt8((buffer >> (bits - 8)) & 0xFF))
-            bits -= 8
-        }
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
-
 extension APIClient {
     /// The token of the newest queued mail to `to` whose subject contains `subject` — read from
     /// the durable mail queue itself (waiting up to 5 s: reset mails are made off the request path).

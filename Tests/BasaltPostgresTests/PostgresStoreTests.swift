@@ -426,7 +426,12 @@ struct PostgresStoreTests {
                         }
                     }
                     defer { relays.cancel() }
-                    try await Task.sleep(for: .milliseconds(500))  // LISTEN is in place
+                    // LISTEN is in place once each store's listener has raised `commits` on
+                    // starting (a fixed sleep was too short on a loaded machine).
+                    for _ in 0..<400 where [writer, reader, elsewhere].contains(where: { $0.commits.value == 0 }) {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    try #require(![writer, reader, elsewhere].contains { $0.commits.value == 0 }, "a listener never started")
                     let (before, other) = (reader.commits.value, elsewhere.commits.value)
                     try await writer.write([
                         SQLStatement(

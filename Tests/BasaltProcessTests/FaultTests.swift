@@ -385,12 +385,17 @@ struct FaultTests {
         }
         for _ in 0..<20 { #expect(try await write().status == 201) }
 
-        // Fill the disk: a file takes all but about 64 KiB.
-        var fs = statvfs()
-        #expect(statvfs(mnt, &fs) == 0)
-        let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+        // Fill the disk: a file takes all but about 64 KiB. The server may write (a checkpoint)
+        // between measuring and filling, so measure again when the file did not fit.
         let filler = "\(mnt)/filler"
-        #expect(FileManager.default.createFile(atPath: filler, contents: Data(count: max(0, free - 64 * 1024))))
+        var filled = false
+        for _ in 0..<5 where !filled {
+            var fs = statvfs()
+            #expect(statvfs(mnt, &fs) == 0)
+            let free = Int(fs.f_bavail) * Int(fs.f_frsize)
+            filled = FileManager.default.createFile(atPath: filler, contents: Data(count: max(0, free - 64 * 1024)))
+        }
+        #expect(filled)
         var refused = 0
         for _ in 0..<400 {
             let r = try await write()

@@ -28,6 +28,8 @@ extension OpenAPIGenerator {
             schema: .string(format: .uuid),
             description: "The record id (a UUID; any case, answered in lowercase)"
         )
+        // Generated Swift clients percent-encode header values (`%223%22`); the server reads such
+        // an entity tag decoded (VersionPrecondition.entityTags), so the plain string schema stays.
         static let ifMatch = OpenAPI.Parameter.header(
             name: "If-Match",
             schema: .string,
