@@ -87,7 +87,15 @@ final class DroppingProxy: Sendable {
             await writer.drain()
             writer.close()
 
+        async def orphaned():
+            # Gone with the test process, however that ends.
+            parent = os.getppid()
+            while os.getppid() == parent:
+                await asyncio.sleep(0.5)
+            os._exit(0)
+
         async def main():
+            asyncio.ensure_future(orphaned())
             server = await asyncio.start_server(handle, "127.0.0.1", 0)
             ctl = await asyncio.start_server(control, "127.0.0.1", 0)
             with open(port_file + ".tmp", "w") as f:
@@ -134,7 +142,8 @@ final class DroppingProxy: Sendable {
         }.value
     }
 
-    func stop() { process.terminate() }
+    /// SIGKILL: a child of the test process may inherit a mask that blocks SIGTERM.
+    func stop() { kill(process.processIdentifier, SIGKILL) }
 }
 
 enum LiveServer {
