@@ -191,14 +191,14 @@ public struct RealtimeSubscription: AsyncSequence, Sendable {
 /// The `text/event-stream` format (WHATWG HTML, Server-sent events): frames of `field: value`
 /// lines ended by a blank line; `:` starts a comment.
 struct EventStreamParser {
+    /// The resume point is the event's own `sequence` (the server's `id:` line repeats it), so
+    /// `id:` lines are not tracked.
     struct Frame {
-        var id: String?
         var event: String?
         var data: String
     }
 
     var pending = Data()
-    var id: String?
     var event: String?
     var data: [String] = []
 
@@ -211,7 +211,7 @@ struct EventStreamParser {
             if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
             let text = String(decoding: line, as: UTF8.self)
             if text.isEmpty {
-                if !data.isEmpty { frames.append(Frame(id: id, event: event, data: data.joined(separator: "\n"))) }
+                if !data.isEmpty { frames.append(Frame(event: event, data: data.joined(separator: "\n"))) }
                 event = nil
                 data = []
                 continue
@@ -227,8 +227,6 @@ struct EventStreamParser {
                 (field, value) = (text[...], "")
             }
             switch field {
-            // An id holding NUL is ignored (it could not be sent back as `Last-Event-ID`).
-            case "id" where !value.contains("\u{0}"): id = String(value)
             case "event": event = String(value)
             case "data": data.append(String(value))
             default: break

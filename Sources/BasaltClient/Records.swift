@@ -102,10 +102,8 @@ public struct RecordCollection<Fields: Codable & Sendable>: Sendable {
     /// collections.
     public func create(_ fields: Fields, id: String? = nil) async throws -> Record<Fields> {
         let answer = try await post(fields, id: id)
-        guard (try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any])?["version"] != nil else {
-            let created: [String: String]? = try? Coding.decoder().decode([String: String].self, from: answer.body)
-            throw BasaltClientError.createdButNotViewable(id: created?["id"] ?? "")
-        }
+        let members = try answer.decode([String: JSONValue].self)
+        guard members["version"] != nil else { throw BasaltClientError.createdButNotViewable(id: try Self.id(of: members, answer)) }
         return try answer.decode()
     }
 
@@ -114,10 +112,14 @@ public struct RecordCollection<Fields: Codable & Sendable>: Sendable {
     @discardableResult
     public func insert(_ fields: Fields, id: String? = nil) async throws -> String {
         let answer = try await post(fields, id: id)
-        guard let created = try answer.decode([String: JSONValue].self)["id"]?.stringValue else {
+        return try Self.id(of: answer.decode([String: JSONValue].self), answer)
+    }
+
+    static func id(of members: [String: JSONValue], _ answer: BasaltClient.Answer) throws -> String {
+        guard let id = members["id"]?.stringValue else {
             throw BasaltClientError.unexpectedResponse(status: answer.status, detail: "a create answer without an id")
         }
-        return created
+        return id
     }
 
     func post(_ fields: Fields, id: String?) async throws -> BasaltClient.Answer {
