@@ -115,16 +115,21 @@ free_port() {
 # standardwebhooks and cloudevents (webhook signatures and events checked by independent SDKs),
 # opentelemetry-proto (the OTLP receiver of the tracing test decodes spans with it),
 # openapi-python-client and openapi-generator-cli (clients generated from our documents; the
-# latter runs on Java).
+# latter runs on Java), Authlib and oidc-provider-mock (an independent OAuth client of our
+# authorization server, and a real OpenID provider for sign-in with other providers), Playwright
+# driving Debian's Chromium (the consent page, in a real browser).
 # Debian's own python refuses `pip install` outside a virtualenv (PEP 668); on such a throwaway
 # test machine installing anyway is what we want.
 command -v python3 >/dev/null || apt_install python3
 python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
 command -v openssl >/dev/null || apt_install openssl   # self-signed certificates for STARTTLS tests
 command -v java >/dev/null || apt_install default-jre-headless   # openapi-generator-cli
+command -v chromium >/dev/null || apt_install chromium   # the consent page test (Playwright drives it)
 # One `pip show` per package: with several names it succeeds when any one is installed.
+python_peers=(schemathesis openapi-spec-validator joserfc aiosmtpd standardwebhooks cloudevents prometheus_client
+  opentelemetry-proto openapi-python-client openapi-generator-cli authlib oidc-provider-mock playwright requests httpx)
 missing=()
-for pkg in schemathesis openapi-spec-validator joserfc aiosmtpd standardwebhooks cloudevents prometheus_client opentelemetry-proto openapi-python-client openapi-generator-cli; do
+for pkg in "${python_peers[@]}"; do
   python3 -m pip show -q "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if (( ${#missing[@]} )); then
@@ -132,7 +137,7 @@ if (( ${#missing[@]} )); then
   python3 -m pip install -q "${missing[@]}" 2>/dev/null \
     || python3 -m pip install -q --break-system-packages "${missing[@]}"
 fi
-log "python peers: $(for p in schemathesis openapi-spec-validator joserfc aiosmtpd standardwebhooks cloudevents prometheus_client opentelemetry-proto openapi-python-client openapi-generator-cli; do printf '%s %s  ' "$p" "$(python3 -m pip show "$p" | awk '/^Version/{print $2}')"; done)"
+log "python peers: $(for p in "${python_peers[@]}"; do printf '%s %s  ' "$p" "$(python3 -m pip show "$p" | awk '/^Version/{print $2}')"; done)"
 
 # ---- PostgreSQL ---------------------------------------------------------------------------------
 log "starting PostgreSQL ($("$PG_BIN/postgres" --version))"

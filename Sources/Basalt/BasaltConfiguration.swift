@@ -95,6 +95,10 @@ public struct AuthConfiguration: Sendable {
     public var mailFrom = "no-reply@localhost"
     /// Whether anyone may sign up; `false`: only admins create users (`POST /v1/users`).
     public var registrationOpen = true
+    /// Sign-in with other providers (`BASALT_OAUTH_PROVIDERS`, API.md §8.1).
+    public var oauthProviders: [OAuthProvider] = []
+    /// Where those flows may return to (`BASALT_OAUTH_REDIRECT_URLS`): exact URIs.
+    public var oauthRedirectURLs: Set<String> = []
     public var passwordParameters = ScryptPasswordHasher.Parameters.standard
     public var throttle = LoginThrottle.Settings()
     public init() {}

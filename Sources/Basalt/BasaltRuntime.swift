@@ -26,6 +26,8 @@ public final class BasaltRuntime: Sendable {
     public let apiKeys: ApiKeyService
     public let idempotency: IdempotencyService
     public let auth: AuthService
+    public let oauth: OAuthServer
+    public let socialSignIn: SocialSignIn
     public let events: EventHub
     public let realtime: RealtimeService
     public let jobs: JobQueue
@@ -107,6 +109,13 @@ public final class BasaltRuntime: Sendable {
             mail: MailOutbox(queue: jobs, transport: transport, secrets: box, logger: logger),
             secrets: box,
             settings: authSettings,
+            logger: logger
+        )
+        oauth = OAuthServer(auth: auth, clients: OAuthClients(store: store), logger: logger)
+        socialSignIn = SocialSignIn(
+            auth: auth,
+            http: ProviderHTTP(),
+            settings: .init(providers: a.oauthProviders, redirectURLs: a.oauthRedirectURLs, publicURL: publicURL),
             logger: logger
         )
     }
@@ -205,6 +214,7 @@ public final class BasaltRuntime: Sendable {
         let surface = HTTPSurface(
             MetaRoutes(openAPI: openAPI, isReady: { await store.ping() }).endpoints
                 + AuthRoutes(auth: auth, settings: settings).endpoints
+                + OAuthRoutes(server: oauth, social: socialSignIn, settings: settings).endpoints
                 + AdminRoutes(schemas: schemas, apiKeys: apiKeys, auth: auth, recordRoutes: recordRoutes, settings: settings).endpoints
                 + JobRoutes(jobs: jobs, webhooks: webhooks, settings: settings).endpoints
                 + makeRealtimeRoutes().endpoints

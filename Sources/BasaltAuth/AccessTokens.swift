@@ -17,6 +17,14 @@ public struct AccessClaims: Sendable, Equatable, Codable, JWTPayload {
     public var sid: String
     public var roles: [String]
     public var scope: String
+    /// The OAuth client the token was issued to (RFC 9068 `client_id`); absent for Basalt's own
+    /// sign-in. Such a token's `scope` narrows what its subject may do (API.md §8.1).
+    public var clientID: String?
+
+    enum CodingKeys: String, CodingKey {
+        case iss, sub, aud, exp, iat, nbf, jti, sid, roles, scope
+        case clientID = "client_id"
+    }
 
     public init(
         iss: String,
@@ -28,7 +36,8 @@ public struct AccessClaims: Sendable, Equatable, Codable, JWTPayload {
         jti: String,
         sid: String,
         roles: [String],
-        scope: String
+        scope: String,
+        clientID: String? = nil
     ) {
         self.iss = iss
         self.sub = sub
@@ -40,9 +49,45 @@ public struct AccessClaims: Sendable, Equatable, Codable, JWTPayload {
         self.sid = sid
         self.roles = roles
         self.scope = scope
+        self.clientID = clientID
     }
 
     /// Time claims are checked by `AccessTokens.verify` against its clock, not here.
+    public func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// The claims of an OpenID Connect ID token (Core §2): issued to a client (`aud`) about a user.
+public struct IDTokenClaims: Sendable, Equatable, Codable, JWTPayload {
+    public var iss: String
+    public var sub: String
+    public var aud: String
+    public var exp: Int64
+    public var iat: Int64
+    public var authTime: Int64
+    public var nonce: String?
+    public var email: String?
+    public var emailVerified: Bool?
+
+    enum CodingKeys: String, CodingKey {
+        case iss, sub, aud, exp, iat, nonce, email
+        case authTime = "auth_time"
+        case emailVerified = "email_verified"
+    }
+
+    public init(iss: String, sub: String, aud: String, exp: Int64, iat: Int64, authTime: Int64, nonce: String?, email: String?, emailVerified: Bool?)
+    {
+        self.iss = iss
+        self.sub = sub
+        self.aud = aud
+        self.exp = exp
+        self.iat = iat
+        self.authTime = authTime
+        self.nonce = nonce
+        self.email = email
+        self.emailVerified = emailVerified
+    }
+
+    /// Only ever signed here; relying parties verify it.
     public func verify(using algorithm: some JWTAlgorithm) async throws {}
 }
 
@@ -139,7 +184,16 @@ public final class AccessTokens: Sendable {
     }
 
     /// Claims for a new token for `subject`, valid from `now` for the configured lifetime.
-    public func claims(subject: String, session: String, roles: [String], scope: String = "", now: Timestamp) -> AccessClaims {
+    public func claims(
+        subject: String,
+        session: String,
+        roles: [String],
+        scope: String = "",
+        clientID: String? = nil,
+        now: Timestamp
+    )
+        -> AccessClaims
+    {
         let iat = now.millisecondsSinceEpoch / 1000
         return AccessClaims(
             iss: settings.issuer,
@@ -151,11 +205,12 @@ public final class AccessTokens: Sendable {
             jti: RecordID.make(at: now),
             sid: session,
             roles: roles.sorted(),
-            scope: scope
+            scope: scope,
+            clientID: clientID
         )
     }
 
-    public func sign(_ claims: AccessClaims) async throws -> String {
+    public func sign(_ claims: some JWTPayload) async throws -> String {
         guard let key = activeKey else { throw BasaltError(.unavailable, "No signing key is configured") }
         let collection = state.withLock { $0.collection }
         var header = JWTHeader()

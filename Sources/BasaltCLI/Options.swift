@@ -1,7 +1,9 @@
 import ArgumentParser
 import Basalt
+import BasaltCore
 import BasaltHTTP
 import BasaltSQLite
+import BasaltServices
 import Configuration
 import Foundation
 import SystemPackage
@@ -102,6 +104,12 @@ struct StoreOptions: ParsableArguments {
         if let v = r.string(forKey: "registration") {
             guard ["open", "closed"].contains(v) else { throw ValidationError("registration is open or closed") }
             c.auth.registrationOpen = v == "open"
+        }
+        if let v = r.string(forKey: "oauth_providers", isSecret: true) {
+            do { c.auth.oauthProviders = try OAuthProvider.parse(v) } catch { throw ValidationError(error.message) }
+        }
+        if let v = r.string(forKey: "oauth_redirect_urls") {
+            c.auth.oauthRedirectURLs = Set(v.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
         }
         if let v = r.string(forKey: "database_timeout") {
             guard let n = Double(v), n > 0, n <= 300 else { throw ValidationError("database_timeout is seconds, more than 0 and at most 300") }

@@ -69,6 +69,8 @@ public enum Digest {
 
     public static func sha256Hex(_ bytes: [UInt8]) -> String { hex(SHA256.hash(data: bytes)) }
 
+    public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
+
     /// Lowercase hex of `bytes` (a digest, say).
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()

@@ -29,7 +29,7 @@ public struct RateLimitMiddleware: RouterMiddleware {
         // Sign-in and the other auth endpoints have their own, stricter quota per address. Judged
         // by path segments, as the router matches them (`//v1/auth/…` is the same route).
         let segments = request.uri.path.split(separator: "/")
-        let isAuth = segments.count >= 2 && segments[0] == "v1" && segments[1] == "auth"
+        let isAuth = (segments.count >= 2 && segments[0] == "v1" && segments[1] == "auth") || segments.first == "oauth"
         let quota = isAuth ? settings.authPerMinute : p.isAnonymous ? settings.anonymousPerMinute : settings.subjectPerMinute
         if quota <= 0 || p.isAdmin || segments.first == "health" { return try await next(request, context) }
         let name = isAuth ? "auth" : "default"

@@ -442,8 +442,18 @@ extension AuthService {
                 WHERE "session_id" IN (SELECT "id" FROM "_basalt_sessions" WHERE "expires_at" < \(t - day) OR "revoked_at" < \(t - day))
                 """
             ),
+            store.statement(
+                """
+                DELETE FROM "_basalt_oauth_sessions"
+                WHERE "session_id" IN (SELECT "id" FROM "_basalt_sessions" WHERE "expires_at" < \(t - day) OR "revoked_at" < \(t - day))
+                """
+            ),
             store.statement("DELETE FROM \"_basalt_sessions\" WHERE \"expires_at\" < \(t - day) OR \"revoked_at\" < \(t - day)"),
             store.statement("DELETE FROM \"_basalt_mail_tokens\" WHERE \"expires_at\" < \(t - day)"),
+            // A code lives minutes; its row only has to outlast reuse detection for a day.
+            store.statement("DELETE FROM \"_basalt_oauth_codes\" WHERE \"expires_at\" < \(t - day)"),
+            store.statement("DELETE FROM \"_basalt_oauth_states\" WHERE \"expires_at\" < \(t - day)"),
+            store.statement("DELETE FROM \"_basalt_oauth_exchanges\" WHERE \"expires_at\" < \(t - day)"),
         ])
     }
 

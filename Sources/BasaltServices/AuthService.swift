@@ -180,6 +180,14 @@ public final class AuthService: Sendable {
         guard case .object(let o) = body, let rawEmail = o["email"]?.stringValue, let password = o["password"]?.stringValue else {
             throw BasaltError.validation([FieldError(field: "/email", code: .required, message: "email and password are required")])
         }
+        let user = try await signIn(email: rawEmail, password: password, otp: o["otp"]?.stringValue, client: client)
+        return try await startSession(user: user, client: client, audit: "auth.login")
+    }
+
+    /// The user whose email, password (and second factor, when enrolled) these are — throttled,
+    /// audited when refused, in constant work for unknown emails. Every sign-in form uses it: the
+    /// API's and the authorization server's page.
+    public func signIn(email rawEmail: String, password: String, otp: String?, client: Client) async throws -> JSONObject {
         let email = BuiltinCollections.normalizeEmail(rawEmail)
         try throttle.begin(email: email, address: client.address)
         let id = try await userID(byEmail: email)
@@ -199,7 +207,7 @@ public final class AuthService: Sendable {
             throw BasaltError(.unauthenticated, Self.wrongCredentials)
         }
         if creds.totpEnabled {
-            guard let otp = o["otp"]?.stringValue, !otp.isEmpty else {
+            guard let otp, !otp.isEmpty else {
                 throw BasaltError(.mfaRequired, "A one-time code (otp) from the authenticator app or a recovery code is required")
             }
             guard try await consumeSecondFactor(id, creds, otp) else {
@@ -220,7 +228,7 @@ public final class AuthService: Sendable {
                 )
             ])
         }
-        return try await startSession(user: user, client: client, audit: "auth.login")
+        return user
     }
 
     /// A refused sign-in, in the audit log: who tried which account from where (API.md §12).
@@ -278,26 +286,9 @@ public final class AuthService: Sendable {
     /// names the audit entry written with it (a sign-in), if any.
     func startSession(user: JSONObject, client: Client, audit action: String? = nil) async throws -> JSONValue {
         let now = Timestamp.now()
-        let sessionID = RecordID.make(at: now)
-        let refresh = "bsr_" + Digest.randomToken(bytes: 32)
-        let expires = now.millisecondsSinceEpoch + Int64(settings.sessionLifetime.components.seconds) * 1000
         let userID = user["id"]?.stringValue ?? ""
-        let t = now.millisecondsSinceEpoch
-        let userAgent = client.userAgent.map { String($0.prefix(300)) }
-        var statements = [
-            store.statement(
-                """
-                INSERT INTO "_basalt_sessions" ("id", "user_id", "created_at", "last_used_at", "expires_at", "user_agent", "client_address")
-                VALUES (\(sessionID), \(userID), \(t), \(t), \(expires), \(userAgent), \(client.address))
-                """
-            ),
-            store.statement(
-                """
-                INSERT INTO "_basalt_refresh_tokens" ("token_hash", "session_id", "created_at")
-                VALUES (\(Digest.sha256Hex(refresh)), \(sessionID), \(t))
-                """
-            ),
-        ]
+        let opened = openSession(subject: userID, client: client, now: now)
+        var statements = opened.statements
         if let action {
             let detail = JSONValue.object(JSONObject([("address", .string(client.address))]))
             let entry = AuditLog.Entry(
@@ -310,7 +301,41 @@ public final class AuthService: Sendable {
             statements.append(audit.statement(entry, at: now))
         }
         _ = try await store.write(statements)
-        return try await tokenResponse(user: user, session: sessionID, refresh: refresh, now: now)
+        return try await tokenResponse(user: user, session: opened.id, refresh: opened.refresh, now: now)
+    }
+
+    /// A new session for `subject` (a user, or an OAuth client for its own tokens) with its first
+    /// refresh token: the statements that store it, to commit with whatever the caller adds.
+    public struct OpenedSession: Sendable {
+        public var id: String
+        public var refresh: String
+        public var statements: [SQLStatement]
+    }
+
+    public func openSession(subject: String, client: Client, lifetime: Duration? = nil, now: Timestamp) -> OpenedSession {
+        let sessionID = RecordID.make(at: now)
+        let refresh = "bsr_" + Digest.randomToken(bytes: 32)
+        let t = now.millisecondsSinceEpoch
+        let expires = t + Int64((lifetime ?? settings.sessionLifetime).components.seconds) * 1000
+        let userAgent = client.userAgent.map { String($0.prefix(300)) }
+        return OpenedSession(
+            id: sessionID,
+            refresh: refresh,
+            statements: [
+                store.statement(
+                    """
+                    INSERT INTO "_basalt_sessions" ("id", "user_id", "created_at", "last_used_at", "expires_at", "user_agent", "client_address")
+                    VALUES (\(sessionID), \(subject), \(t), \(t), \(expires), \(userAgent), \(client.address))
+                    """
+                ),
+                store.statement(
+                    """
+                    INSERT INTO "_basalt_refresh_tokens" ("token_hash", "session_id", "created_at")
+                    VALUES (\(Digest.sha256Hex(refresh)), \(sessionID), \(t))
+                    """
+                ),
+            ]
+        )
     }
 
     func tokenResponse(user: JSONObject, session: String, refresh: String, now: Timestamp) async throws -> JSONValue {
@@ -331,18 +356,22 @@ public final class AuthService: Sendable {
     }
 
     struct RefreshTokenRow: StoredRow {
-        static let columns: [SQLColumnType] = [.text, .int, .text, .int, .int]
+        static let columns: [SQLColumnType] = [.text, .int, .text, .int, .int, .text, .text]
         var sessionID: String?
         var usedAt: Int64?
         var userID: String?
         var revokedAt: Int64?
         var expiresAt: Int64?
+        var clientID: String?
+        var scope: String?
         init(_ r: inout RowReader) {
             sessionID = r.text()
             usedAt = r.int()
             userID = r.text()
             revokedAt = r.int()
             expiresAt = r.int()
+            clientID = r.text()
+            scope = r.text()
         }
     }
 
@@ -352,15 +381,34 @@ public final class AuthService: Sendable {
         guard let token = body["refresh_token"]?.stringValue, !token.isEmpty else {
             throw BasaltError.validation([FieldError(field: "/refresh_token", code: .required, message: "refresh_token is required")])
         }
+        let rotated = try await rotate(refreshToken: token, forClient: nil)
+        return try await tokenResponse(user: rotated.user, session: rotated.session, refresh: rotated.next, now: rotated.now)
+    }
+
+    /// A refresh token's successor, once: the one mechanism behind `/v1/auth/refresh` and the
+    /// authorization server's `refresh_token` grant. `forClient` is the OAuth client presenting
+    /// it (nil: Basalt's own sign-in); a token of another client, or of the other kind, is dead
+    /// to it. A reused token revokes its family.
+    public struct Rotation: Sendable {
+        public var user: JSONObject
+        public var session: String
+        public var next: String
+        public var scope: String
+        public var now: Timestamp
+    }
+
+    public func rotate(refreshToken token: String, forClient clientID: String?) async throws -> Rotation {
         let dead = BasaltError(.unauthenticated, "The refresh token is invalid, expired or revoked")
         let hash = Digest.sha256Hex(token)
         let now = Timestamp.now()
         let t = now.millisecondsSinceEpoch
         let sql: SQL = """
-            SELECT t."session_id", t."used_at", s."user_id", s."revoked_at", s."expires_at"
-            FROM "_basalt_refresh_tokens" t JOIN "_basalt_sessions" s ON s."id" = t."session_id" WHERE t."token_hash" = \(hash)
+            SELECT t."session_id", t."used_at", s."user_id", s."revoked_at", s."expires_at", o."client_id", o."scope"
+            FROM "_basalt_refresh_tokens" t JOIN "_basalt_sessions" s ON s."id" = t."session_id"
+            LEFT JOIN "_basalt_oauth_sessions" o ON o."session_id" = s."id" WHERE t."token_hash" = \(hash)
             """
-        guard let row = try await store.fetchOne(sql, as: RefreshTokenRow.self), let sessionID = row.sessionID, let userID = row.userID
+        guard let row = try await store.fetchOne(sql, as: RefreshTokenRow.self), let sessionID = row.sessionID, let userID = row.userID,
+            row.clientID == clientID
         else { throw dead }
         let revokeFamily = store.statement(
             "UPDATE \"_basalt_sessions\" SET \"revoked_at\" = \(t) WHERE \"id\" = \(sessionID) AND \"revoked_at\" IS NULL"
@@ -407,7 +455,7 @@ public final class AuthService: Sendable {
             }
             throw dead
         }
-        return try await tokenResponse(user: user, session: sessionID, refresh: next, now: now)
+        return Rotation(user: user, session: sessionID, next: next, scope: row.scope ?? "", now: now)
     }
 
     /// `POST /v1/auth/logout`: revokes the token's family. Unknown tokens are not an error.
@@ -433,6 +481,9 @@ public final class AuthService: Sendable {
     // MARK: - The caller
 
     public func requireUser(_ p: Principal) throws(BasaltError) -> String {
+        // A third-party app's token acts on records within its scopes; the account itself
+        // (sessions, factors, email) stays with the user's own sign-in.
+        if p.oauth != nil { throw BasaltError(.forbidden, "An OAuth token cannot manage the account; sign in to Basalt itself") }
         guard let u = p.user, let id = u["id"]?.stringValue else {
             if p.isAnonymous { throw BasaltError(.unauthenticated, "Sign in first: this needs a user's access token") }
             throw BasaltError(.forbidden, "Only a signed-in user has this; API keys do not")
@@ -517,16 +568,36 @@ public final class AuthService: Sendable {
             logger.debug("access token refused", metadata: ["auth.reason": "\(why)"])
             throw BasaltError(.unauthenticated, "The access token is invalid or expired", bearerError: "invalid_token")
         }
+        let revoked = BasaltError(.unauthenticated, "The access token is invalid, expired or revoked", bearerError: "invalid_token")
+        if let clientID = claims.clientID, claims.sub == clientID {
+            // A client's own token (`client_credentials`): its session ends when the token is
+            // revoked or the client deleted; its roles are the client's when it was issued.
+            guard try await records.users.sessionIsLive(claims.sid, of: clientID, now: now) else { throw revoked }
+            var p = Principal(kind: .subject, id: clientID, roles: schemas.current.effectiveRoles(Set(claims.roles)), clientAddress: address)
+            p.oauth = OAuthGrant(clientID: clientID, scope: claims.scope)
+            return p
+        }
         // The user must exist and be enabled, and the token's session must still be live:
         // signing out, revoking the session, a reset or disabling the user end the token.
         guard let user = try await records.users.current(claims.sub), user["disabled"]?.boolValue != true,
             try await records.users.sessionIsLive(claims.sid, of: claims.sub, now: now)
-        else {
-            throw BasaltError(.unauthenticated, "The access token is invalid, expired or revoked", bearerError: "invalid_token")
-        }
+        else { throw revoked }
         var p = Principal(kind: .subject, id: claims.sub, roles: schemas.current.effectiveRoles(Set(Self.roles(of: user))), clientAddress: address)
         p.user = user
+        p.oauth = claims.clientID.map { OAuthGrant(clientID: $0, scope: claims.scope) }
         return p
+    }
+
+    /// The claims of a live access token (signature, time, issuer, audience, and its session),
+    /// or nil: what introspection and revocation judge a presented token by.
+    public func liveClaims(ofAccessToken token: String) async throws -> AccessClaims? {
+        let now = Timestamp.now()
+        guard case .success(let claims) = await tokens.verify(token, now: now) else { return nil }
+        guard try await records.users.sessionIsLive(claims.sid, of: claims.sub, now: now) else { return nil }
+        if claims.clientID != claims.sub {
+            guard let user = try await records.users.current(claims.sub), user["disabled"]?.boolValue != true else { return nil }
+        }
+        return claims
     }
 
     /// Another replica may have rotated the keys: re-read them, at most once a second.

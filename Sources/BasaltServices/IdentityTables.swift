@@ -9,10 +9,16 @@ public enum IdentityTables {
             """
             DELETE FROM "_basalt_refresh_tokens" WHERE "session_id" IN (SELECT "id" FROM "_basalt_sessions" WHERE "user_id" = \(id))
             """,
+            """
+            DELETE FROM "_basalt_oauth_sessions" WHERE "session_id" IN (SELECT "id" FROM "_basalt_sessions" WHERE "user_id" = \(id))
+            """,
             "DELETE FROM \"_basalt_sessions\" WHERE \"user_id\" = \(id)",
             "DELETE FROM \"_basalt_credentials\" WHERE \"user_id\" = \(id)",
             "DELETE FROM \"_basalt_recovery_codes\" WHERE \"user_id\" = \(id)",
             "DELETE FROM \"_basalt_mail_tokens\" WHERE \"user_id\" = \(id)",
+            "DELETE FROM \"_basalt_identities\" WHERE \"user_id\" = \(id)",
+            "DELETE FROM \"_basalt_oauth_codes\" WHERE \"user_id\" = \(id)",
+            "DELETE FROM \"_basalt_oauth_exchanges\" WHERE \"user_id\" = \(id)",
         ]
     }
 

@@ -23,6 +23,8 @@ public struct Principal: Sendable, Equatable {
     public var user: JSONObject?
     /// The request id, for the audit log.
     public var requestID: String?
+    /// Set for an OAuth token: its client and the scopes that narrow the grants (API.md §8.1).
+    public var oauth: OAuthGrant?
 
     public init(kind: Kind, id: String? = nil, roles: Set<String> = [], clientAddress: String = "") {
         self.kind = kind

@@ -30,6 +30,53 @@ public enum InternalTables {
             sqlite: jobs + webhooks + moveMail(payload: #"json_object('to', "recipient", 'subject', "subject", 'body', "body")"#),
             postgres: jobs + webhooks + moveMail(payload: #"json_build_object('to', "recipient", 'subject', "subject", 'body', "body")::text"#)
         ),
+        Migration(name: "0006_oauth", sqlite: oauthServer + oauthClient, postgres: oauthServer + oauthClient),
+    ]
+
+    /// Sign-in with other providers (API.md §8.1): identities linked to users (one per provider
+    /// subject), the flows under way (by the hash of their `state`; the PKCE verifier and nonce
+    /// sent to the provider), and the single-use codes apps exchange for Basalt's tokens.
+    static let oauthClient = [
+        """
+        CREATE TABLE "_basalt_identities" ("id" TEXT PRIMARY KEY NOT NULL, "user_id" TEXT NOT NULL, "provider" TEXT NOT NULL,
+          "subject" TEXT NOT NULL, "email" TEXT, "created_at" BIGINT NOT NULL, UNIQUE ("provider", "subject"))
+        """,
+        """
+        CREATE INDEX "_basalt_identities_user" ON "_basalt_identities" ("user_id")
+        """,
+        """
+        CREATE TABLE "_basalt_oauth_states" ("state_hash" TEXT PRIMARY KEY NOT NULL, "provider" TEXT NOT NULL, "nonce" TEXT NOT NULL,
+          "code_verifier" TEXT NOT NULL, "redirect_uri" TEXT NOT NULL, "app_challenge" TEXT, "expires_at" BIGINT NOT NULL, "used_at" BIGINT)
+        """,
+        """
+        CREATE TABLE "_basalt_oauth_exchanges" ("code_hash" TEXT PRIMARY KEY NOT NULL, "user_id" TEXT NOT NULL, "provider" TEXT NOT NULL,
+          "app_challenge" TEXT, "expires_at" BIGINT NOT NULL, "used_at" BIGINT)
+        """,
+    ]
+
+    /// The OAuth 2.1 authorization server (API.md §8.1): registered clients (secrets as SHA-256
+    /// digests of 256 random bits, lists as JSON arrays), single-use authorization codes (hashed;
+    /// `session_id` is the session the code's exchange opened, revoked when the code comes back),
+    /// and which client and scope a session was granted to. A session of a client itself
+    /// (`client_credentials`) has the client's id as its `user_id`.
+    static let oauthServer = [
+        """
+        CREATE TABLE "_basalt_oauth_clients" ("id" TEXT PRIMARY KEY NOT NULL, "name" TEXT NOT NULL, "secret_hash" TEXT,
+          "redirect_uris" TEXT NOT NULL, "grants" TEXT NOT NULL, "scopes" TEXT NOT NULL, "roles" TEXT NOT NULL,
+          "created_at" BIGINT NOT NULL)
+        """,
+        """
+        CREATE TABLE "_basalt_oauth_codes" ("code_hash" TEXT PRIMARY KEY NOT NULL, "client_id" TEXT NOT NULL,
+          "user_id" TEXT NOT NULL, "redirect_uri" TEXT NOT NULL, "scope" TEXT NOT NULL, "code_challenge" TEXT NOT NULL,
+          "nonce" TEXT, "auth_time" BIGINT NOT NULL, "expires_at" BIGINT NOT NULL, "used_at" BIGINT, "session_id" TEXT)
+        """,
+        """
+        CREATE TABLE "_basalt_oauth_sessions" ("session_id" TEXT PRIMARY KEY NOT NULL, "client_id" TEXT NOT NULL,
+          "scope" TEXT NOT NULL)
+        """,
+        """
+        CREATE INDEX "_basalt_oauth_sessions_client" ON "_basalt_oauth_sessions" ("client_id")
+        """,
     ]
 
     /// The durable job queue (`JobQueue`). `run_at` is when a job is next due: for a running job,

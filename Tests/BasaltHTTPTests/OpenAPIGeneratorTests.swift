@@ -154,8 +154,9 @@ func schemaProperty(_ doc: [String: Any], _ schema: String, _ property: String) 
             ((doc["paths"] as? [String: Any])?["/v1/posts"] as? [String: Any])?["get"] as? [String: Any]
         )
         let security = try #require(list["security"] as? [[String: Any]])
-        #expect(security.count == 3 && security[0].isEmpty && security[1]["bearerAuth"] != nil)
-        #expect(security.count == 3 && security[2]["apiKey"] != nil)
+        #expect(security.count == 4 && security[0].isEmpty && security[1]["bearerAuth"] != nil)
+        #expect(security.count == 4 && security[2]["apiKey"] != nil)
+        #expect(security.count == 4 && security[3]["oauth2"] as? [String] == ["posts:read"])
     }
 
     @Test func signedInCallerSeesGrantedOperations() throws {
@@ -501,10 +502,18 @@ enum Wire {
         let either: [[String: [String]]] = [["bearerAuth": []], ["apiKey": []]]
         #expect(doc["security"] as? [[String: [String]]] == either, "the default: a token or a key")
         let create = try #require(Wire.operation(doc, "POST", "/v1/posts"))
-        #expect(Wire.security(create) == either)
+        #expect(Wire.security(create) == either + [["oauth2": ["posts:write"]]], "or an OAuth token with the collection's scope")
         for s in ["401", "403"] { #expect((create["responses"] as? [String: Any])?[s] != nil, "\(s)") }
         let list = try #require(Wire.operation(doc, "GET", "/v1/posts"))
-        #expect(Wire.security(list) == [[:]] + either, "a public grant: anonymous or either credential")
+        #expect(Wire.security(list) == [[:]] + either + [["oauth2": ["posts:read"]]], "a public grant: anonymous or any credential")
+        let oauth2 = try #require(schemes["oauth2"] as? [String: Any])
+        let flows = try #require(oauth2["flows"] as? [String: Any])
+        let code = try #require(flows["authorizationCode"] as? [String: Any])
+        #expect((code["authorizationUrl"] as? String)?.hasSuffix("/oauth/authorize") == true)
+        #expect((code["tokenUrl"] as? String)?.hasSuffix("/oauth/token") == true)
+        #expect((code["scopes"] as? [String: String])?["posts:write"] != nil && (code["scopes"] as? [String: String])?["openid"] != nil)
+        let service = try #require(flows["clientCredentials"] as? [String: Any])
+        #expect((service["scopes"] as? [String: String])?["openid"] == nil && (service["scopes"] as? [String: String])?["posts:read"] != nil)
 
         for (method, path, _, _) in Self.endpoints {
             let op = try #require(Wire.operation(doc, method, path), "\(method) \(path)")

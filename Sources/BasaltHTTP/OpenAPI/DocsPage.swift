@@ -178,8 +178,38 @@ struct DocsRenderer {
             }
             out +=
                 "<h3><code>\(E.escape(key.rawValue))</code> — \(E.escape(kind))</h3>\n\(E.paragraphs(scheme.description))\n"
+            if case .oauth2(let flows, _) = scheme.type { renderFlows(flows) }
         }
         out += "</section>\n"
+    }
+
+    /// How to get a token: each flow's endpoints and its scopes.
+    mutating func renderFlows(_ flows: OpenAPI.OAuthFlows) {
+        out += "<ul>"
+        if let code = flows.authorizationCode {
+            out += """
+                <li>Authorization code with PKCE <code>S256</code> (apps acting for a user): send the browser to \
+                <code>\(E.escape(code.authorizationUrl.absoluteString))</code> with <code>response_type=code</code>, \
+                <code>client_id</code>, <code>redirect_uri</code>, <code>scope</code>, <code>state</code>, \
+                <code>code_challenge</code> and <code>code_challenge_method=S256</code>; exchange the returned code at \
+                <code>\(E.escape(code.tokenUrl.absoluteString))</code> with <code>grant_type=authorization_code</code> \
+                and the <code>code_verifier</code>.</li>
+                """
+        }
+        if let cc = flows.clientCredentials {
+            out += """
+                <li>Client credentials (services acting for themselves): <code>POST \(E.escape(cc.tokenUrl.absoluteString))</code> \
+                with HTTP Basic (client id and secret) and <code>grant_type=client_credentials&amp;scope=…</code>.</li>
+                """
+        }
+        out += "</ul>"
+        if let scopes = flows.authorizationCode?.scopes, !scopes.isEmpty {
+            out += "<table><thead><tr><th>scope</th><th>grants</th></tr></thead><tbody>"
+            for (scope, description) in scopes {
+                out += "<tr><td><code>\(E.escape(scope))</code></td><td>\(E.escape(description))</td></tr>"
+            }
+            out += "</tbody></table>\n"
+        }
     }
 
     func securityText(_ op: OpenAPI.Operation) -> String {

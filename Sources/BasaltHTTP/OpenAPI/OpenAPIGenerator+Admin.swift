@@ -247,6 +247,59 @@ extension OpenAPIGenerator.Builder {
                 )
             )
         )
+        let clientID = OpenAPI.Parameter.path(name: "id", schema: .string(format: .uuid), description: "An OAuth client's id")
+        paths["/v1/admin/oauth/clients"] = .pathItem(
+            OpenAPI.PathItem(
+                get: OpenAPI.Operation(
+                    tags: tag,
+                    summary: "List OAuth clients",
+                    operationId: "admin_list_oauth_clients",
+                    responses: Responses.merge(
+                        [(200, items("Every registered client (never a secret)", Names.oauthClient))],
+                        errors: [401, 403, 429]
+                    ),
+                    security: admin
+                ),
+                post: OpenAPI.Operation(
+                    tags: tag,
+                    summary: "Register an OAuth client",
+                    description: """
+                        A client of the authorization server (API.md §8.1). A confidential client's \
+                        `client_secret` is in this response only; it is stored hashed.
+                        """,
+                    operationId: "admin_create_oauth_client",
+                    requestBody: Media.request(Media.body(Names.oauthClientCreate)),
+                    responses: Responses.merge(
+                        [(201, Responses.ok("Registered", Media.body(Names.oauthClientCreated), headers: ["Location": Headers.location]))],
+                        errors: [400, 401, 403, 413, 415, 422, 429]
+                    ),
+                    security: admin
+                )
+            )
+        )
+        paths["/v1/admin/oauth/clients/{id}"] = .pathItem(
+            OpenAPI.PathItem(
+                parameters: [.parameter(clientID)],
+                get: OpenAPI.Operation(
+                    tags: tag,
+                    summary: "An OAuth client",
+                    operationId: "admin_get_oauth_client",
+                    responses: Responses.merge(
+                        [(200, Responses.ok("The client", Media.body(Names.oauthClient)))],
+                        errors: [401, 403, 404, 429]
+                    ),
+                    security: admin
+                ),
+                delete: OpenAPI.Operation(
+                    tags: tag,
+                    summary: "Delete an OAuth client",
+                    description: "Every token it holds or was given by users stops working.",
+                    operationId: "admin_delete_oauth_client",
+                    responses: Responses.merge([(204, Responses.ok("Deleted"))], errors: [401, 403, 404, 429]),
+                    security: admin
+                )
+            )
+        )
         addAdminIdentity(tag: tag)
         addJobsAndWebhooks(tag: tag)
     }

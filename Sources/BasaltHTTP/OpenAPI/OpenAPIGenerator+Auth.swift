@@ -374,6 +374,69 @@ extension OpenAPIGenerator.Builder {
                 description: "An `otpauth://totp/…` URI, usually shown as a QR code"
             ),
         ])
+        paths["/v1/auth/oauth/exchange"] = .pathItem(
+            OpenAPI.PathItem(
+                post: operation(
+                    "auth_oauth_exchange",
+                    "Finish a sign-in with another provider",
+                    """
+                    Exchanges the single-use `code` that `GET /v1/auth/oauth/{provider}` brought back to the \
+                    app's redirect URI (valid for a minute) for the token response; `code_verifier` is required \
+                    when the sign-in was started with a `code_challenge`.
+                    """,
+                    body: request([
+                        "code": .string(description: "The `code` query parameter of the redirect", minLength: 1),
+                        "code_verifier": .string(required: false, description: "The PKCE verifier of the app's `code_challenge`"),
+                    ]),
+                    [(200, tokens)],
+                    errors: body + [401],
+                    notes: notes.merging([
+                        401: "`unauthenticated`: the account was disabled meanwhile",
+                        422: "`validation-failed`: the code is missing, invalid, expired or used, or the verifier does not match",
+                    ]) { $1 },
+                    security: open
+                )
+            )
+        )
+        paths["/v1/auth/identities"] = .pathItem(
+            OpenAPI.PathItem(
+                get: operation(
+                    "auth_list_identities",
+                    "The caller's linked identities",
+                    "The identities of other providers the caller signs in with.",
+                    [
+                        (
+                            200,
+                            Responses.ok(
+                                "The identities",
+                                Media.json(.object(properties: ["items": .array(items: SchemaFactory.ref(Names.identity))])),
+                                headers: noStore
+                            )
+                        )
+                    ],
+                    errors: signedIn,
+                    notes: userNotes,
+                    security: user
+                )
+            )
+        )
+        paths["/v1/auth/identities/{id}"] = .pathItem(
+            OpenAPI.PathItem(
+                parameters: [.parameter(.path(name: "id", schema: .string(format: .uuid), description: "A linked identity's id"))],
+                delete: operation(
+                    "auth_unlink_identity",
+                    "Unlink an identity",
+                    "The provider can no longer sign the caller in. Not the account's last way to sign in.",
+                    [(204, done)],
+                    errors: signedIn + [404, 409],
+                    notes: userNotes.merging([
+                        404: "`not-found`: the caller has no linked identity with this id",
+                        409: "`conflict`: it is the account's only way to sign in (no password, no other identity)",
+                    ]) { $1 },
+                    security: user
+                )
+            )
+        )
         paths["/v1/auth/mfa/totp"] = .pathItem(
             OpenAPI.PathItem(
                 post: operation(

@@ -40,7 +40,10 @@ public enum OpenAPIGenerator {
             paths: builder.paths,
             components: OpenAPI.Components(
                 schemas: builder.schemas,
-                securitySchemes: [Names.bearer: .b(Self.bearerScheme), Names.apiKeyAuth: .b(Self.apiKeyScheme)]
+                securitySchemes: [
+                    Names.bearer: .b(Self.bearerScheme), Names.apiKeyAuth: .b(Self.apiKeyScheme),
+                    Names.oauth2: .b(Self.oauth2Scheme(serverURL: serverURL, scopes: builder.oauthScopes)),
+                ]
             ),
             security: Security.required,
             tags: builder.tags.isEmpty ? nil : builder.tags
@@ -78,6 +81,40 @@ public enum OpenAPIGenerator {
             """
     )
 
+    /// Tokens of the authorization server (API.md §8.1), for third-party apps (authorization code
+    /// with PKCE) and services (client credentials). Collection scopes narrow the grants.
+    static func oauth2Scheme(serverURL: String, scopes collectionScopes: [(String, String)]) -> OpenAPI.SecurityScheme {
+        let base = serverURL.hasSuffix("/") ? String(serverURL.dropLast()) : serverURL
+        let url: (String) -> URL = { URL(string: base + $0) ?? URL(string: "/")! }
+        var scopes: OrderedDictionary<String, String> = [
+            "openid": "Sign in: an ID token, and userinfo", "profile": "The user's profile claims",
+            "email": "The user's email address and whether it is verified", "offline_access": "A refresh token",
+        ]
+        var clientScopes: OrderedDictionary<String, String> = [:]
+        for (scope, description) in collectionScopes {
+            scopes[scope] = description
+            clientScopes[scope] = description
+        }
+        return .oauth2(
+            flows: OpenAPI.OAuthFlows(
+                clientCredentials: .init(tokenUrl: url("/oauth/token"), scopes: clientScopes),
+                authorizationCode: .init(
+                    authorizationUrl: url("/oauth/authorize"),
+                    tokenUrl: url("/oauth/token"),
+                    refreshUrl: url("/oauth/token"),
+                    scopes: scopes
+                )
+            ),
+            description: """
+                OAuth 2.1 (API.md §8.1) for apps an admin has registered: the \
+                authorization code flow with PKCE `S256` (the user signs in and consents at `/oauth/authorize`) \
+                and, for services, client credentials. Tokens are sent as `Authorization: Bearer …` like access \
+                tokens. `{collection}:read` and `{collection}:write` narrow what the user's (or the client's \
+                roles') grants allow, never widen them; such tokens cannot manage the account (`/v1/auth/*`).
+                """
+        )
+    }
+
     /// An API key, sent the same way as an access token.
     static let apiKeyScheme = OpenAPI.SecurityScheme.http(
         scheme: "bearer",
@@ -99,6 +136,7 @@ extension OpenAPIGenerator {
 
     enum Names {
         static let bearer: OpenAPI.ComponentKey = "bearerAuth"
+        static let oauth2: OpenAPI.ComponentKey = "oauth2"
         static let apiKeyAuth: OpenAPI.ComponentKey = "apiKey"
         static let problem = "Problem"
         static let fieldErrorCodes = [
@@ -124,6 +162,10 @@ extension OpenAPIGenerator {
         static let login = "LoginRequest"
         static let tokenResponse = "TokenResponse"
         static let session = "Session"
+        static let identity = "Identity"
+        static let oauthClient = "OAuthClient"
+        static let oauthClientCreate = "OAuthClient_create"
+        static let oauthClientCreated = "OAuthClient_created"
         static let accepted = "Accepted"
         static let jwks = "JWKS"
         static let adminUserPatch = "AdminUserPatch"
@@ -198,6 +240,8 @@ extension OpenAPIGenerator {
         var paths: OpenAPI.PathItem.Map = [:]
         var schemas: OpenAPI.ComponentDictionary<JSONSchema> = [:]
         var tags: [OpenAPI.Tag] = []
+        /// `{collection}:read|write` for the collections in the document, with descriptions.
+        var oauthScopes: [(String, String)] = []
 
         init(compiled: CompiledSchema, principal: Principal) {
             self.compiled = compiled
@@ -217,7 +261,9 @@ extension OpenAPIGenerator {
 
         /// Optional security when a `public` grant serves the action (anonymous callers get through).
         func security(_ action: AccessAction, _ c: CollectionSchema) -> [OpenAPI.SecurityRequirement] {
-            c.access[action].contains { $0.who == .public } ? Security.optional : Security.required
+            let scope = c.name + ([.list, .view].contains(action) ? ":read" : ":write")
+            let oauth: OpenAPI.SecurityRequirement = [JSONReference.component(named: "oauth2"): [scope]]
+            return (c.access[action].contains { $0.who == .public } ? Security.optional : Security.required) + [oauth]
         }
 
         mutating func addSchema(_ name: String, _ s: JSONSchema) {
@@ -237,6 +283,10 @@ extension OpenAPIGenerator {
             let documented = Set(reachableActions.filter { !$0.1.isEmpty }.map(\.0.name))
             for (c, actions) in reachableActions where !actions.isEmpty {
                 if actions.contains(where: { [.create, .update, .delete].contains($0) }) { anyWrite = true }
+                if actions.contains(where: { [.list, .view].contains($0) }) { oauthScopes.append((c.name + ":read", "Read \(c.name)")) }
+                if actions.contains(where: { [.create, .update, .delete].contains($0) }) {
+                    oauthScopes.append((c.name + ":write", "Read and change \(c.name)"))
+                }
                 addCollection(c, actions: Set(actions), documented: documented)
             }
             collectionPaths = Set(paths.keys)

@@ -117,6 +117,20 @@ extension OpenAPIGenerator.SchemaFactory {
                 )
             ),
             (
+                Names.identity,
+                .object(
+                    title: Names.identity,
+                    description: "An identity of another provider linked to the user (API.md §8.1).",
+                    properties: [
+                        "id": .string(format: .uuid),
+                        "provider": .string(description: "The provider's configured name"),
+                        "subject": .string(description: "The user's id at the provider"),
+                        "email": .string(nullable: true, description: "The email the provider gave when it was linked"),
+                        "created_at": .string(format: .dateTime),
+                    ]
+                )
+            ),
+            (
                 Names.accepted,
                 .object(title: Names.accepted, properties: ["status": .string(allowedValues: "accepted")])
             ),
@@ -149,6 +163,8 @@ extension OpenAPIGenerator.SchemaFactory {
             ? .array(required: false, description: "The schema declares no roles", maxItems: 0, items: .string)
             : .array(required: false, description: description, items: .string(allowedValues: roles.map { AnyCodable($0) }))
     }
+
+    static let scopesDescription = "openid, profile, email, offline_access, {collection}:read, {collection}:write"
 
     /// The admin API's identity schemas: the user patch (with the schema's roles) and the audit log.
     func adminIdentitySchemas() -> [(String, JSONSchema)] {
@@ -376,6 +392,56 @@ extension OpenAPIGenerator.SchemaFactory {
                         "last_used_at": .string(format: .dateTime, nullable: true),
                     ]
                 )
+            ),
+            (
+                Names.oauthClient,
+                .object(
+                    title: Names.oauthClient,
+                    description: "A client of the authorization server (API.md §8.1); its `id` is the OAuth `client_id`.",
+                    properties: [
+                        "id": .string(format: .uuid), "name": .string,
+                        "confidential": .boolean(description: "Has a secret (a server-side app or a service)"),
+                        "redirect_uris": .array(items: .string), "grants": .array(items: .string), "scopes": .array(items: .string),
+                        "roles": .array(description: "The roles its own (client credentials) tokens act with", items: .string),
+                        "created_at": .string(format: .dateTime),
+                    ]
+                )
+            ),
+            (
+                Names.oauthClientCreate,
+                .object(
+                    title: Names.oauthClientCreate,
+                    properties: [
+                        "name": .string(minLength: 1, maxLength: 200),
+                        "redirect_uris": .array(
+                            required: false,
+                            description: "Exact redirect URIs: https, http on a loopback host, or a private-use scheme",
+                            items: .string
+                        ),
+                        "confidential": .boolean(required: false, defaultValue: true),
+                        "grants": .array(
+                            required: false,
+                            description: "Default: authorization_code",
+                            items: .string(allowedValues: "authorization_code", "refresh_token", "client_credentials")
+                        ),
+                        "scopes": .array(required: false, description: "The most its tokens may carry: \(scopesDescription)", items: .string),
+                        "roles": .array(
+                            required: false,
+                            description: "The roles of its client-credentials tokens; each must be a role of the schema",
+                            items: .string
+                        ),
+                    ],
+                    additionalProperties: .a(false)
+                )
+            ),
+            (
+                Names.oauthClientCreated,
+                .all(of: [
+                    ref(Names.oauthClient),
+                    .object(properties: [
+                        "client_secret": .string(required: false, description: "`bcs_…`, for a confidential client; shown only in this response")
+                    ]),
+                ])
             ),
             (
                 Names.apiKeyCreated,

@@ -101,6 +101,8 @@ public final class CompiledSchema: Sendable {
     }
 
     public func access(_ action: AccessAction, on collection: String, for p: Principal) -> Access {
+        // An OAuth token's scopes come before everything, bypasses included: they only narrow.
+        if let grant = p.oauth, !grant.allows(action, on: collection) { return .denied }
         if p.bypassesGrants { return .all }
         guard let c = tables[collection]?.collection else { return .denied }
         let grants = c.access[action]
