@@ -86,11 +86,14 @@ public struct HTTPSurface: Sendable {
 
     /// The pattern a concrete path matches (the first declared, as the router's literal segments
     /// win over parameters only where declared so).
+    /// The pattern the router takes for `path`: of those that match, the one with the most literal
+    /// segments (`/v1/auth/oauth/exchange` before `/v1/auth/oauth/:provider`), as its trie does.
     func pattern(for path: String) -> (segments: [Substring], methods: [String], open: Bool)? {
         let parts = path.split(separator: "/")
-        return patterns.first { p in
+        let matching = patterns.filter { p in
             p.segments.count == parts.count && zip(p.segments, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
         }
+        return matching.max { a, b in a.segments.count { !$0.hasPrefix(":") } < b.segments.count { !$0.hasPrefix(":") } }
     }
 
     /// The methods of a path that exists under other methods: a `405` with `Allow`, not a `404`.

@@ -416,7 +416,11 @@ extension OpenAPIGenerator.SchemaFactory {
                         "redirect_uris": .array(
                             required: false,
                             description: "Exact redirect URIs: https, http on a loopback host, or a private-use scheme",
-                            items: .string
+                            items: .string(
+                                pattern: #"^(https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^#\s]*)?"#
+                                    + #"|http://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?(/[^#\s]*)?"#
+                                    + #"|[a-z][a-z0-9+-]*\.[a-z0-9.+-]+:[^#\s]+)$"#
+                            )
                         ),
                         "confidential": .boolean(required: false, defaultValue: true),
                         "grants": .array(
@@ -424,7 +428,11 @@ extension OpenAPIGenerator.SchemaFactory {
                             description: "Default: authorization_code",
                             items: .string(allowedValues: "authorization_code", "refresh_token", "client_credentials")
                         ),
-                        "scopes": .array(required: false, description: "The most its tokens may carry: \(scopesDescription)", items: .string),
+                        "scopes": .array(
+                            required: false,
+                            description: "The most its tokens may carry: \(scopesDescription)",
+                            items: .string(pattern: "^(openid|profile|email|offline_access|[a-z][a-z0-9_]{0,62}:(read|write))$")
+                        ),
                         "roles": .array(
                             required: false,
                             description: "The roles of its client-credentials tokens; each must be a role of the schema",
