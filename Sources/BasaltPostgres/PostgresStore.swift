@@ -33,6 +33,8 @@ public final class PostgresStore: Store, Service {
     public let acquireTimeout: Duration
     let logger: Logger
     let pools: Pools
+    /// Per connection, its queries in flight (see `run`).
+    let inFlight = Mutex<[ObjectIdentifier: InFlightQueries]>([:])
     /// Where database calls are timed (`GET /metrics`); nil: not measured.
     public let metrics: Metrics?
 
@@ -400,16 +402,77 @@ public final class PostgresStore: Store, Service {
     /// Runs one query, ending it when its connection closes. PostgresNIO 1.33 writes a query to
     /// the channel without a promise, so a query written to a connection that closed a moment
     /// before (the pipeline already torn down) is dropped and its result never completes: a
-    /// request in flight when PostgreSQL died waited forever, holding its lease.
+    /// request in flight when PostgreSQL died waited forever, holding its lease. The queries in
+    /// flight on a connection are failed together by one callback on its `closeFuture`
+    /// (`InFlightQueries`); a callback per query would stay registered — holding the query's
+    /// whole result — until the connection closed, which pooled connections never do.
     func run(_ query: PostgresQuery, on conn: PostgresConnection) async throws -> PostgresQueryResult {
+        let inFlight = inFlightQueries(on: conn)
         let result: EventLoopFuture<PostgresQueryResult> = conn.query(query, logger: logger)
         let outcome = result.eventLoop.makePromise(of: PostgresQueryResult.self)
         let once = FirstOutcome()
-        result.whenComplete { r in if once.take() { outcome.completeWith(r) } }
-        // Both callbacks run on the connection's event loop: a result that arrived before the close
-        // (a COMMIT's, say) always wins.
-        conn.closeFuture.whenComplete { _ in if once.take() { outcome.fail(ChannelError.ioOnClosedChannel) } }
+        // Both completions run on the connection's event loop: a result that arrived before the
+        // close (a COMMIT's, say) always wins.
+        guard let ticket = inFlight.add({ if once.take() { outcome.fail(ChannelError.ioOnClosedChannel) } }) else {
+            if once.take() { outcome.fail(ChannelError.ioOnClosedChannel) }
+            return try await outcome.futureResult.get()
+        }
+        result.whenComplete { r in
+            inFlight.remove(ticket)
+            if once.take() { outcome.completeWith(r) }
+        }
         return try await outcome.futureResult.get()
+    }
+
+    /// The registry of `conn`'s queries in flight, made (with its one close callback) on first use.
+    func inFlightQueries(on conn: PostgresConnection) -> InFlightQueries {
+        let key = ObjectIdentifier(conn)
+        let (registry, isNew) = inFlight.withLock { all -> (InFlightQueries, Bool) in
+            if let r = all[key] { return (r, false) }
+            let r = InFlightQueries()
+            all[key] = r
+            return (r, true)
+        }
+        if isNew {
+            conn.closeFuture.whenComplete { [self] _ in
+                inFlight.withLock { _ = $0.removeValue(forKey: key) }
+                registry.close()
+            }
+        }
+        return registry
+    }
+
+    /// Queries in flight on one connection: each one's way to fail, until it completes.
+    final class InFlightQueries: Sendable {
+        struct State {
+            var closed = false
+            var next = 0
+            var failures: [Int: @Sendable () -> Void] = [:]
+        }
+        let state = Mutex(State())
+
+        /// A ticket to `remove` with, or nil when the connection has already closed.
+        func add(_ fail: @escaping @Sendable () -> Void) -> Int? {
+            state.withLock { s in
+                guard !s.closed else { return nil }
+                s.next += 1
+                s.failures[s.next] = fail
+                return s.next
+            }
+        }
+
+        func remove(_ ticket: Int) { state.withLock { _ = $0.failures.removeValue(forKey: ticket) } }
+
+        var count: Int { state.withLock { $0.failures.count } }
+
+        func close() {
+            let pending = state.withLock { s in
+                s.closed = true
+                defer { s.failures = [:] }
+                return Array(s.failures.values)
+            }
+            for fail in pending { fail() }
+        }
     }
 
     /// Which of two completions came first.
