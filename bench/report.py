@@ -4,7 +4,8 @@
     report.py OUT_DIR     reads OUT_DIR/results.jsonl, writes OUT_DIR/summary.md
 
 Each line of results.jsonl is one measured wrk run
-  {"target": "basalt"|"ceiling"|"pb"|"pb-nologs"|"pb-tuned", "workload": "get"|..., "connections",
+  {"target": "basalt"|"ceiling"|"pb"|"pb-nologs"|"pb-tuned"|"basalt-pg"|"ceiling-pg"|"pgbench",
+   "workload": "get"|..., "connections",
    "round", "rps", "p99_us", "non2xx", "socket_errors", "hwm_kb"}
 or one memory reading after seeding {"target", "workload": "seed", "hwm_kb"}.
 Each cell is the median of the rounds (min–max beside it); every ratio is Basalt's median over the
@@ -18,6 +19,9 @@ import sys
 
 TARGETS = [("basalt", "Basalt"), ("ceiling", "ceiling"), ("pb", "PB"), ("pb-nologs", "PB-nologs"),
            ("pb-tuned", "PB-tuned")]
+# On PostgreSQL: a table of its own, Basalt on PostgreSQL against the PostgresNIO ceiling and
+# against pgbench -S (the database's own limit, for `get`).
+PG_TARGETS = [("basalt-pg", "Basalt (PG)"), ("ceiling-pg", "ceiling (PG)"), ("pgbench", "pgbench -S")]
 
 
 def med(runs, key):
@@ -59,29 +63,39 @@ def main(out_dir):
             if (r["workload"], r.get("connections")) not in order:
                 order.append((r["workload"], r.get("connections")))
     cells = [(w, c) for w, c in order if w != "seed"]
-    present = [(t, n) for t, n in TARGETS if any(k[0] == t for k in runs)]
-
-    head = "| workload | conns | " + " | ".join("%s req/s | p99" % n for _, n in present)
-    ratios = [(t, n) for t, n in present if t != "basalt"]
-    head += " | " + " | ".join("Basalt/%s" % n for _, n in ratios) + " |"
-    lines = [head, "| --- | ---: | " + " | ".join("---: | ---:" for _ in present) + " | " +
-             " | ".join("---:" for _ in ratios) + " |"]
-    for w, c in cells:
-        row = [w, str(c)]
-        for t, _ in present:
-            rs = runs.get((t, w, c))
-            row += [fmt_rps(rs), fmt_p99(rs)]
-        b = runs.get(("basalt", w, c))
-        row += [fmt_ratio(b, runs.get((t, w, c))) for t, _ in ratios]
-        lines.append("| " + " | ".join(row) + " |")
-
-    if any(k[0] == "ceiling" for k in runs):
-        lines += ["", "p99 latency, Basalt over the ceiling (lower is better):", "",
-                  "| workload | conns | Basalt p99 / ceiling p99 |", "| --- | ---: | ---: |"]
+    lines = []
+    present = []
+    for targets, base, title in [(TARGETS, "basalt", None), (PG_TARGETS, "basalt-pg", "On PostgreSQL:")]:
+        here = [(t, n) for t, n in targets if any(k[0] == t for k in runs)]
+        present += here
+        if not here:
+            continue
+        if title:
+            lines += ["", title, ""]
+        head = "| workload | conns | " + " | ".join("%s req/s | p99" % n for _, n in here)
+        ratios = [(t, n) for t, n in here if t != base]
+        head += " | " + " | ".join("Basalt/%s" % n for _, n in ratios) + " |"
+        lines += [head, "| --- | ---: | " + " | ".join("---: | ---:" for _ in here) + " | " +
+                  " | ".join("---:" for _ in ratios) + " |"]
         for w, c in cells:
-            b, k = runs.get(("basalt", w, c)), runs.get(("ceiling", w, c))
-            if b and k:
-                lines.append("| %s | %s | %s |" % (w, c, fmt_ratio(b, k, "p99_us")))
+            if not any(runs.get((t, w, c)) for t, _ in here):
+                continue
+            row = [w, str(c)]
+            for t, _ in here:
+                rs = runs.get((t, w, c))
+                row += [fmt_rps(rs), fmt_p99(rs)]
+            b = runs.get((base, w, c))
+            row += [fmt_ratio(b, runs.get((t, w, c))) for t, _ in ratios]
+            lines.append("| " + " | ".join(row) + " |")
+
+    for base, ceiling, where in [("basalt", "ceiling", ""), ("basalt-pg", "ceiling-pg", " on PostgreSQL")]:
+        if any(k[0] == ceiling for k in runs):
+            lines += ["", "p99 latency, Basalt over the ceiling%s (lower is better):" % where, "",
+                      "| workload | conns | Basalt p99 / ceiling p99 |", "| --- | ---: | ---: |"]
+            for w, c in cells:
+                b, k = runs.get((base, w, c)), runs.get((ceiling, w, c))
+                if b and k:
+                    lines.append("| %s | %s | %s |" % (w, c, fmt_ratio(b, k, "p99_us")))
 
     lines += ["", "Peak RSS of the server process (VmHWM, reset before each measured run; the highest "
               "of its rounds; `seed` is the peak from start through seeding):", "",

@@ -7,6 +7,7 @@
 #   BENCH_ROUNDS=1 BENCH_CONNECTIONS=32 bash bench/run.sh   # a quick look
 #   BENCH_DURATION=30s BENCH_RECORDS=20000 bash bench/run.sh
 #   BASALT_BIN=/path/to/basalt BENCH_TARGETS=basalt bash bench/run.sh   # a binary built elsewhere
+#   BENCH_TARGETS="basalt-pg ceiling-pg pgbench" bash bench/run.sh     # PostgreSQL only
 #
 # Output goes to bench/out/<timestamp>/ (gitignored); bench/out/latest points at the last run.
 set -euo pipefail
@@ -26,8 +27,10 @@ WORKLOADS=${BENCH_WORKLOADS:-get get-auth list list-total patch create}  # creat
 AUTH_RECORDS=${BENCH_AUTH_RECORDS:-20000}  # rows of `notes` for get-auth (Basalt only)
 # ceiling: bench/ceiling (Hummingbird 2 + GRDB, the same queries on a copy of Basalt's seeded
 # database, nothing else); pb-tuned: PocketBase with request logs off and exact planner
-# statistics (ANALYZE after seeding), as a tuned deployment has.
-TARGETS=${BENCH_TARGETS:-basalt ceiling pb pb-nologs pb-tuned}
+# statistics (ANALYZE after seeding), as a tuned deployment has. On PostgreSQL (a cluster of its
+# own, started here): basalt-pg, ceiling-pg (Hummingbird 2 + PostgresNIO on a copy of Basalt's
+# data) and pgbench (`pgbench -S`, select by primary key: the database's own limit for `get`).
+TARGETS=${BENCH_TARGETS:-basalt ceiling pb pb-nologs pb-tuned basalt-pg ceiling-pg pgbench}
 # BENCH_PIN=1 (default): server on CPU 0, wrk on CPU 1 (taskset), so the two do not compete
 # for one core and ratios are steadier; BENCH_PIN=0 lets both share all cores.
 SERVER_CPU=(); WRK_CPU=()
@@ -56,7 +59,8 @@ cleanup() {
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done
-  rm -rf "$WORK"
+  if [[ -n ${PG_DATA:-} ]]; then runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -m fast -w stop >/dev/null 2>&1 || true; fi
+  rm -rf "$WORK" "${PG_DIR:-}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM   # run the EXIT trap on Ctrl-C too
@@ -165,8 +169,8 @@ record_seed_rss() {  # target pid
 run_workload() {
   local target=$1 workload=$2 pid=$3 base=$4 ids=$5 connections=$6 round=$7
   local -a spec
-  if [[ $target == ceiling && $workload == get-auth ]]; then return 0; fi  # the ceiling has no auth
-  if [[ $target == basalt || $target == ceiling ]]; then
+  if [[ $target == ceiling* && $workload == get-auth ]]; then return 0; fi  # the ceiling has no auth
+  if [[ $target == basalt* || $target == ceiling* ]]; then
     case $workload in
       get)    spec=(-s bench/lua/get.lua "$base" -- /v1/posts/ "$ids") ;;
       # The same read, signed in: EdDSA JWT verification, the user's record, `owner = @auth.id`.
@@ -220,6 +224,26 @@ run_workloads() {  # TARGET PID BASE_URL IDS_FILE
   done
 }
 
+# seed_notes BASE_URL ADMIN_KEY — the get-auth workload's data: a signed-up user, its access
+# token, and AUTH_RECORDS notes it owns.
+seed_notes() {
+  local base=$1 key=$2
+  log "signing up a bench user and seeding $AUTH_RECORDS notes it owns"
+  python3 - "$base" "$OUT" <<'PY'
+import json, sys, urllib.request
+base, out = sys.argv[1], sys.argv[2]
+def post(path, body):
+  req = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+  return json.load(urllib.request.urlopen(req))
+user = post("/v1/auth/register", {"email": "bench@example.com", "password": "bench password 123"})
+token = post("/v1/auth/login", {"email": "bench@example.com", "password": "bench password 123"})
+open(out + "/basalt-token.txt", "w").write(token["access_token"])
+open(out + "/basalt-user.txt", "w").write(user["id"])
+PY
+  python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$AUTH_RECORDS" \
+    --collection notes --set "owner=$(cat "$OUT/basalt-user.txt")" --ids-out "$OUT/basalt-notes-ids.txt"
+}
+
 # ---- Basalt ---------------------------------------------------------------------------------
 bench_basalt() {
   local bin dir port base key
@@ -248,22 +272,7 @@ bench_basalt() {
   python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$RECORDS" \
     --ids-out "$OUT/basalt-ids.txt"
   record_seed_rss basalt "$pid"
-  if [[ " $WORKLOADS " == *" get-auth "* ]]; then
-    log "signing up a bench user and seeding $AUTH_RECORDS notes it owns"
-    python3 - "$base" "$OUT" <<'PY'
-import json, sys, urllib.request
-base, out = sys.argv[1], sys.argv[2]
-def post(path, body):
-    req = urllib.request.Request(base + path, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    return json.load(urllib.request.urlopen(req))
-user = post("/v1/auth/register", {"email": "bench@example.com", "password": "bench password 123"})
-token = post("/v1/auth/login", {"email": "bench@example.com", "password": "bench password 123"})
-open(out + "/basalt-token.txt", "w").write(token["access_token"])
-open(out + "/basalt-user.txt", "w").write(user["id"])
-PY
-    python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$AUTH_RECORDS" \
-      --collection notes --set "owner=$(cat "$OUT/basalt-user.txt")" --ids-out "$OUT/basalt-notes-ids.txt"
-  fi
+  if [[ " $WORKLOADS " == *" get-auth "* ]]; then seed_notes "$base" "$key"; fi
   if wants ceiling; then
     # The ceiling serves a copy of exactly this data (taken before any workload changes it).
     python3 -c 'import sqlite3, sys; s = sqlite3.connect(sys.argv[1]); d = sqlite3.connect(sys.argv[2]); s.backup(d); d.close()' \
@@ -290,6 +299,94 @@ bench_ceiling() {
   log "measuring the ceiling"
   run_workloads ceiling "$pid" "$base" "$OUT/basalt-ids.txt"
   stop_server "$pid"
+}
+
+# ---- PostgreSQL: a cluster of our own, Basalt on it, the bare PostgresNIO ceiling, pgbench ---------
+start_postgres() {
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [[ -x ${PG_BIN:-}/initdb ]] || die "PostgreSQL server binaries not found (apt-get install postgresql)"
+  # initdb refuses root: the cluster belongs to the postgres user, in a folder it owns.
+  PG_DIR=$(mktemp -d)
+  chown postgres "$PG_DIR"
+  PG_DATA=$PG_DIR/data
+  PG_PORT=$(free_port)
+  runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DATA" -A trust -U postgres >/dev/null
+  log "starting PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $3}') on port $PG_PORT"
+  touch "$OUT/postgres.log" && chown postgres "$OUT/postgres.log"   # the server writes it
+  # On the server's CPU, like every server here: the database is part of the server side.
+  "${SERVER_CPU[@]}" runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$OUT/postgres.log" -w \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=400 -c shared_buffers=512MB" start >/dev/null
+  PG_URL=postgres://postgres@127.0.0.1:$PG_PORT
+}
+
+psql_pg() { "$PG_BIN/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"; }
+
+bench_basalt_pg() {
+  local bin=$1 port base key
+  psql_pg -c "CREATE DATABASE basalt" >/dev/null
+  key=$("$bin" admin key create --name bench --database "$PG_URL/basalt")
+  [[ $key == bsk_* ]] || die "unexpected output from 'basalt admin key create': $key"
+  port=$(free_port)
+  base=http://127.0.0.1:$port
+  log "starting Basalt on $base (PostgreSQL, schema bench/posts.yaml)"
+  start_server "$OUT/basalt-pg.log" "$bin" serve --http "127.0.0.1:$port" --database "$PG_URL/basalt" \
+    --schema bench/posts.yaml "${BASALT_SERVE_ARGS[@]}"
+  local pid=$SERVER_PID
+  wait_ready "$base/health/ready" "$pid" "$OUT/basalt-pg.log"
+  log "seeding Basalt (PostgreSQL) with $RECORDS records"
+  python3 bench/seed.py --target basalt --url "$base" --token "$key" --count "$RECORDS" --ids-out "$OUT/basalt-pg-ids.txt"
+  record_seed_rss basalt-pg "$pid"
+  if [[ " $WORKLOADS " == *" get-auth "* ]]; then seed_notes "$base" "$key"; fi
+  # Planner statistics after the bulk load (autovacuum would get there, later).
+  psql_pg -d basalt -c "ANALYZE" >/dev/null
+  if wants ceiling-pg; then
+    # The ceiling serves a copy of exactly this data (taken before any workload changes it).
+    psql_pg -c "CREATE DATABASE ceiling" >/dev/null
+    "$PG_BIN/pg_dump" -h 127.0.0.1 -p "$PG_PORT" -U postgres basalt | psql_pg -d ceiling >/dev/null
+    psql_pg -d ceiling -c "ANALYZE" >/dev/null
+  fi
+  log "measuring Basalt (PostgreSQL)"
+  run_workloads basalt-pg "$pid" "$base" "$OUT/basalt-pg-ids.txt"
+  stop_server "$pid"
+}
+
+bench_ceiling_pg() {
+  local bin port base
+  log "building the ceiling (bench/ceiling, release)"
+  (cd bench/ceiling && build swift build -c release >/dev/null)
+  bin=$(cd bench/ceiling && swift build -c release --show-bin-path)/CeilingPostgres
+  port=$(free_port)
+  base=http://127.0.0.1:$port
+  log "starting the PostgreSQL ceiling on $base"
+  start_server "$OUT/ceiling-pg.log" "$bin" "$PG_URL/ceiling" "$port"
+  local pid=$SERVER_PID
+  wait_ready "$base/health/ready" "$pid" "$OUT/ceiling-pg.log"
+  log "measuring the PostgreSQL ceiling"
+  run_workloads ceiling-pg "$pid" "$base" "$OUT/basalt-pg-ids.txt"
+  stop_server "$pid"
+}
+
+# pgbench -S (one SELECT by primary key per transaction) at each connection count: what the
+# database itself serves for `get`, with no HTTP in between.
+bench_pgbench() {
+  local c r name tps p99
+  psql_pg -c "CREATE DATABASE pgbench" >/dev/null
+  log "pgbench: initializing (scale 10, 1,000,000 accounts)"
+  "$PG_BIN/pgbench" -i -q -s 10 -h 127.0.0.1 -p "$PG_PORT" -U postgres pgbench >/dev/null 2>&1
+  for c in $CONNECTION_SET; do
+    for r in $(seq "$ROUNDS"); do
+      name=pgbench-get-c$c-r$r
+      mkdir -p "$WORK/pgbench-log" && rm -f "$WORK/pgbench-log/"*
+      (cd "$WORK/pgbench-log" && "${WRK_CPU[@]}" "$PG_BIN/pgbench" -S -n -M prepared -c "$c" -j "$THREADS" -T "${DURATION%s}" \
+        -l -h 127.0.0.1 -p "$PG_PORT" -U postgres pgbench >"$OUT/$name.txt" 2>&1) || { cat "$OUT/$name.txt" >&2; die "pgbench failed"; }
+      tps=$(awk '/^tps = /{print $3; exit}' "$OUT/$name.txt")
+      # Per-transaction log: the third column is the latency in microseconds.
+      p99=$(cat "$WORK/pgbench-log/"pgbench_log.* | awk '{print $3}' | sort -n | awk '{a[NR]=$1} END{print a[int(NR*0.99)]}')
+      printf '{"target":"pgbench","workload":"get","connections":%s,"round":%s,"hwm_kb":0,"rps":%s,"p99_us":%s,"non2xx":0,"socket_errors":0}\n' \
+        "$c" "$r" "$tps" "${p99:-0}" >>"$OUT/results.jsonl"
+      printf '    %-10s %-10s c=%-4s r%s tps=%s p99_us=%s\n' pgbench get "$c" "$r" "$tps" "$p99"
+    done
+  done
 }
 
 # ---- PocketBase -----------------------------------------------------------------------------
@@ -357,6 +454,20 @@ bench_pb() {
 : >"$OUT/results.jsonl"
 if wants basalt || wants ceiling; then bench_basalt; fi
 if wants ceiling; then bench_ceiling; fi
+if wants basalt-pg || wants ceiling-pg || wants pgbench; then
+  start_postgres
+  if wants basalt-pg || wants ceiling-pg; then
+    if [[ -n ${BASALT_BIN:-} ]]; then
+      pg_bin=$BASALT_BIN
+    else
+      build swift build -c release --product basalt
+      pg_bin=$(swift build -c release --show-bin-path)/basalt
+    fi
+    bench_basalt_pg "$pg_bin"
+  fi
+  if wants ceiling-pg; then bench_ceiling_pg; fi
+  if wants pgbench; then bench_pgbench; fi
+fi
 if wants pb || wants pb-nologs || wants pb-tuned; then
   prepare_pb
   if wants pb; then bench_pb pb "$WORK/pb"; fi

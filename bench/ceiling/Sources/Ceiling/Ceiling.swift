@@ -1,3 +1,4 @@
+import CeilingSupport
 // usage: Ceiling DATABASE PORT
 // Serves, on a copy of a database Basalt seeded (bench/run.sh makes it):
 //   GET   /v1/posts/{id}   one row by primary key
@@ -59,26 +60,6 @@ func render(_ row: Row, into out: inout String) {
         }
     }
     out += "}"
-}
-
-func escape(_ s: String, into out: inout String) {
-    out += "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    out += "\""
-}
-
-func json(_ status: HTTPResponse.Status, _ text: String) -> Response {
-    Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
 }
 
 struct Server: Sendable {
