@@ -182,17 +182,15 @@ public struct OAuthRoutes: Sendable {
                     let id = (try? QueryParameters.decode(text[..<colon])),
                     let secret = (try? QueryParameters.decode(text[text.index(after: colon)...]))
                 else {
-                    var e = OAuthError.invalidClient("The Authorization header must be HTTP Basic with the client's id and secret")
-                    e.basicChallenge = true
-                    throw e
+                    throw OAuthError.invalidClient("The Authorization header must be HTTP Basic with the client's id and secret")
                 }
                 if let bodyID = values["client_id"], bodyID != id {
                     throw OAuthError.invalidRequest("client_id differs from the authenticated client")
                 }
-                return .init(id: id, secret: secret, basic: true)
+                return .init(id: id, secret: secret)
             }
             guard let id = values["client_id"], !id.isEmpty else { return nil }
-            return .init(id: id, secret: values["client_secret"], basic: false)
+            return .init(id: id, secret: values["client_secret"])
         }
     }
 

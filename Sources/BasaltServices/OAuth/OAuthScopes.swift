@@ -23,10 +23,6 @@ public enum OAuthScopes {
         return (verb == "read" || verb == "write") && SchemaNames.isValidName(String(name))
     }
 
-    /// The collection scopes of a granted scope string.
-    public static func collectionScopes(_ scope: String) -> Set<String> {
-        Set(parse(scope).filter { !identity.contains($0) })
-    }
 }
 
 /// What an OAuth token narrows its subject to: the client it was issued to and its collection

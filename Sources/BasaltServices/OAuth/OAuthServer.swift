@@ -9,10 +9,8 @@ public import Logging
 public struct OAuthError: Error, Sendable, Equatable {
     public var code: String
     public var description: String
-    /// 400, or 401 for `invalid_client`.
+    /// 400, or 401 for `invalid_client` (answered with a Basic challenge).
     public var status: Int
-    /// Whether the client authenticated with HTTP Basic (a 401 then carries a Basic challenge).
-    public var basicChallenge = false
 
     public init(_ code: String, _ description: String, status: Int = 400) {
         self.code = code
@@ -263,12 +261,10 @@ public final class OAuthServer: Sendable {
     public struct PresentedClient: Sendable {
         public var id: String
         public var secret: String?
-        public var basic: Bool
 
-        public init(id: String, secret: String?, basic: Bool) {
+        public init(id: String, secret: String?) {
             self.id = id
             self.secret = secret
-            self.basic = basic
         }
     }
 
@@ -276,7 +272,6 @@ public final class OAuthServer: Sendable {
     /// must not send one.
     func authenticate(_ presented: PresentedClient?, requireConfidential: Bool = false) async throws -> OAuthClient {
         var refusal = OAuthError.invalidClient("Client authentication failed")
-        refusal.basicChallenge = presented?.basic ?? false
         guard let presented, let client = try await clients.client(presented.id) else { throw refusal }
         if let hash = client.secretHash {
             guard let secret = presented.secret, Digest.constantTimeEqual(Array(Digest.sha256Hex(secret).utf8), Array(hash.utf8)) else {
