@@ -16,40 +16,29 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         let mi = (msOfDay / 60_000) % 60
         let s = (msOfDay / 1000) % 60
         let f = msOfDay % 1000
-        var out = [UInt8]()
-        out.reserveCapacity(24)
-        func put(_ v: Int64, _ width: Int) {
-            var digits = [UInt8](repeating: 0x30, count: width)
-            var v = v
-            var i = width - 1
-            while i >= 0 {
-                digits[i] = UInt8(0x30 + v % 10)
-                v /= 10
-                i -= 1
+        // Written in place: this runs twice for every record rendered.
+        return String(unsafeUninitializedCapacity: 24) { out in
+            _ = out.initialize(from: "0000-00-00T00:00:00.000Z".utf8)
+            for (value, start, width) in [(y, 0, 4), (m, 5, 2), (d, 8, 2), (h, 11, 2), (mi, 14, 2), (s, 17, 2), (f, 20, 3)] {
+                var v = value
+                for i in stride(from: start + width - 1, through: start, by: -1) {
+                    out[i] = UInt8(0x30 + v % 10)
+                    v /= 10
+                }
             }
-            out += digits
+            return 24
         }
-        put(y, 4)
-        out.append(0x2D)
-        put(m, 2)
-        out.append(0x2D)
-        put(d, 2)
-        out.append(0x54)
-        put(h, 2)
-        out.append(0x3A)
-        put(mi, 2)
-        out.append(0x3A)
-        put(s, 2)
-        out.append(0x2E)
-        put(f, 3)
-        out.append(0x5A)
-        return String(decoding: out, as: UTF8.self)
     }
 
     /// Parses RFC 3339 (`date-time`): a date, `T`, a time with optional fraction, and `Z` or an offset.
     /// Fractions beyond milliseconds are truncated.
     public init?(rfc3339 text: String) {
-        let u = Array(text.utf8)
+        var text = text
+        guard let ms = text.withUTF8({ Self.parse(rfc3339: $0) }) else { return nil }
+        self.millisecondsSinceEpoch = ms
+    }
+
+    static func parse(rfc3339 u: UnsafeBufferPointer<UInt8>) -> Int64? {
         guard u.count >= 20 else { return nil }
         var i = 0
         func num(_ n: Int) -> Int64? {
@@ -101,7 +90,7 @@ public struct Timestamp: Sendable, Hashable, Comparable {
         guard i == u.count else { return nil }
         let days = Timestamp.days(fromCivil: y, mo, d)
         let secs = days * 86400 + h * 3600 + mi * 60 + min(s, 59) - offsetMinutes * 60
-        self.millisecondsSinceEpoch = secs * 1000 + frac
+        return secs * 1000 + frac
     }
 
     public static func now() -> Timestamp {

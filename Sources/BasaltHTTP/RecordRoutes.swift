@@ -60,7 +60,7 @@ public struct RecordRoutes: Sendable {
         let etag = HTTPSupport.weakETag(bytes)
         h[.eTag] = etag
         if let next = page.nextCursor {
-            h[BasaltHeader.link] = "<\(Self.nextLink(req, cursor: next))>; rel=\"next\""
+            h[BasaltHeader.link] = "<\(Self.nextLink(req, cursor: next, query: q))>; rel=\"next\""
         }
         if HTTPSupport.noneMatch(req.headers[.ifNoneMatch], etag) {
             h[.contentType] = nil
@@ -72,24 +72,21 @@ public struct RecordRoutes: Sendable {
     /// The same query with `cursor` replaced, every value percent-encoded. The path is rebuilt
     /// from the matched route's segments, never copied from the request target: `GET //v1/notes`
     /// must not answer `Link: <//v1/notes?…>`, a reference to a host named `v1`.
-    static func nextLink(_ req: Request, cursor: String) -> String {
+    static func nextLink(_ req: Request, cursor: String, query: QueryParameters? = nil) -> String {
         var parts: [String] = []
-        for (k, v) in ((try? QueryParameters(req.uri.query))?.pairs ?? []) where k != "cursor" {
-            parts.append("\(encode(k))=\(encode(v))")
+        for (k, v) in (query ?? (try? QueryParameters(req.uri.query)))?.pairs ?? [] where k != "cursor" {
+            parts.append("\(PercentCoding.encode(k))=\(PercentCoding.encode(v))")
         }
-        parts.append("cursor=\(encode(cursor))")
+        parts.append("cursor=\(PercentCoding.encode(cursor))")
         return canonicalPath(req.uri.path) + "?" + parts.joined(separator: "&")
     }
 
     /// `/a//b/` → `/a/b`: the segments the router matched, each percent-encoded again.
     static func canonicalPath(_ path: String) -> String {
-        "/" + path.split(separator: "/").map { encode(String($0).removingPercentEncoding ?? String($0)) }.joined(separator: "/")
-    }
-
-    static func encode(_ s: String) -> String {
-        var allowed = CharacterSet.alphanumerics
-        allowed.insert(charactersIn: "-._~")
-        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+        "/"
+            + path.split(separator: "/").map { PercentCoding.encode(PercentCoding.decode($0, plusIsSpace: false) ?? String($0)) }.joined(
+                separator: "/"
+            )
     }
 
     func get(_ req: Request, _ ctx: BasaltRequestContext) async throws -> Response {

@@ -149,6 +149,38 @@ struct EdgeTests {
         }
     }
 
+    /// The `Link` of the next page carries every parameter back, percent-encoded (RFC 3986:
+    /// everything but unreserved characters): followed as it is, it answers the page `next_cursor`
+    /// names. Query values decode `+` as a space and `%XX` as bytes; a malformed escape or bytes
+    /// that are not UTF-8 are a `400`.
+    @Test(arguments: [TestBackend.sqlite])
+    func linksCarryEveryParameterBackAndEscapesAreStrict(_ backend: TestBackend) async throws {
+        try await backend.withApp(schema: Fixtures.blog) { api in
+            for n in ["Zoë & Ada", "Zoë & Bo", "Zoë & Cy", "Al+Bo"] { _ = try await api.create("authors", #"{"name":"\#(n)"}"#) }
+            // `+` in the query is a space, `%2B` a plus; é and & arrive escaped.
+            let first = try await api.get("/v1/authors?limit=1&sort=name&filter=name+~+%27Zo%C3%AB+%26%27", auth: .none)
+            #expect(first.status == .ok)
+            #expect(first["items"]?.arrayValue?.first?["name"] == .string("Zoë & Ada"))
+            let link = try #require(first.header("Link"))
+            #expect(link.hasPrefix("</v1/authors?limit=1&sort=name&filter=name%20~%20%27Zo%C3%AB%20%26%27&cursor="), "\(link)")
+            #expect(link.utf8.allSatisfy { $0 < 0x80 })
+            let target = String(link.dropFirst().prefix { $0 != ">" })
+            let second = try await api.get(target, auth: .none)
+            let viaCursor = try await api.get(
+                "/v1/authors?limit=1&sort=name&filter=\(q("name ~ 'Zoë &'"))&cursor=\(q(first["next_cursor"]!.stringValue!))",
+                auth: .none
+            )
+            #expect(second.status == .ok && second["items"] == viaCursor["items"])
+            #expect(second["items"]?.arrayValue?.first?["name"] == .string("Zoë & Bo"))
+            let plus = try await api.get("/v1/authors?filter=name+%3D+%27Al%2BBo%27", auth: .none)
+            #expect(plus["items"]?.arrayValue?.count == 1)
+            for bad in ["%zz", "%4", "%", "a%C3%28", "%FF"] {
+                let r = try await api.get("/v1/authors?filter=\(bad)", auth: .none)
+                #expect(r.status == .badRequest && r.problem == "bad-request", "\(bad): \(r.status) \(r.text)")
+            }
+        }
+    }
+
     /// API.md §1: an invalid `traceparent` is ignored and a new trace starts; nothing of it is copied.
     @Test(arguments: [TestBackend.sqlite])
     func invalidTraceparentsStartANewTrace(_ backend: TestBackend) async throws {
