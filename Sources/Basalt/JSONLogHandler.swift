@@ -74,6 +74,8 @@ public struct JSONLogHandler: LogHandler {
     }
 
     static func quote(_ s: String) -> String {
+        // One line per request, a dozen strings each: most need no escaping at all.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) { return "\"" + s + "\"" }
         var out = "\""
         for u in s.unicodeScalars {
             switch u {

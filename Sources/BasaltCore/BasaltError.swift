@@ -156,6 +156,8 @@ public struct FieldError: Error, Sendable, Equatable, Codable {
     }
     /// A pointer for a top-level member name, escaped per RFC 6901.
     public static func pointer(_ name: String) -> String {
-        "/" + name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
+        // Every field of every write gets one: the common name needs no escaping.
+        guard name.utf8.contains(where: { $0 == 0x7E || $0 == 0x2F }) else { return "/" + name }
+        return "/" + name.replacingOccurrences(of: "~", with: "~0").replacingOccurrences(of: "/", with: "~1")
     }
 }

@@ -25,7 +25,7 @@ public enum VersionPrecondition: Sendable, Equatable {
         let header = Self.entityTags(raw)
         var versions: [Int64] = []
         for raw in header.split(separator: ",") {
-            let tag = raw.trimmingCharacters(in: .whitespaces)
+            let tag = String(raw.trimmingOWS())
             if tag == "*" {
                 self = .any
                 return

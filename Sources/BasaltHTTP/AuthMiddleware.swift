@@ -52,8 +52,8 @@ public struct AuthMiddleware: RouterMiddleware {
         var context = context
         let address = clientAddress(request, context)
         context.principal = .anonymous(address)
-        if surface.ignoresCredentials(request.uri.path) { return try await next(request, context) }
-        if let auth = request.headers[.authorization] {
+        // Only a credential makes the endpoint's kind matter (an open one ignores it).
+        if let auth = request.headers[.authorization], !surface.ignoresCredentials(request.uri.path) {
             context.hasCredentials = true
             let now = Timestamp.now().millisecondsSinceEpoch / 1000
             if let wait = refusals.over(address, quota: settings.authPerMinute, now: now) {
@@ -83,7 +83,7 @@ public struct AuthMiddleware: RouterMiddleware {
         guard settings.trustedProxies.contains(context.peerAddress), let xff = request.headers[BasaltHeader.forwardedFor] else {
             return context.peerAddress
         }
-        let hops = xff.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let hops = xff.split(separator: ",").map { String($0.trimmingOWS()) }
         return hops.last { !settings.trustedProxies.contains($0) } ?? context.peerAddress
     }
 }
@@ -99,7 +99,7 @@ struct CredentialCheck: Sendable {
         guard parts.count == 2, parts[0].lowercased() == "bearer" else {
             throw invalid("The Authorization header must be a Bearer token")
         }
-        let token = String(parts[1]).trimmingCharacters(in: .whitespaces)
+        let token = String(parts[1].trimmingOWS())
         var p: Principal
         if token.hasPrefix("bsk_") {
             guard let k = try await apiKeys.authenticate(token) else { throw invalid("The token is invalid, expired or revoked") }

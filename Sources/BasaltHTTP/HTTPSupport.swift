@@ -15,8 +15,10 @@ enum HTTPSupport {
     /// 406 unless `Accept` admits JSON (absent admits everything).
     static func requireJSONAccept(_ request: Request) throws(BasaltError) {
         guard let accept = request.headers[.accept], !accept.isEmpty else { return }
+        // What nearly every client sends, decided without parsing.
+        if accept == "application/json" || accept == "*/*" { return }
         for range in accept.split(separator: ",") {
-            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            let parts = range.split(separator: ";").map { $0.trimmingOWS().lowercased() }
             guard let type = parts.first else { continue }
             let q = parts.dropFirst().first { $0.hasPrefix("q=") }.flatMap { Double($0.dropFirst(2)) } ?? 1
             if q > 0, ["*/*", "application/*", "application/json", "application/problem+json"].contains(type) { return }
@@ -26,7 +28,8 @@ enum HTTPSupport {
 
     /// Reads and parses a JSON body: 415 for other media types, 413 over the limit, 400 when malformed.
     static func jsonBody(_ request: Request, settings: HTTPSettings, mergePatch: Bool = false) async throws -> JSONValue {
-        let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let header = request.headers[.contentType]
+        let type = header == "application/json" ? header : header?.split(separator: ";").first?.trimmingOWS().lowercased()
         let allowed = mergePatch ? ["application/json", "application/merge-patch+json"] : ["application/json"]
         guard let type, allowed.contains(type) else {
             throw BasaltError(.unsupportedMediaType, "The body must be \(allowed.joined(separator: " or "))")
@@ -59,7 +62,7 @@ enum HTTPSupport {
         let strip: (Substring) -> Substring = { $0.hasPrefix("W/") ? $0.dropFirst(2) : $0 }
         let mine = strip(Substring(etag))
         return header.split(separator: ",").contains { t in
-            let t = Substring(t.trimmingCharacters(in: .whitespaces))
+            let t = t.trimmingOWS()
             return t == "*" || strip(t) == mine
         }
     }

@@ -45,6 +45,10 @@ public struct HTTPSurface: Sendable {
     public let endpoints: [Endpoint]
     /// Path patterns in declaration order, split into segments, with their methods.
     let patterns: [(segments: [Substring], methods: [String], open: Bool)]
+    /// The same, by segment count: a path is only compared with patterns as long as it is.
+    let patternsByLength: [Int: [(segments: [Substring], methods: [String], open: Bool)]]
+    /// The few patterns whose endpoints ignore credentials (see `ignoresCredentials`).
+    let openPatterns: [[Substring]]
 
     public init(_ endpoints: [Endpoint]) {
         self.endpoints = endpoints
@@ -61,6 +65,8 @@ public struct HTTPSurface: Sendable {
             }
         }
         self.patterns = patterns
+        self.patternsByLength = Dictionary(grouping: patterns) { $0.segments.count }
+        self.openPatterns = patterns.filter(\.open).map(\.segments)
     }
 
     public func register(on router: Router<BasaltRequestContext>) {
@@ -90,9 +96,7 @@ public struct HTTPSurface: Sendable {
     /// segments (`/v1/auth/oauth/exchange` before `/v1/auth/oauth/:provider`), as its trie does.
     func pattern(for path: String) -> (segments: [Substring], methods: [String], open: Bool)? {
         let parts = path.split(separator: "/")
-        let matching = patterns.filter { p in
-            p.segments.count == parts.count && zip(p.segments, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
-        }
+        let matching = (patternsByLength[parts.count] ?? []).filter { Self.matches($0.segments, parts) }
         return matching.max { a, b in a.segments.count { !$0.hasPrefix(":") } < b.segments.count { !$0.hasPrefix(":") } }
     }
 
@@ -100,5 +104,14 @@ public struct HTTPSurface: Sendable {
     public func allowedMethods(for path: String) -> [String]? { pattern(for: path)?.methods }
 
     /// Whether the endpoint at `path` ignores credentials (API.md §4: health, discovery, problem pages).
-    public func ignoresCredentials(_ path: String) -> Bool { pattern(for: path)?.open ?? false }
+    /// Every credentialed request asks: the answer is no unless an open pattern matches at all.
+    public func ignoresCredentials(_ path: String) -> Bool {
+        let parts = path.split(separator: "/")
+        guard openPatterns.contains(where: { Self.matches($0, parts) }) else { return false }
+        return pattern(for: path)?.open ?? false
+    }
+
+    static func matches(_ pattern: [Substring], _ parts: [Substring]) -> Bool {
+        pattern.count == parts.count && zip(pattern, parts).allSatisfy { $0.hasPrefix(":") || $0 == $1 }
+    }
 }

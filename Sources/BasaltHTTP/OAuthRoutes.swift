@@ -204,7 +204,7 @@ public struct OAuthRoutes: Sendable {
     }
 
     static func formPairs(_ req: Request) async throws -> [(String, String)] {
-        let type = req.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        let type = req.headers[.contentType]?.split(separator: ";").first?.trimmingOWS().lowercased()
         guard type == "application/x-www-form-urlencoded" else {
             throw OAuthError.invalidRequest("The body must be application/x-www-form-urlencoded")
         }

@@ -59,7 +59,7 @@ public struct RealtimeRoutes: Sendable {
         let q = try QueryParameters(req.uri.query)
         var query = RealtimeQuery()
         if let cs = q.get("collections") {
-            let names = cs.split(separator: ",", omittingEmptySubsequences: true).map { $0.trimmingCharacters(in: .whitespaces) }
+            let names = cs.split(separator: ",", omittingEmptySubsequences: true).map { String($0.trimmingOWS()) }
             guard !names.isEmpty, names.count <= 1000 else {
                 throw BasaltError.badRequest("collections is a comma-separated list of collection names")
             }

@@ -84,19 +84,19 @@ extension SQLiteStore {
                 var outcomes: [Result<[[SQLRow]], any Error>] = []
                 outcomes.reserveCapacity(group.count)
                 for (index, p) in group.enumerated() {
-                    try db.execute(sql: "SAVEPOINT basalt_write")
+                    try db.cachedStatement(sql: "SAVEPOINT basalt_write").execute()
                     do {
                         let rows = try Self.run(p.statements, finish: p.finish, db)
                         // A deferred foreign key would otherwise fail the whole group at COMMIT.
                         if Self.hasDeferredViolations(db) {
                             throw StoreError.foreignKeyViolation(tag: p.statements.last?.tag ?? 0, underlying: "FOREIGN KEY constraint failed")
                         }
-                        try db.execute(sql: "RELEASE SAVEPOINT basalt_write")
+                        try db.cachedStatement(sql: "RELEASE SAVEPOINT basalt_write").execute()
                         outcomes.append(.success(rows))
                     } catch {
                         guard db.isInsideTransaction else { throw GroupRolledBack(index: index, underlying: error) }
-                        try db.execute(sql: "ROLLBACK TO SAVEPOINT basalt_write")
-                        try db.execute(sql: "RELEASE SAVEPOINT basalt_write")
+                        try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT basalt_write").execute()
+                        try db.cachedStatement(sql: "RELEASE SAVEPOINT basalt_write").execute()
                         outcomes.append(.failure(error))
                     }
                 }

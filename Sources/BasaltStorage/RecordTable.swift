@@ -30,6 +30,8 @@ public struct RecordTable: Sendable {
     public let types: [SQLColumnType]
     public let quotedTable: String
     let selectList: String
+    /// The columns as a `RETURNING` list.
+    let returningList: String
     /// `SELECT … WHERE id = ?` is the hottest statement; its text is built once.
     let selectByIDSQL: String
 
@@ -41,6 +43,7 @@ public struct RecordTable: Sendable {
         types = all.map(\.type)
         quotedTable = dialect.quote(collection.name)
         selectList = columns.map { "t." + dialect.quote($0) }.joined(separator: ", ")
+        returningList = columns.map { dialect.quote($0) }.joined(separator: ", ")
         selectByIDSQL = "SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = \(dialect.placeholder(1))"
     }
 
@@ -107,7 +110,7 @@ public struct RecordTable: Sendable {
         b.append(values.map { dialect.quote($0.0) }.joined(separator: ", "))
         b.append(") VALUES (")
         b.bindList(values.map(\.1))
-        b.append(") RETURNING \(columns.map { dialect.quote($0) }.joined(separator: ", "))")
+        b.append(") RETURNING \(returningList)")
         return b.query
     }
 
@@ -127,7 +130,7 @@ public struct RecordTable: Sendable {
         b.bind(.uuid(id))
         b.append(" AND \(dialect.quote("version")) = ")
         b.bind(.int(expectedVersion))
-        b.append(" RETURNING \(columns.map { dialect.quote($0) }.joined(separator: ", "))")
+        b.append(" RETURNING \(returningList)")
         return b.query
     }
 

@@ -47,7 +47,7 @@ public struct SQL: Sendable, ExpressibleByStringInterpolation, CustomStringConve
         public mutating func appendInterpolation(_ fragment: SQL) { parts += fragment.parts }
         /// A quoted identifier.
         public mutating func appendInterpolation(identifier: String) {
-            parts.append(.text("\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""))
+            parts.append(.text(quoteIdentifier(identifier)))
         }
         /// SQL text as written: only for text the program itself made (never a request's value).
         public mutating func appendInterpolation(raw: String) { parts.append(.text(raw)) }

@@ -55,9 +55,7 @@ public protocol SQLDialect: Sendable {
 }
 
 extension SQLDialect {
-    public func quote(_ identifier: String) -> String {
-        "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
-    }
+    public func quote(_ identifier: String) -> String { quoteIdentifier(identifier) }
     public func systemColumnsDDL() -> String {
         "\(quote("id")) \(columnType(.relation)) PRIMARY KEY NOT NULL, "
             + "\(quote("created_at")) \(columnType(.datetime)) NOT NULL, "
@@ -221,3 +219,10 @@ public enum ColumnChangeStrategy: Sendable {
 
 extension SQLiteDialect { public var columnChangeStrategy: ColumnChangeStrategy { .rebuildTable } }
 extension PostgresDialect { public var columnChangeStrategy: ColumnChangeStrategy { .alterInPlace } }
+
+/// `"name"`, quotes inside doubled. Every statement a request builds quotes its columns, so the
+/// common case (no quote inside) does not go through Foundation.
+func quoteIdentifier(_ identifier: String) -> String {
+    guard identifier.utf8.contains(0x22) else { return "\"" + identifier + "\"" }
+    return "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+}

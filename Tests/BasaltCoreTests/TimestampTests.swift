@@ -43,3 +43,16 @@ struct TimestampTests {
         }
     }
 }
+
+/// HTTP's optional whitespace (spaces and tabs) around header parts.
+@Suite("Optional whitespace")
+struct OptionalWhitespaceTests {
+    @Test func trimsSpacesAndTabsOnly() {
+        #expect(" \t a b \t".trimmingOWS() == "a b")
+        #expect("token".trimmingOWS() == "token")
+        #expect("   ".trimmingOWS() == "")
+        #expect("".trimmingOWS() == "")
+        #expect("\u{00A0}x\n".trimmingOWS() == "\u{00A0}x\n")
+        #expect("a, b ,c".split(separator: ",").map { String($0.trimmingOWS()) } == ["a", "b", "c"])
+    }
+}
