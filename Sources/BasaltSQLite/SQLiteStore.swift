@@ -3,6 +3,7 @@ public import BasaltStorage
 public import BasaltTelemetry
 import Foundation
 internal import GRDB
+internal import GRDBSQLite
 public import Logging
 import Synchronization
 
@@ -137,6 +138,10 @@ public final class SQLiteStore: Store, StatisticsTracking {
 
     static func rows(_ db: Database, _ query: SQLQuery, _ types: [SQLColumnType]) throws -> [SQLRow] {
         let stmt = try db.cachedStatement(sql: query.sql)
+        // SQLite counts a statement's steps across its runs, and the progress handler fires each
+        // time the count passes a multiple of the budget: without a reset, every 20th run of a
+        // cheap cached statement was "over budget" and went the slow way (see `DirectReaders`).
+        sqlite3_stmt_status(stmt.sqliteStatement, SQLITE_STMTSTATUS_VM_STEP, 1)
         try stmt.setArguments(arguments(query.binds))
         var rows: [SQLRow] = []
         let cursor = try Row.fetchCursor(stmt)

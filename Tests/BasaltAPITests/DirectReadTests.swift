@@ -39,6 +39,18 @@ struct DirectReadTests {
         }
     }
 
+    /// The budget is per run: a cheap statement read again and again (cached, so SQLite's step
+    /// count would carry over) is never taken for a long one.
+    @Test func theBudgetIsCountedPerRun() async throws {
+        try await TestBackend.sqlite.withRuntime(schema: Self.schema) { rt, _ in
+            let store = try #require(rt.store as? SQLiteStore)
+            let cheap = SQLQuery(sql: "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50) SELECT count(*) FROM n")
+            for run in 0..<500 {
+                #expect(try store.direct.rows(cheap, [.int]) == [[.int(50)]], "run \(run)")
+            }
+        }
+    }
+
     /// Every read sees every write acknowledged before it started, whichever path it takes, and
     /// no more connections are opened than the limit, however many callers read at once.
     @Test func readsSeeEveryEarlierCommitUnderConcurrency() async throws {
