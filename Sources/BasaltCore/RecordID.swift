@@ -5,32 +5,34 @@ import Crypto
 public enum RecordID {
     /// A new UUIDv7: 48-bit Unix milliseconds, version 7, 74 random bits.
     public static func make(at time: Timestamp = .now()) -> String {
-        var bytes = [UInt8](repeating: 0, count: 16)
-        var rng = SystemRandomNumberGenerator()
+        var rng = IdentifierRandom()
         let r1 = rng.next() as UInt64
         let r2 = rng.next() as UInt64
         let ms = UInt64(max(0, time.millisecondsSinceEpoch))
-        for k in 0..<6 { bytes[k] = UInt8(truncatingIfNeeded: ms >> UInt64(40 - 8 * k)) }
-        for k in 0..<8 { bytes[6 + k] = UInt8(truncatingIfNeeded: r1 >> UInt64(8 * k)) }
-        bytes[14] = UInt8(truncatingIfNeeded: r2)
-        bytes[15] = UInt8(truncatingIfNeeded: r2 >> 8)
-        bytes[6] = (bytes[6] & 0x0F) | 0x70
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        return format(bytes)
+        // 48 bits of time, then version 7 and 12 random bits, variant 10 and 62 random bits.
+        let high = ms << 16 | 0x7000 | (r1 & 0x0FFF)
+        let low = 0x8000_0000_0000_0000 | (r2 & 0x3FFF_FFFF_FFFF_FFFF)
+        return String(unsafeUninitializedCapacity: 36) { out in
+            var at = 0
+            for (n, group) in groups.enumerated() {
+                if n > 0 {
+                    out[at] = 0x2D
+                    at += 1
+                }
+                let word = group.low ? low : high
+                for k in 0..<group.nibbles {
+                    out[at] = hex[Int((word >> UInt64(group.shift - 4 * k)) & 0xF)]
+                    at += 1
+                }
+            }
+            return at
+        }
     }
+
+    /// The 8-4-4-4-12 groups of the text: which word, its first nibble's shift, how many nibbles.
+    static let groups: [(low: Bool, shift: Int, nibbles: Int)] = [(false, 60, 8), (false, 28, 4), (false, 12, 4), (true, 60, 4), (true, 44, 12)]
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
-
-    static func format(_ b: [UInt8]) -> String {
-        var out = [UInt8]()
-        out.reserveCapacity(36)
-        for (i, byte) in b.enumerated() {
-            if i == 4 || i == 6 || i == 8 || i == 10 { out.append(0x2D) }
-            out.append(hex[Int(byte >> 4)])
-            out.append(hex[Int(byte & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
 
     /// The canonical lowercase form of a UUID in 8-4-4-4-12 form, or nil if `text` is not one.
     public static func normalize(_ text: String) -> String? {

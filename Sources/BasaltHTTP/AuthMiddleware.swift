@@ -95,11 +95,7 @@ struct CredentialCheck: Sendable {
     let auth: AuthService
 
     func principal(_ header: String, address: String, requestID: String) async throws -> Principal {
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw invalid("The Authorization header must be a Bearer token")
-        }
-        let token = String(parts[1].trimmingOWS())
+        guard let token = Self.bearerToken(header) else { throw invalid("The Authorization header must be a Bearer token") }
         var p: Principal
         if token.hasPrefix("bsk_") {
             guard let k = try await apiKeys.authenticate(token) else { throw invalid("The token is invalid, expired or revoked") }
@@ -112,6 +108,17 @@ struct CredentialCheck: Sendable {
         p.clientAddress = address
         p.requestID = requestID
         return p
+    }
+
+    /// The token of `Bearer <token>` (the scheme in any case, RFC 9110 §11.1), nil for another
+    /// scheme or none. Read from the bytes: every credentialed request asks.
+    static func bearerToken(_ header: String) -> String? {
+        let bytes = header.utf8
+        guard let space = bytes.firstIndex(of: UInt8(ascii: " ")) else { return nil }
+        let scheme = bytes[..<space]
+        guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
+        let token = header[bytes.index(after: space)...].trimmingOWS()
+        return token.isEmpty ? nil : String(token)
     }
 
     func invalid(_ message: String) -> BasaltError {

@@ -157,7 +157,7 @@ public struct EdgeMiddleware: RouterMiddleware {
     /// `sampled` is the flag of a trace that starts here (tracing off: `01`, as a recorder
     /// further on may record it; on and not drawn: `00`).
     static func traceparent(_ incoming: String?, sampled: Bool = true) -> String {
-        var rng = SystemRandomNumberGenerator()
+        var rng = IdentifierRandom()
         let span = hex16(rng.next())
         if let t = incoming, let (trace, flags) = parseTraceparent(t) {
             return "00-\(trace)-\(span)-\(flags)"
@@ -188,11 +188,13 @@ public struct EdgeMiddleware: RouterMiddleware {
     }
 
     static func hex16(_ v: UInt64) -> String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: 16)
-        for i in 0..<16 { out[15 - i] = digits[Int((v >> (UInt64(i) * 4)) & 0xF)] }
-        return String(decoding: out, as: UTF8.self)
+        String(unsafeUninitializedCapacity: 16) { out in
+            for i in 0..<16 { out[15 - i] = hex[Int((v >> (UInt64(i) * 4)) & 0xF)] }
+            return 16
+        }
     }
+
+    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
 /// Reads and writes trace context headers (`traceparent`, `tracestate`) in HTTP fields.

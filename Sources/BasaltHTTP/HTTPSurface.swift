@@ -47,8 +47,9 @@ public struct HTTPSurface: Sendable {
     let patterns: [(segments: [Substring], methods: [String], open: Bool)]
     /// The same, by segment count: a path is only compared with patterns as long as it is.
     let patternsByLength: [Int: [(segments: [Substring], methods: [String], open: Bool)]]
-    /// The few patterns whose endpoints ignore credentials (see `ignoresCredentials`).
-    let openPatterns: [[Substring]]
+    /// The few patterns whose endpoints ignore credentials (see `ignoresCredentials`), as bytes
+    /// per segment, nil for a parameter.
+    let openPatterns: [[[UInt8]?]]
 
     public init(_ endpoints: [Endpoint]) {
         self.endpoints = endpoints
@@ -66,7 +67,7 @@ public struct HTTPSurface: Sendable {
         }
         self.patterns = patterns
         self.patternsByLength = Dictionary(grouping: patterns) { $0.segments.count }
-        self.openPatterns = patterns.filter(\.open).map(\.segments)
+        self.openPatterns = patterns.filter(\.open).map { $0.segments.map { $0.hasPrefix(":") ? nil : Array($0.utf8) } }
     }
 
     public func register(on router: Router<BasaltRequestContext>) {
@@ -106,9 +107,25 @@ public struct HTTPSurface: Sendable {
     /// Whether the endpoint at `path` ignores credentials (API.md §4: health, discovery, problem pages).
     /// Every credentialed request asks: the answer is no unless an open pattern matches at all.
     public func ignoresCredentials(_ path: String) -> Bool {
-        let parts = path.split(separator: "/")
-        guard openPatterns.contains(where: { Self.matches($0, parts) }) else { return false }
+        guard openPatterns.contains(where: { Self.matches($0, path) }) else { return false }
         return pattern(for: path)?.open ?? false
+    }
+
+    /// `matches` on the path's bytes, without splitting it (asked on every credentialed request).
+    static func matches(_ pattern: [[UInt8]?], _ path: String) -> Bool {
+        let slash = UInt8(ascii: "/")
+        var rest = path.utf8[...]
+        var i = 0
+        while true {
+            // Empty segments are skipped, as `split(separator:)` skips them.
+            while rest.first == slash { rest = rest.dropFirst() }
+            if rest.isEmpty { return i == pattern.count }
+            let end = rest.firstIndex(of: slash) ?? rest.endIndex
+            guard i < pattern.count else { return false }
+            if let literal = pattern[i], !literal.elementsEqual(rest[..<end]) { return false }
+            i += 1
+            rest = rest[end...]
+        }
     }
 
     static func matches(_ pattern: [Substring], _ parts: [Substring]) -> Bool {

@@ -146,7 +146,7 @@ public struct FilterCompiler: Sendable {
         case .literal(let l):
             return placeholder(FilterCompiler.sqlValue(l), into: &b)
         case .auth(let name, _):
-            return placeholder(FilterCompiler.sqlValue(authValues[name] ?? .null), into: &b)
+            return placeholder(FilterCompiler.sqlValue(authValues[name] ?? .null), auth: name, into: &b)
         case .new(let path):
             let own = placeholder(newValues[path.field] ?? .null, into: &b)
             guard let hop = path.hop else { return own }
@@ -187,10 +187,10 @@ public struct FilterCompiler: Sendable {
 
     /// A bound value's placeholder; a SQL `NULL` for a null (PostgreSQL cannot type an untyped
     /// null parameter compared with another).
-    func placeholder(_ v: SQLValue, into b: inout SQLBuilder) -> String {
+    func placeholder(_ v: SQLValue, auth name: String? = nil, into b: inout SQLBuilder) -> String {
         if v.isNull { return "NULL" }
         let start = b.sql.count
-        b.bind(v)
+        b.bind(v, auth: name)
         let text = String(b.sql.dropFirst(start))
         b.truncate(to: start)
         return text

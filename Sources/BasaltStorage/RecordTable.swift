@@ -3,13 +3,20 @@ public import BasaltCore
 /// A checked filter with the compiler that gives it meaning (whose `@auth` values, which record,
 /// how its hops read): a condition on the row `t` of a `RecordTable` query.
 public struct SQLCondition: Sendable {
-    public var expr: FilterExpr
-    public var compiler: FilterCompiler
-    public init(_ expr: FilterExpr, _ compiler: FilterCompiler) {
-        self.expr = expr
-        self.compiler = compiler
+    enum Form: Sendable {
+        case expr(FilterExpr, FilterCompiler)
+        case template(SQLTemplate, binds: [SQLValue])
     }
-    func compile(into b: inout SQLBuilder) { compiler.compile(expr, into: &b) }
+    let form: Form
+    public init(_ expr: FilterExpr, _ compiler: FilterCompiler) { form = .expr(expr, compiler) }
+    /// A compiled rule with a caller's values (`template.binds(…)` for a caller it fits).
+    public init(_ template: SQLTemplate, binds: [SQLValue]) { form = .template(template, binds: binds) }
+    func compile(into b: inout SQLBuilder) {
+        switch form {
+        case .expr(let expr, let compiler): compiler.compile(expr, into: &b)
+        case .template(let t, let binds): b.append(t, binds: binds)
+        }
+    }
 }
 
 /// SQL for one collection's table: column lists, CRUD statements, list queries with keyset
@@ -34,6 +41,8 @@ public struct RecordTable: Sendable {
     let returningList: String
     /// `SELECT … WHERE id = ?` is the hottest statement; its text is built once.
     let selectByIDSQL: String
+    /// A create inserts every column in order: that `INSERT … RETURNING` is built once too.
+    let insertAllSQL: String
 
     public init(collection: CollectionSchema, dialect: any SQLDialect) {
         self.collection = collection
@@ -45,6 +54,9 @@ public struct RecordTable: Sendable {
         selectList = columns.map { "t." + dialect.quote($0) }.joined(separator: ", ")
         returningList = columns.map { dialect.quote($0) }.joined(separator: ", ")
         selectByIDSQL = "SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = \(dialect.placeholder(1))"
+        var insert = SQLBuilder(dialect)
+        Self.insert(into: &insert, table: quotedTable, values: all.map { ($0.name, SQLValue.null) }, returning: returningList)
+        insertAllSQL = insert.sql
     }
 
     public func columnIndex(_ name: String) -> Int? { columns.firstIndex(of: name) }
@@ -105,13 +117,20 @@ public struct RecordTable: Sendable {
     }
 
     public func insert(_ values: [(String, SQLValue)]) -> SQLQuery {
+        if values.count == columns.count, zip(values, columns).allSatisfy({ $0.0 == $1 }) {
+            return SQLQuery(sql: insertAllSQL, binds: values.map(\.1))
+        }
         var b = SQLBuilder(dialect)
-        b.append("INSERT INTO \(quotedTable) (")
-        b.append(values.map { dialect.quote($0.0) }.joined(separator: ", "))
+        Self.insert(into: &b, table: quotedTable, values: values, returning: returningList)
+        return b.query
+    }
+
+    static func insert(into b: inout SQLBuilder, table: String, values: [(String, SQLValue)], returning: String) {
+        b.append("INSERT INTO \(table) (")
+        b.append(values.map { b.dialect.quote($0.0) }.joined(separator: ", "))
         b.append(") VALUES (")
         b.bindList(values.map(\.1))
-        b.append(") RETURNING \(returningList)")
-        return b.query
+        b.append(") RETURNING \(returning)")
     }
 
     /// `UPDATE … WHERE id = ? AND version = ?`: optimistic concurrency; zero rows means the record

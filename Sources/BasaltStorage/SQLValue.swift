@@ -64,13 +64,27 @@ public struct SQLBuilder {
     public internal(set) var sql: String = ""
     public internal(set) var binds: [SQLValue] = []
 
+    /// Compiling an `SQLTemplate`: placeholders are written as markers it can find again, and
+    /// each bind remembers the `@auth.*` name it came from.
+    var marksPlaceholders = false
+    var bindAuthNames: [String?] = []
+
     public init(_ dialect: any SQLDialect) { self.dialect = dialect }
 
     public mutating func append(_ text: String) { sql += text }
     /// Appends a placeholder bound to `value`.
-    public mutating func bind(_ value: SQLValue) {
+    public mutating func bind(_ value: SQLValue) { bind(value, auth: nil) }
+
+    mutating func bind(_ value: SQLValue, auth name: String?) {
         binds.append(value)
-        sql += dialect.placeholder(binds.count)
+        guard marksPlaceholders else {
+            sql += dialect.placeholder(binds.count)
+            return
+        }
+        bindAuthNames.append(name)
+        sql.unicodeScalars.append(Unicode.Scalar(Self.placeholderStart))
+        sql += String(binds.count)
+        sql.unicodeScalars.append(Unicode.Scalar(Self.placeholderEnd))
     }
     public mutating func identifier(_ name: String) { sql += dialect.quote(name) }
     /// Appends `values` as comma-separated placeholders (an INSERT's `VALUES (…)` list).

@@ -106,6 +106,21 @@ struct AuthorizationTests {
             #expect(try await api.get("/v1/notes?total=true", auth: bob.auth)["total"] == .int(1))
             #expect(try await api.get("/v1/notes/\(id)", auth: cy.auth).status == .notFound)
             #expect(try await api.get("/v1/notes?total=true", auth: cy.auth)["total"] == .int(0))
+            // A caller whose `@auth.team` is null reads the rule as `team = null` (API.md §3). Rules
+            // are compiled once per set of grants and pattern of null values: callers of both kinds
+            // alternate here, each answered by its own.
+            let dee = try await api.signUp("dee@example.com")
+            #expect(try await api.patch("/v1/admin/users/\(dee.id)", #"{"roles":["editor"]}"#).status == .ok)
+            let teamless = try await api.post("/v1/notes", #"{"title":"no team","owner":"\#(ada.id)"}"#, auth: ada.auth)["id"]!.stringValue!
+            for _ in 0..<2 {
+                #expect(try await api.get("/v1/notes/\(teamless)", auth: dee.auth).status == .ok)
+                #expect(try await api.get("/v1/notes/\(id)", auth: dee.auth).status == .notFound)
+                #expect(try await api.get("/v1/notes/\(teamless)", auth: bob.auth).status == .notFound)
+                #expect(try await api.get("/v1/notes/\(id)", auth: bob.auth).status == .ok)
+                #expect(try await api.get("/v1/notes/\(teamless)", auth: ada.auth).status == .ok)
+            }
+            #expect(try await api.get("/v1/notes?total=true", auth: dee.auth)["total"] == .int(1))
+            #expect(try await api.delete("/v1/notes/\(teamless)", auth: ada.auth).status == .noContent)
             // Viewing is not updating: Bob sees it but may not change it (403), editors may delete.
             #expect(try await api.patch("/v1/notes/\(id)", #"{"title":"x"}"#, auth: bob.auth).status == .forbidden)
             #expect(try await api.delete("/v1/notes/\(id)", auth: bob.auth).status == .noContent)

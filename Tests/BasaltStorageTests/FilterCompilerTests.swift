@@ -86,6 +86,53 @@ struct FilterCompilerTests {
         #expect(q.binds == [.uuid("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b")])
     }
 
+    /// Property: a rule compiled once as a template and placed after other binds reads exactly as
+    /// the rule compiled in place, for callers whose `@auth` values are null in the same places;
+    /// and it does not claim to fit callers whose values are null elsewhere.
+    @Test func templatesReadAsTheRuleCompiledInPlace() throws {
+        var rng = SplitMix(seed: 0x7E3A_1A7E)
+        let authFields: [String: ValueKind] = ["id": .id, "name": .text, "views": .number]
+        let comparisons = [
+            "author = @auth.id", "author != @auth.id", "title = @auth.name", "title ~ @auth.name", "title !~ @auth.name",
+            "views >= @auth.views", "views != @auth.views", "status = 'published'", "author.name = @auth.name", "views = null",
+            "@auth.id != null", "@auth.views > 3",
+        ]
+        let values: [String: [FilterLiteral]] = [
+            "id": [.null, .uuid("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b")], "name": [.null, .string("Ada")], "views": [.null, .int(7)],
+        ]
+        for _ in 0..<1500 {
+            var parts: [String] = []
+            for _ in 0..<Int.random(in: 1...4, using: &rng) {
+                let cmp = comparisons.randomElement(using: &rng)!
+                parts.append(Bool.random(using: &rng) ? "!(\(cmp))" : cmp)
+            }
+            let rule = parts.joined(separator: Bool.random(using: &rng) ? " && " : " || ")
+            let expr = try FilterChecker.check(rule, collection: posts, schema: schema, allowAuth: true, authFields: authFields)
+            let compiledWith = values.mapValues { $0.randomElement(using: &rng)! }
+            let caller = values.mapValues { $0.randomElement(using: &rng)! }
+            let prefix = (0..<Int.random(in: 0...3, using: &rng)).map { SQLValue.int(Int64($0)) }
+            for dialect in [SQLiteDialect() as any SQLDialect, PostgresDialect()] {
+                let template = SQLTemplate(expr, compiler: FilterCompiler(schema: schema, dialect: dialect, authValues: compiledWith))
+                let sameNulls = compiledWith.keys.allSatisfy { name in
+                    !rule.contains("@auth.\(name)") || (compiledWith[name] == .null) == (caller[name] == .null)
+                }
+                #expect(template.fits { caller[$0] ?? .null } == sameNulls, "\(rule) compiled with \(compiledWith), caller \(caller)")
+                guard sameNulls else { continue }
+                var inPlace = SQLBuilder(dialect)
+                var templated = SQLBuilder(dialect)
+                for v in prefix {
+                    inPlace.bind(v)
+                    templated.bind(v)
+                }
+                inPlace.append(" AND ")
+                templated.append(" AND ")
+                FilterCompiler(schema: schema, dialect: dialect, authValues: caller).compile(expr, into: &inPlace)
+                templated.append(template, binds: template.binds { caller[$0] ?? .null })
+                #expect(templated.query == inPlace.query, "\(rule) with \(caller)")
+            }
+        }
+    }
+
     /// Property: whatever a string literal holds, it reaches SQL only as a bound value — the SQL
     /// text never contains it, and the binds hold every literal, in order.
     @Test func literalsNeverReachSQLText() throws {
@@ -128,5 +175,28 @@ struct SplitMix: RandomNumberGenerator {
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+}
+
+@Suite("Record table statements")
+struct RecordTableTests {
+    /// A create's INSERT (every column, in order) uses the text built once; any other column list
+    /// is built as asked. Both bind every value in order.
+    @Test func insertTextIsTheSameBuiltOnceOrPerCall() {
+        let tags = CollectionSchema(name: "tags", fields: [FieldSchema(name: "label", type: .text), FieldSchema(name: "uses", type: .integer)])
+        for (dialect, p) in [(SQLiteDialect() as any SQLDialect, "?"), (PostgresDialect(), "$")] {
+            let table = RecordTable(collection: tags, dialect: dialect)
+            let all: [(String, SQLValue)] = [
+                ("id", .uuid("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b")), ("created_at", .int(1)), ("updated_at", .int(2)), ("version", .int(1)),
+                ("label", .text("a")), ("uses", .null),
+            ]
+            let columns = #""id", "created_at", "updated_at", "version", "label", "uses""#
+            let q = table.insert(all)
+            #expect(q.sql == #"INSERT INTO "tags" ("# + columns + ") VALUES (\(p)1, \(p)2, \(p)3, \(p)4, \(p)5, \(p)6) RETURNING " + columns)
+            #expect(q.binds == all.map(\.1))
+            let some = table.insert([all[0], all[4]])
+            #expect(some.sql == #"INSERT INTO "tags" ("id", "label") VALUES ("# + "\(p)1, \(p)2) RETURNING " + columns)
+            #expect(some.binds == [all[0].1, all[4].1])
+        }
     }
 }

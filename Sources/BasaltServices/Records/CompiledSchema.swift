@@ -1,5 +1,6 @@
 public import BasaltCore
 public import BasaltStorage
+import Synchronization
 
 /// Everything derived from one schema version, computed once when it is installed: table SQL,
 /// parsed access rules, reverse relations, unique-index names. Requests read it without locking.
@@ -15,6 +16,13 @@ public final class CompiledSchema: Sendable {
     public let uniqueIndexes: [String: (collection: String, fields: [String])]
     /// Role → itself and every role it inherits.
     public let roleClosure: [String: Set<String>]
+    /// The fields of the users collection: `@auth.<field>` in rules.
+    let authFields: [String: FieldSchema]
+    /// Rules compiled to SQL as callers need them (`ruleTemplate`).
+    private let templates = Mutex<[RuleKey: [SQLTemplate]]>([:])
+    /// More distinct compiled rules than any schema has grants times null patterns: past it,
+    /// rules compile per request rather than the cache growing without bound.
+    static let templateLimit = 4096
 
     public init(schema: Schema, version: Int64, dialect: any SQLDialect) throws(BasaltError) {
         self.schema = schema
@@ -79,6 +87,8 @@ public final class CompiledSchema: Sendable {
         self.referrers = referrers
         self.uniqueIndexes = unique
         self.roleClosure = closure
+        let users = schema.collection(BuiltinCollections.usersName)?.fields ?? []
+        self.authFields = Dictionary(users.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     public func requireTable(_ name: String) throws(BasaltError) -> RecordTable {
@@ -95,7 +105,7 @@ public final class CompiledSchema: Sendable {
         /// Every row.
         case all
         /// Rows matching any of these predicates.
-        case rows([FilterExpr])
+        case rows(Rules)
         /// No grant's `who` matches.
         case denied
     }
@@ -109,12 +119,45 @@ public final class CompiledSchema: Sendable {
         let parsed = rules[collection]?[action] ?? []
         var predicates: [FilterExpr] = []
         var matched = false
+        var mask: UInt64 = 0
         for (i, g) in grants.enumerated() where Self.whoMatches(g.who, p) {
             matched = true
             guard let rule = parsed[i] else { return .all }
             predicates.append(rule)
+            mask |= i < 64 ? 1 << UInt64(i) : 0
         }
-        return matched ? .rows(predicates) : .denied
+        let key = grants.count <= 64 ? RuleKey(collection: collection, action: action, grants: mask) : nil
+        return matched ? .rows(Rules(predicates: predicates, key: key)) : .denied
+    }
+
+    /// The grants' predicates OR-ed and compiled once per set of grants and per pattern of null
+    /// `@auth` values, for conditions on the table's own rows with hops read as stored (the
+    /// rules' meaning, API.md §9); nil when it cannot be kept.
+    func ruleTemplate(_ rules: Rules, auth: (String) -> FilterLiteral, compiler: () -> FilterCompiler) -> SQLTemplate? {
+        guard let key = rules.key else { return nil }
+        let cached = templates.withLock { $0[key]?.first { $0.fits(auth) } }
+        if let cached { return cached }
+        let template = SQLTemplate(rules.expr, compiler: compiler())
+        return templates.withLock { all in
+            guard all.count < Self.templateLimit else { return template }
+            all[key, default: []].append(template)
+            return template
+        }
+    }
+
+    /// The predicates of the grants a caller matched for one action on one collection.
+    public struct Rules: Sendable {
+        public let predicates: [FilterExpr]
+        /// Which grants they are: nil past 64 grants (their compiled SQL is not kept).
+        let key: RuleKey?
+        /// Any of them.
+        public var expr: FilterExpr { predicates.count == 1 ? predicates[0] : .or(predicates) }
+    }
+
+    struct RuleKey: Hashable, Sendable {
+        let collection: String
+        let action: AccessAction
+        let grants: UInt64
     }
 
     static func whoMatches(_ who: Grant.Who, _ p: Principal) -> Bool {

@@ -1,28 +1,32 @@
 public import BasaltCore
 import BasaltStorage
 
-/// What one request is judged against, read once: the schema version, the caller, and the
-/// values of `@auth.*`. Every rule of the request compiles through it, so lists, views,
+/// What one request is judged against, read once: the schema version and the caller, whose
+/// record gives `@auth.*`. Every rule of the request compiles through it, so lists, views,
 /// expansions and the guards of writes share one semantics (API.md §3, §9).
 public struct RequestScope: Sendable {
     public let schema: CompiledSchema
     public let principal: Principal
     let dialect: any SQLDialect
-    let authValues: [String: FilterLiteral]
 
     init(schema: CompiledSchema, principal: Principal, dialect: any SQLDialect) {
         self.schema = schema
         self.principal = principal
         self.dialect = dialect
-        authValues = Self.authValues(principal, schema: schema.schema)
     }
 
-    /// `@auth.id` and `@auth.<field>` of the signed-in user's record.
-    static func authValues(_ p: Principal, schema: Schema) -> [String: FilterLiteral] {
-        var v: [String: FilterLiteral] = ["id": p.id.flatMap(RecordID.normalize).map { .uuid($0) } ?? .null]
-        if let user = p.user, let users = schema.collection(BuiltinCollections.usersName) {
-            for f in users.fields { v[f.name] = literal(user[f.name] ?? .null, f.type) }
-        }
+    /// `@auth.<name>`: the id or a field of the signed-in user's record. Compiled rules read only
+    /// the values they bind, one by one, rather than every field of the record per request.
+    func authValue(_ name: String) -> FilterLiteral {
+        if name == "id" { return principal.id.flatMap(RecordID.normalize).map { .uuid($0) } ?? .null }
+        guard let user = principal.user, let field = schema.authFields[name] else { return .null }
+        return Self.literal(user[name] ?? .null, field.type)
+    }
+
+    /// Every `@auth.*` value, for rules compiled per request.
+    var authValues: [String: FilterLiteral] {
+        var v: [String: FilterLiteral] = ["id": authValue("id")]
+        for name in schema.authFields.keys { v[name] = authValue(name) }
         return v
     }
 
@@ -66,9 +70,14 @@ public struct RequestScope: Sendable {
         }
     }
 
-    /// The grants' predicates, OR-ed, as a condition on the row `t`.
-    func condition(_ predicates: [FilterExpr], compiler: FilterCompiler? = nil) -> SQLCondition {
-        SQLCondition(predicates.count == 1 ? predicates[0] : .or(predicates), compiler ?? rules)
+    /// The grants' predicates, OR-ed, as a condition on the row `t`: compiled once per schema
+    /// version with the rules' own compiler, by `compiler` where the record or `@new` differ.
+    func condition(_ grants: CompiledSchema.Rules, compiler: FilterCompiler? = nil) -> SQLCondition {
+        if let compiler { return SQLCondition(grants.expr, compiler) }
+        guard let template = schema.ruleTemplate(grants, auth: authValue, compiler: { rules }) else {
+            return SQLCondition(grants.expr, rules)
+        }
+        return SQLCondition(template, binds: template.binds(authValue))
     }
 
     // MARK: - Compilers
@@ -88,7 +97,7 @@ public struct RequestScope: Sendable {
         c.hopAccess = { target in
             switch schema.access(.view, on: target, for: principal) {
             case .all: .stored
-            case .rows(let ps): .visible(ps)
+            case .rows(let ps): .visible(ps.predicates)
             case .denied: .hidden
             }
         }
