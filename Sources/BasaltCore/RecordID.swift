@@ -34,10 +34,26 @@ public enum RecordID {
 
     static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
+    static func isCanonical(_ u: String.UTF8View) -> Bool {
+        var i = 0
+        for c in u {
+            if i == 8 || i == 13 || i == 18 || i == 23 {
+                if c != 0x2D { return false }
+            } else if !((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) {
+                return false
+            }
+            i += 1
+        }
+        return i == 36
+    }
+
     /// The canonical lowercase form of a UUID in 8-4-4-4-12 form, or nil if `text` is not one.
     public static func normalize(_ text: String) -> String? {
+        guard text.utf8.count == 36 else { return nil }
+        // Ids arrive canonical almost always (they are what the server handed out): that is
+        // answered with the text itself, without copying it.
+        if isCanonical(text.utf8) { return text }
         let u = Array(text.utf8)
-        guard u.count == 36 else { return nil }
         var out = [UInt8]()
         out.reserveCapacity(36)
         for (i, c) in u.enumerated() {

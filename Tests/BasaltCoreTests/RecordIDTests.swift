@@ -30,4 +30,18 @@ struct RecordIDTests {
             #expect(values.count >= 12, "nibble \(i) took only \(values.count) values")
         }
     }
+
+    @Test(
+        arguments: [
+            ("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b", "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b"),
+            ("0190A0B0-C0D0-7E0F-8A0B-0C0D0E0F1A2B", "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b"),
+            ("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1A2b", "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b"),
+            ("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2", nil), ("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2bb", nil),
+            ("0190a0b0c-0d0-7e0f-8a0b-0c0d0e0f1a2b", nil), ("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2g", nil),
+            ("0190a0b0-c0d0-7e0f-8a0b_0c0d0e0f1a2b", nil), ("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1aé", nil), ("", nil),
+        ] as [(String, String?)]
+    )
+    func normalizeAnswersTheCanonicalForm(_ text: String, _ canonical: String?) {
+        #expect(RecordID.normalize(text) == canonical)
+    }
 }
