@@ -11,6 +11,15 @@ public struct SQLCondition: Sendable {
     public init(_ expr: FilterExpr, _ compiler: FilterCompiler) { form = .expr(expr, compiler) }
     /// A compiled rule with a caller's values (`template.binds(…)` for a caller it fits).
     public init(_ template: SQLTemplate, binds: [SQLValue]) { form = .template(template, binds: binds) }
+    /// `head` (ending in one placeholder, the id's) then this condition, in one piece when it is
+    /// a compiled rule; nil otherwise.
+    func following(_ head: String, id: String) -> SQLQuery? {
+        guard case .template(let t, let binds) = form else { return nil }
+        var values: [SQLValue] = [.uuid(id)]
+        values += binds
+        return SQLQuery(sql: head + t.textAfterOneBind, binds: values)
+    }
+
     func compile(into b: inout SQLBuilder) {
         switch form {
         case .expr(let expr, let compiler): compiler.compile(expr, into: &b)
@@ -43,6 +52,10 @@ public struct RecordTable: Sendable {
     let selectByIDSQL: String
     /// A create inserts every column in order: that `INSERT … RETURNING` is built once too.
     let insertAllSQL: String
+    /// The heads of a read and a probe of one record under a condition (a compiled rule's text
+    /// follows them as it is).
+    let selectOneAndSQL: String
+    let probeOneAndSQL: String
 
     public init(collection: CollectionSchema, dialect: any SQLDialect) {
         self.collection = collection
@@ -57,6 +70,9 @@ public struct RecordTable: Sendable {
         var insert = SQLBuilder(dialect)
         Self.insert(into: &insert, table: quotedTable, values: all.map { ($0.name, SQLValue.null) }, returning: returningList)
         insertAllSQL = insert.sql
+        let id = "t.\(dialect.quote("id"))"
+        selectOneAndSQL = "SELECT \(selectList) FROM \(quotedTable) t WHERE \(id) IN (\(dialect.placeholder(1))) AND "
+        probeOneAndSQL = "SELECT 1 FROM \(quotedTable) t WHERE \(id) = \(dialect.placeholder(1)) AND "
     }
 
     public func columnIndex(_ name: String) -> Int? { columns.firstIndex(of: name) }
@@ -67,6 +83,7 @@ public struct RecordTable: Sendable {
 
     /// Rows with these ids (expand: one query per relation level, never one per record).
     public func selectByIDs(_ ids: [String], where condition: SQLCondition? = nil) -> SQLQuery {
+        if ids.count == 1, let q = condition?.following(selectOneAndSQL, id: ids[0]) { return q }
         var b = SQLBuilder(dialect)
         b.append("SELECT \(selectList) FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) IN (")
         for (i, id) in ids.enumerated() {
@@ -84,6 +101,7 @@ public struct RecordTable: Sendable {
     /// `SELECT 1` when record `id` exists and satisfies `condition` (a guard in a write's
     /// transaction, or a visibility probe).
     public func probe(_ id: String, where condition: SQLCondition?) -> SQLQuery {
+        if let q = condition?.following(probeOneAndSQL, id: id) { return q }
         var b = SQLBuilder(dialect)
         b.append("SELECT 1 FROM \(quotedTable) t WHERE t.\(dialect.quote("id")) = ")
         b.bind(.uuid(id))

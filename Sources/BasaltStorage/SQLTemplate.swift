@@ -20,6 +20,8 @@ public struct SQLTemplate: Sendable {
     /// values are written as `NULL` and change the text, so the template holds only for callers
     /// whose values are null in the same places.
     let authNulls: [(name: String, isNull: Bool)]
+    /// The text placed after exactly one bind (a read or probe by id), written once.
+    let textAfterOneBind: String
 
     /// `expr` compiled by `compiler` (which must read fields of the table alias and set no
     /// `@new` values or hop access: those differ per request).
@@ -49,6 +51,9 @@ public struct SQLTemplate: Sendable {
         var names: [String] = []
         expr.collectAuthNames(into: &names)
         authNulls = names.map { ($0, (compiler.authValues[$0] ?? .null) == .null) }
+        var afterOne = SQLBuilder(compiler.dialect)
+        afterOne.appendPieces(pieces, base: 1)
+        textAfterOneBind = afterOne.sql
     }
 
     /// Whether this template is the compiled form for a caller with these `@auth` values.
@@ -75,7 +80,11 @@ extension SQLBuilder {
     public mutating func append(_ template: SQLTemplate, binds values: [SQLValue]) {
         let base = binds.count
         binds += values
-        for piece in template.pieces {
+        appendPieces(template.pieces, base: base)
+    }
+
+    mutating func appendPieces(_ pieces: [SQLTemplate.Piece], base: Int) {
+        for piece in pieces {
             switch piece {
             case .text(let t): sql += t
             case .placeholder(let i): sql += dialect.placeholder(base + i + 1)

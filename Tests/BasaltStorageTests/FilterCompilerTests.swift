@@ -180,6 +180,33 @@ struct SplitMix: RandomNumberGenerator {
 
 @Suite("Record table statements")
 struct RecordTableTests {
+    /// A read or probe of one record under a compiled rule is written in one piece, and reads
+    /// exactly as the same rule compiled in place.
+    @Test func rulesCompiledOnceReadAsCompiledInPlace() throws {
+        let rule = try FilterChecker.check(
+            "author = @auth.id || (views > 3 && title != @auth.name)",
+            collection: posts,
+            schema: schema,
+            allowAuth: true,
+            authFields: ["id": .id, "name": .text]
+        )
+        for dialect in [SQLiteDialect() as any SQLDialect, PostgresDialect()] {
+            let table = RecordTable(collection: posts, dialect: dialect)
+            for auth: [String: FilterLiteral] in [
+                ["id": .uuid("0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2b"), "name": .string("Ada")], ["id": .null, "name": .string("Ada")],
+            ] {
+                let compiler = FilterCompiler(schema: schema, dialect: dialect, authValues: auth)
+                let template = SQLTemplate(rule, compiler: compiler)
+                let once = SQLCondition(template, binds: template.binds { auth[$0] ?? .null })
+                let inPlace = SQLCondition(rule, compiler)
+                let id = "0190a0b0-c0d0-7e0f-8a0b-0c0d0e0f1a2c"
+                #expect(table.selectByIDs([id], where: once) == table.selectByIDs([id], where: inPlace))
+                #expect(table.probe(id, where: once) == table.probe(id, where: inPlace))
+                #expect(table.selectByIDs([id, id], where: once) == table.selectByIDs([id, id], where: inPlace))
+            }
+        }
+    }
+
     /// A create's INSERT (every column, in order) uses the text built once; any other column list
     /// is built as asked. Both bind every value in order.
     @Test func insertTextIsTheSameBuiltOnceOrPerCall() {
