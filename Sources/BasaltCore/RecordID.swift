@@ -53,22 +53,8 @@ public enum RecordID {
         // Ids arrive canonical almost always (they are what the server handed out): that is
         // answered with the text itself, without copying it.
         if isCanonical(text.utf8) { return text }
-        let u = Array(text.utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(36)
-        for (i, c) in u.enumerated() {
-            if i == 8 || i == 13 || i == 18 || i == 23 {
-                guard c == 0x2D else { return nil }
-                out.append(c)
-                continue
-            }
-            switch c {
-            case 0x30...0x39, 0x61...0x66: out.append(c)
-            case 0x41...0x46: out.append(c + 0x20)
-            default: return nil
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        let lowered = String(decoding: text.utf8.map { (0x41...0x46).contains($0) ? $0 + 0x20 : $0 }, as: UTF8.self)
+        return isCanonical(lowered.utf8) ? lowered : nil
     }
 }
 
@@ -90,6 +76,14 @@ public enum Digest {
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
 
     /// Lowercase hex of `bytes` (a digest, say).
+    /// The 16 lowercase hex digits of `v` (a trace or span id).
+    public static func hex(_ v: UInt64) -> String {
+        String(unsafeUninitializedCapacity: 16) { out in
+            for i in 0..<16 { out[15 - i] = RecordID.hex[Int((v >> (UInt64(i) * 4)) & 0xF)] }
+            return 16
+        }
+    }
+
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()
         out.reserveCapacity(64)

@@ -158,11 +158,11 @@ public struct EdgeMiddleware: RouterMiddleware {
     /// further on may record it; on and not drawn: `00`).
     static func traceparent(_ incoming: String?, sampled: Bool = true) -> String {
         var rng = IdentifierRandom()
-        let span = hex16(rng.next())
+        let span = Digest.hex(rng.next())
         if let t = incoming, let (trace, flags) = parseTraceparent(t) {
             return "00-\(trace)-\(span)-\(flags)"
         }
-        let trace = hex16(rng.next()) + hex16(rng.next())
+        let trace = Digest.hex(rng.next()) + Digest.hex(rng.next())
         return "00-\(trace)-\(span)-\(sampled ? "01" : "00")"
     }
 
@@ -187,14 +187,6 @@ public struct EdgeMiddleware: RouterMiddleware {
         return (String(decoding: b[3..<35], as: UTF8.self), String(decoding: b[53..<55], as: UTF8.self))
     }
 
-    static func hex16(_ v: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { out in
-            for i in 0..<16 { out[15 - i] = hex[Int((v >> (UInt64(i) * 4)) & 0xF)] }
-            return 16
-        }
-    }
-
-    static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 }
 
 /// Reads and writes trace context headers (`traceparent`, `tracestate`) in HTTP fields.

@@ -124,8 +124,9 @@ public final class CompiledSchema: Sendable {
             matched = true
             guard let rule = parsed[i] else { return .all }
             predicates.append(rule)
-            mask |= i < 64 ? 1 << UInt64(i) : 0
+            if i < 64 { mask |= 1 << UInt64(i) }
         }
+        // Past 64 grants the mask cannot name them: such rules are compiled per request.
         let key = grants.count <= 64 ? RuleKey(collection: collection, action: action, grants: mask) : nil
         return matched ? .rows(Rules(predicates: predicates, key: key)) : .denied
     }
