@@ -259,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "BasaltSMTPTests",
             dependencies: [
-                "BasaltSMTP", .product(name: "NIOPosix", package: "swift-nio"),
+                "BasaltSMTP", "BasaltTesting", .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"), .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -281,7 +281,8 @@ let package = Package(
         // Runs the built `basalt` executable as a child process (crash, shutdown, CLI tests).
         .testTarget(
             name: "BasaltProcessTests",
-            dependencies: [],
+            // BasaltTesting for its one spawn lock only: the tests drive the `basalt` binary.
+            dependencies: ["BasaltTesting"],
             swiftSettings: swiftSettings
         ),
     ]

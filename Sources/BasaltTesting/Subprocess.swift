@@ -19,8 +19,10 @@ public enum Subprocess {
     }
 
     /// Spawns are serialized: Foundation's `Process` on Linux races when several threads spawn
-    /// while descriptors are opened and closed around it.
-    static let spawnLock = NSLock()
+    /// while descriptors are opened and closed around it. One lock for every spawn of the test
+    /// process: helpers that spawn on their own take it too (a second lock let two spawns meet,
+    /// and `Process.run` crashed in `memcpy`).
+    public static let spawnLock = NSLock()
 
     /// Starts a long-running helper (a proxy, a receiver) with no pipes; the caller stops it.
     public static func start(_ arguments: [String]) throws -> Process {

@@ -70,7 +70,7 @@ public final class WebhookReceiver: Sendable {
         p.standardOutput = out
         p.standardInput = input
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        try Subprocess.spawnLock.withLock { try p.run() }
         let handle = out.fileHandleForReading
         // The first line is the port; the rest are reports, read on a thread of their own.
         let (stream, continuation) = AsyncStream<String>.makeStream()

@@ -30,7 +30,7 @@ struct MaildirServer {
         p.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", dir.path]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        try p.run()
+        try Subprocess.spawnLock.withLock { try p.run() }
         let server = MaildirServer(process: p, directory: dir)
         for _ in 0..<200 {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("new").path), Self.accepts(port) { return server }

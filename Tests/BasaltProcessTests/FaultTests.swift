@@ -2,6 +2,7 @@
 // Retry-After within the configured bound, nothing hangs, nothing acknowledged is lost, and
 // service comes back within seconds of the database (issue: foundation, defect 5).
 
+import BasaltTesting
 import Foundation
 import Testing
 
@@ -35,7 +36,7 @@ func system(_ executable: String, _ arguments: [String], in dir: TempDir, timeou
     let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
     defer { for a in argv { free(a) } }
     var pid: pid_t = 0
-    let rc = Child.spawnLock.withLock { posix_spawn(&pid, executable, &actions, nil, argv, environ) }
+    let rc = Subprocess.spawnLock.withLock { posix_spawn(&pid, executable, &actions, nil, argv, environ) }
     guard rc == 0 else { throw ProcessTestError("posix_spawn \(executable): \(rc)") }
     let deadline = Date().addingTimeInterval(timeout)
     var status: Int32 = 0

@@ -2,6 +2,7 @@
 // binary, temporary data folders, free loopback ports, running commands with bounded waits,
 // and a tiny blocking HTTP/1.1 client (run on its own threads, never on the cooperative pool).
 
+import BasaltTesting
 import Foundation
 import Testing
 
@@ -132,7 +133,7 @@ final class Child: @unchecked Sendable {
         // and in the HTTP client). So spawns are serialized, and the output descriptors are owned
         // by no handle that would close them on deallocation: the test process keeps them (a
         // few dozen per run).
-        process = try Child.spawnLock.withLock {
+        process = try Subprocess.spawnLock.withLock {
             let p = Process()
             p.executableURL = Basalt.binary
             p.arguments = arguments
@@ -148,8 +149,6 @@ final class Child: @unchecked Sendable {
             return p
         }
     }
-
-    static let spawnLock = NSLock()
 
     var pid: Int32 { process.processIdentifier }
     var isRunning: Bool { process.isRunning }

@@ -1,6 +1,7 @@
 // Tracing (issue "Operations"): `basalt serve` with the standard OTEL_* variables exports spans
 // over OTLP/HTTP to a real receiver, which decodes them with the `opentelemetry-proto` package.
 
+import BasaltTesting
 import Foundation
 import Testing
 
@@ -43,7 +44,7 @@ enum OTLPReceiver {
         p.arguments = ["python3", "-c", "import opentelemetry.proto.collector.trace.v1.trace_service_pb2"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return false }
+        guard (try? Subprocess.spawnLock.withLock { try p.run() }) != nil else { return false }
         p.waitUntilExit()
         return p.terminationStatus == 0
     }

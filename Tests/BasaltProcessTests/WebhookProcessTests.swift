@@ -1,6 +1,7 @@
 // Webhooks across a crash (API.md §10): a write acknowledged just before SIGKILL is delivered
 // after the restart, by the real `basalt serve` to a real receiver process.
 
+import BasaltTesting
 import Foundation
 import Testing
 
@@ -48,7 +49,8 @@ final class PythonPeer: @unchecked Sendable {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        let spawned = process
+        try Subprocess.spawnLock.withLock { try spawned.run() }
         var port: Int?
         for _ in 0..<100 where port == nil {
             port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) }

@@ -1,3 +1,4 @@
+import BasaltTesting
 import Foundation
 import NIOCore
 import NIOPosix
@@ -114,7 +115,7 @@ struct AiosmtpdServer: Sendable {
         process.standardInput = lifeline
         process.standardOutput = FileHandle.nullDevice
         process.standardError = stderr
-        try process.run()
+        try Subprocess.spawnLock.withLock { try process.run() }
         defer {
             // SIGKILL: the test process's threads block SIGTERM, and children inherit the mask.
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
@@ -174,7 +175,7 @@ struct AiosmtpdServer: Sendable {
         return try await withCheckedThrowingContinuation { continuation in
             process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
             do {
-                try process.run()
+                try Subprocess.spawnLock.withLock { try process.run() }
             } catch {
                 process.terminationHandler = nil
                 continuation.resume(throwing: error)
