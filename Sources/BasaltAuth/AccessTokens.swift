@@ -142,6 +142,8 @@ public final class AccessTokens: Sendable {
         var keys: [SigningKey]
         var collection: JWTKeyCollection
         var kids: Set<String>
+        /// Counts installs: what was judged under one key set is not reused under the next.
+        var generation: UInt64 = 0
     }
 
     public let settings: Settings
@@ -169,12 +171,24 @@ public final class AccessTokens: Sendable {
 
     /// Replaces the key set (after a rotation, or when another replica rotated).
     public func install(_ keys: [SigningKey]) async {
-        let s = await Self.makeState(keys)
-        state.withLock { $0 = s }
+        var s = await Self.makeState(keys)
+        state.withLock {
+            s.generation = $0.generation &+ 1
+            $0 = s
+        }
         verified.withLock { $0 = [:] }
     }
 
     public var keys: [SigningKey] { state.withLock { $0.keys } }
+
+    /// Changes with every `install`.
+    public var generation: UInt64 { state.withLock { $0.generation } }
+
+    /// Until when (milliseconds, exclusive) a token with these claims passes the time checks of
+    /// `verify` (its expiry, with the leeway).
+    public func validUntil(_ claims: AccessClaims) -> Int64 {
+        (min(claims.exp, Int64.max / 2000) + Int64(settings.leeway.components.seconds)) * 1000
+    }
 
     public func knows(kid: String) -> Bool { state.withLock { $0.kids.contains(kid) } }
 

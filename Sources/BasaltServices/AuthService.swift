@@ -40,6 +40,8 @@ public final class AuthService: Sendable {
     let decoy = Mutex<String?>(nil)
     /// Last time the signing keys were re-read because a token named an unknown key.
     let lastKeyReload = Mutex<Int64>(0)
+    /// Principals of tokens already authenticated, while what they were made from holds.
+    let principals = TokenPrincipals()
 
     public init(
         store: any Store,
@@ -555,8 +557,15 @@ public final class AuthService: Sendable {
     }
 
     /// The principal of a bearer access token; `401` for any defect (the reason is logged).
-    public func authenticate(accessToken: String, address: String) async throws -> Principal {
-        let now = Timestamp.now()
+    public func authenticate(accessToken: String, address: String, now: Timestamp = .now()) async throws -> Principal {
+        let t = now.millisecondsSinceEpoch
+        let schema = schemas.current
+        // Taken before any read: a change after it makes what those reads gave not reusable.
+        let stamp = TokenPrincipals.Stamp(users: records.users.epoch(), schema: schema.version, keys: tokens.generation)
+        if var p = principals.principal(accessToken, stamp: stamp, now: t) {
+            p.clientAddress = address
+            return p
+        }
         var result = await tokens.verify(accessToken, now: now)
         if case .failure(.unknownKey) = result, try await reloadKeysIfStale(now) {
             result = await tokens.verify(accessToken, now: now)
@@ -569,22 +578,30 @@ public final class AuthService: Sendable {
             throw BasaltError(.unauthenticated, "The access token is invalid or expired", bearerError: "invalid_token")
         }
         let revoked = BasaltError(.unauthenticated, "The access token is invalid, expired or revoked", bearerError: "invalid_token")
+        var p: Principal
+        var keepUntil = tokens.validUntil(claims)
         if let clientID = claims.clientID, claims.sub == clientID {
             // A client's own token (`client_credentials`): its session ends when the token is
             // revoked or the client deleted; its roles are the client's when it was issued.
-            guard try await records.users.sessionIsLive(claims.sid, of: clientID, now: now) else { throw revoked }
-            var p = Principal(kind: .subject, id: clientID, roles: schemas.current.effectiveRoles(Set(claims.roles)), clientAddress: address)
+            let session = try await records.users.sessionRead(claims.sid, of: clientID, now: now)
+            guard session.liveUntil > t else { throw revoked }
+            p = Principal(kind: .subject, id: clientID, roles: schema.effectiveRoles(Set(claims.roles)), clientAddress: address)
             p.oauth = OAuthGrant(clientID: clientID, scope: claims.scope)
-            return p
+            keepUntil = min(keepUntil, session.liveUntil, session.at + UserDirectory.cacheMillis)
+        } else {
+            // The user must exist and be enabled, and the token's session must still be live:
+            // signing out, revoking the session, a reset or disabling the user end the token.
+            guard let user = try await records.users.currentRead(claims.sub, now: now), user.user["disabled"]?.boolValue != true else {
+                throw revoked
+            }
+            let session = try await records.users.sessionRead(claims.sid, of: claims.sub, now: now)
+            guard session.liveUntil > t else { throw revoked }
+            p = Principal(kind: .subject, id: claims.sub, roles: schema.effectiveRoles(Set(Self.roles(of: user.user))), clientAddress: address)
+            p.user = user.user
+            p.oauth = claims.clientID.map { OAuthGrant(clientID: $0, scope: claims.scope) }
+            keepUntil = min(keepUntil, session.liveUntil, min(user.at, session.at) + UserDirectory.cacheMillis)
         }
-        // The user must exist and be enabled, and the token's session must still be live:
-        // signing out, revoking the session, a reset or disabling the user end the token.
-        guard let user = try await records.users.current(claims.sub), user["disabled"]?.boolValue != true,
-            try await records.users.sessionIsLive(claims.sid, of: claims.sub, now: now)
-        else { throw revoked }
-        var p = Principal(kind: .subject, id: claims.sub, roles: schemas.current.effectiveRoles(Set(Self.roles(of: user))), clientAddress: address)
-        p.user = user
-        p.oauth = claims.clientID.map { OAuthGrant(clientID: $0, scope: claims.scope) }
+        principals.keep(accessToken, p, stamp: stamp, until: keepUntil)
         return p
     }
 

@@ -53,6 +53,10 @@ struct OptionalWhitespaceTests {
         #expect("   ".trimmingOWS() == "")
         #expect("".trimmingOWS() == "")
         #expect("\u{00A0}x\n".trimmingOWS() == "\u{00A0}x\n")
+        // Multi-byte text at either end is kept whole (bounds fall on scalar boundaries).
+        #expect(" \télan café\t ".trimmingOWS() == "élan café")
+        #expect("\t😀 ".trimmingOWS() == "😀")
+        #expect("x: \tvälue ".split(separator: ":")[1].trimmingOWS() == "välue")
         #expect("a, b ,c".split(separator: ",").map { String($0.trimmingOWS()) } == ["a", "b", "c"])
     }
 }

@@ -25,9 +25,15 @@ public final class UserDirectory: Sendable {
 
     /// The current record of user `id` (nil when there is none); `fresh` skips the cache.
     public func current(_ id: String, fresh: Bool = false) async throws -> JSONObject? {
+        try await currentRead(id, fresh: fresh)?.user
+    }
+
+    /// `current`, with when the record was read (milliseconds): what is made from it may be
+    /// kept as long as the record itself, `cacheMillis` from then.
+    func currentRead(_ id: String, fresh: Bool = false, now: Timestamp = .now()) async throws -> (user: JSONObject, at: Int64)? {
         guard let nid = RecordID.normalize(id) else { return nil }
-        let now = Timestamp.now().millisecondsSinceEpoch
-        if !fresh, let hit = cache.value(nid), now - hit.at < Self.cacheMillis { return hit.user }
+        let now = now.millisecondsSinceEpoch
+        if !fresh, let hit = cache.value(nid), now - hit.at < Self.cacheMillis { return (hit.user, hit.at) }
         let before = cache.epoch()
         guard let table = schemas.current.tables[BuiltinCollections.usersName],
             let row = try await store.fetchOne(table.selectByID(nid), types: table.types)
@@ -37,7 +43,7 @@ public final class UserDirectory: Sendable {
         }
         let user = RecordService.render(row, table)
         cache.store(nid, Entry(user: user, at: now), readAt: before)
-        return user
+        return (user, now)
     }
 
     struct SessionRow: StoredRow {
@@ -53,9 +59,15 @@ public final class UserDirectory: Sendable {
     /// Whether session `sid` of user `userID` is live (not revoked, not expired): read with the
     /// user's record, kept as long, and dropped with it when this process ends the session.
     public func sessionIsLive(_ sid: String, of userID: String, now: Timestamp) async throws -> Bool {
-        guard let nid = RecordID.normalize(userID) else { return false }
+        try await sessionRead(sid, of: userID, now: now).liveUntil > now.millisecondsSinceEpoch
+    }
+
+    /// Until when session `sid` of user `userID` is live (0: revoked or unknown), and when that
+    /// was read (milliseconds).
+    func sessionRead(_ sid: String, of userID: String, now: Timestamp) async throws -> (liveUntil: Int64, at: Int64) {
+        guard let nid = RecordID.normalize(userID) else { return (0, now.millisecondsSinceEpoch) }
         let t = now.millisecondsSinceEpoch
-        if let hit = cache.value(nid)?.sessions[sid], t - hit.at < Self.cacheMillis { return hit.liveUntil > t }
+        if let hit = cache.value(nid)?.sessions[sid], t - hit.at < Self.cacheMillis { return hit }
         let before = cache.epoch()
         let row = try await store.fetchOne(
             """
@@ -68,8 +80,12 @@ public final class UserDirectory: Sendable {
             if e.sessions.count > 100 { e.sessions = [:] }
             e.sessions[sid] = (liveUntil, t)
         }
-        return liveUntil > t
+        return (liveUntil, t)
     }
+
+    /// Changes with every `forget`: a value made from this directory's reads is current while
+    /// the epoch taken before those reads still is.
+    func epoch() -> UInt64 { cache.epoch() }
 
     public func forget(_ id: String) { cache.invalidate(id) }
 }
