@@ -11,7 +11,6 @@ import Logging
 import ServiceLifecycle
 import UnixSignals
 
-@main
 struct BasaltCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "basalt",

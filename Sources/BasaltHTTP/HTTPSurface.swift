@@ -107,24 +107,28 @@ public struct HTTPSurface: Sendable {
     /// Whether the endpoint at `path` ignores credentials (API.md §4: health, discovery, problem pages).
     /// Every credentialed request asks: the answer is no unless an open pattern matches at all.
     public func ignoresCredentials(_ path: String) -> Bool {
-        guard openPatterns.contains(where: { Self.matches($0, path) }) else { return false }
+        var path = path
+        let any = path.withUTF8 { bytes in openPatterns.contains { Self.matches($0, bytes) } }
+        guard any else { return false }
         return pattern(for: path)?.open ?? false
     }
 
-    /// `matches` on the path's bytes, without splitting it (asked on every credentialed request).
-    static func matches(_ pattern: [[UInt8]?], _ path: String) -> Bool {
+    /// `matches` on the path's bytes, without splitting it (asked on every credentialed request;
+    /// on a buffer, as a walk by `String.UTF8View` index cost thousands of instructions a request).
+    static func matches(_ pattern: [[UInt8]?], _ path: UnsafeBufferPointer<UInt8>) -> Bool {
         let slash = UInt8(ascii: "/")
-        var rest = path.utf8[...]
+        var at = 0
         var i = 0
         while true {
             // Empty segments are skipped, as `split(separator:)` skips them.
-            while rest.first == slash { rest = rest.dropFirst() }
-            if rest.isEmpty { return i == pattern.count }
-            let end = rest.firstIndex(of: slash) ?? rest.endIndex
+            while at < path.count && path[at] == slash { at += 1 }
+            if at == path.count { return i == pattern.count }
+            var end = at
+            while end < path.count && path[end] != slash { end += 1 }
             guard i < pattern.count else { return false }
-            if let literal = pattern[i], !literal.elementsEqual(rest[..<end]) { return false }
+            if let literal = pattern[i], !literal.elementsEqual(path[at..<end]) { return false }
             i += 1
-            rest = rest[end...]
+            at = end
         }
     }
 

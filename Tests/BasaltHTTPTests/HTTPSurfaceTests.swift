@@ -34,8 +34,9 @@ struct HTTPSurfaceTests {
             let candidate = Bool.random(using: &rng) ? "/" + path : path
             for p in patterns {
                 let bytes = p.map { $0.hasPrefix(":") ? nil : Array($0.utf8) }
+                var text = candidate
                 #expect(
-                    HTTPSurface.matches(bytes, candidate) == HTTPSurface.matches(p, candidate.split(separator: "/")),
+                    text.withUTF8 { HTTPSurface.matches(bytes, $0) } == HTTPSurface.matches(p, candidate.split(separator: "/")),
                     "\(p) against \(candidate)"
                 )
             }

@@ -12,7 +12,9 @@ import Hummingbird
 
 @main
 struct Ceiling {
-    static func main() async throws {
+    static func main() { runWithParkedMain { try await run() } }
+
+    static func run() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count == 3, let port = Int(arguments[2]) else {
             FileHandle.standardError.write(Data("usage: Ceiling DATABASE PORT\n".utf8))

@@ -13,7 +13,9 @@ import PostgresNIO
 
 @main
 struct CeilingPostgres {
-    static func main() async throws {
+    static func main() { runWithParkedMain { try await run() } }
+
+    static func run() async throws {
         let arguments = CommandLine.arguments
         guard arguments.count >= 3, let url = URLComponents(string: arguments[1]), let port = Int(arguments[2]) else {
             FileHandle.standardError.write(Data("usage: CeilingPostgres POSTGRES_URL PORT [POOL]\n".utf8))
