@@ -144,16 +144,18 @@ public final class AccessTokens: Sendable {
         var kids: Set<String>
         /// Counts installs: what was judged under one key set is not reused under the next.
         var generation: UInt64 = 0
+        /// Tokens whose signature already verified under these keys, with their claims. A
+        /// signature check is the bulk of authenticating a request (an Ed25519 verification
+        /// costs more than the database read of the record); a token's bytes cannot change, so
+        /// its verdict is reused. Time, issuer and audience are re-checked on every use; kept
+        /// with the key set so that a verdict reached under the old keys is never stored under
+        /// the new ones; dropped when the map is full; only exact token strings ever hit
+        /// (`CredentialCheck.bearerToken` lets only base64url characters through).
+        var verified: [String: AccessClaims] = [:]
     }
 
     public let settings: Settings
     let state: Mutex<KeyState>
-    /// Tokens whose signature already verified, with their claims. A signature check is the
-    /// bulk of authenticating a request (an Ed25519 verification costs more than the database
-    /// read of the record); a token's bytes cannot change, so its verdict is reused. Time,
-    /// issuer and audience are re-checked on every use, entries are dropped with the key set and
-    /// when the map is full, and only exact token strings ever hit.
-    let verified = Mutex<[String: AccessClaims]>([:])
     static let verifiedCapacity = 20_000
 
     public init(settings: Settings, keys: [SigningKey]) async {
@@ -176,7 +178,6 @@ public final class AccessTokens: Sendable {
             s.generation = $0.generation &+ 1
             $0 = s
         }
-        verified.withLock { $0 = [:] }
     }
 
     public var keys: [SigningKey] { state.withLock { $0.keys } }
@@ -234,7 +235,7 @@ public final class AccessTokens: Sendable {
 
     /// The claims of a valid token, or the reason it is refused.
     public func verify(_ token: String, now: Timestamp) async -> Result<AccessClaims, TokenRejection> {
-        if let claims = verified.withLock({ $0[token] }) { return checkClaims(claims, now: now) }
+        if let claims = state.withLock({ $0.verified[token] }) { return checkClaims(claims, now: now) }
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         // One token, one spelling: each part must be exactly the canonical unpadded base64url of
         // its bytes (no `=`, no stray low bits in the last character), so that no other string
@@ -248,7 +249,7 @@ public final class AccessTokens: Sendable {
             header["typ"].map({ $0.stringValue?.uppercased() == "JWT" }) ?? true
         else { return .failure(.algorithm) }
         guard let kid = header["kid"]?.stringValue else { return .failure(.unknownKey) }
-        let (known, collection) = state.withLock { ($0.kids.contains(kid), $0.collection) }
+        let (known, collection, generation) = state.withLock { ($0.kids.contains(kid), $0.collection, $0.generation) }
         guard known else { return .failure(.unknownKey) }
         let claims: AccessClaims
         do {
@@ -258,9 +259,10 @@ public final class AccessTokens: Sendable {
         }
         let result = checkClaims(claims, now: now)
         if case .success = result {
-            verified.withLock {
-                if $0.count >= Self.verifiedCapacity { $0 = [:] }
-                $0[token] = claims
+            state.withLock { s in
+                guard s.generation == generation else { return }
+                if s.verified.count >= Self.verifiedCapacity { s.verified = [:] }
+                s.verified[token] = claims
             }
         }
         return result

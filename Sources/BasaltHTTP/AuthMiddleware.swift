@@ -111,14 +111,34 @@ struct CredentialCheck: Sendable {
     }
 
     /// The token of `Bearer <token>` (the scheme in any case, RFC 9110 §11.1), nil for another
-    /// scheme or none. Read from the bytes: every credentialed request asks.
+    /// scheme, none, or a token outside RFC 6750's `b64token` grammar (letters, digits,
+    /// `-._~+/`, then `=` padding). Read from the bytes: every credentialed request asks. The
+    /// grammar also makes the token plain ASCII, so that it is one exact string as a cache key
+    /// (`String` equality is Unicode canonical equivalence: `K` and U+212A would be one key).
     static func bearerToken(_ header: String) -> String? {
         let bytes = header.utf8
         guard let space = bytes.firstIndex(of: UInt8(ascii: " ")) else { return nil }
         let scheme = bytes[..<space]
         guard scheme.count == 6, zip(scheme, "bearer".utf8).allSatisfy({ $0 | 0x20 == $1 }) else { return nil }
-        let token = header[bytes.index(after: space)...].trimmingOWS()
-        return token.isEmpty ? nil : String(token)
+        var token = String(header[bytes.index(after: space)...].trimmingOWS())
+        guard !token.isEmpty, token.withUTF8(isB64Token) else { return nil }
+        return token
+    }
+
+    static func isB64Token(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            let letterOrDigit = (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39)
+            guard letterOrDigit || c == 0x2D || c == 0x2E || c == 0x5F || c == 0x7E || c == 0x2B || c == 0x2F else { break }
+            i += 1
+        }
+        guard i > 0 else { return false }
+        while i < b.count {
+            guard b[i] == 0x3D else { return false }
+            i += 1
+        }
+        return true
     }
 
     func invalid(_ message: String) -> BasaltError {

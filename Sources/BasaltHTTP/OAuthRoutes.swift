@@ -160,7 +160,7 @@ public struct OAuthRoutes: Sendable {
             },
             Endpoint(.delete, "/v1/admin/oauth/clients/:id", .admin) { _, ctx in
                 let id = try ctx.parameters.require("id")
-                try await clients.delete(id, also: [audit.statement(AuditLog.entry(ctx.principal, "oauth_client.delete", recordID: id))])
+                try await server.deleteClient(id, also: [audit.statement(AuditLog.entry(ctx.principal, "oauth_client.delete", recordID: id))])
                 return Response(status: .noContent)
             },
         ]

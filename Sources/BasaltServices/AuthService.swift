@@ -601,7 +601,7 @@ public final class AuthService: Sendable {
             p.oauth = claims.clientID.map { OAuthGrant(clientID: $0, scope: claims.scope) }
             keepUntil = min(keepUntil, session.liveUntil, min(user.at, session.at) + UserDirectory.cacheMillis)
         }
-        principals.keep(accessToken, p, stamp: stamp, until: keepUntil)
+        principals.keep(accessToken, p, stamp: stamp, until: keepUntil, now: t)
         return p
     }
 

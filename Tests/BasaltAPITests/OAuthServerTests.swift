@@ -293,7 +293,8 @@ struct OAuthServerTests {
             #expect(own.status == .badRequest && own["error"]?.stringValue == "invalid_grant")
 
             #expect(try await api.delete("/v1/admin/oauth/clients/\(id)").status == .noContent)
-            try await eventually { try await api.get("/v1/notes", auth: access).status == .unauthorized }
+            // The grant's tokens end with the client, at once.
+            #expect(try await api.get("/v1/notes", auth: access).status == .unauthorized)
             let dead = try await Self.form(api, "/oauth/token", [("grant_type", "refresh_token"), ("refresh_token", refresh), ("client_id", id)])
             #expect(dead.status == .unauthorized && dead["error"]?.stringValue == "invalid_client")
         }
@@ -367,6 +368,12 @@ struct OAuthServerTests {
                 headers: ["Authorization": basic]
             )
             #expect(json.status == .badRequest && json["error"]?.stringValue == "invalid_request")
+
+            // Deleting the client ends its own tokens at once, however recently they were used.
+            let token = APIClient.Auth.bearer(ok["access_token"]?.stringValue ?? "")
+            #expect(try await api.get("/v1/notes", auth: token).status == .ok)
+            #expect(try await api.delete("/v1/admin/oauth/clients/\(id)").status == .noContent)
+            #expect(try await api.get("/v1/notes", auth: token).status == .unauthorized)
         }
     }
 }

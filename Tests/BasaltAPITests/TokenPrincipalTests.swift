@@ -21,7 +21,7 @@ struct TokenPrincipalTests {
             let auth = api.runtime.auth
             let t0 = Timestamp.now()
             func at(_ ms: Int64) -> Timestamp { Timestamp(millisecondsSinceEpoch: t0.millisecondsSinceEpoch + ms) }
-            let kept = { auth.principals.entries.withLock { $0[ada.accessToken] != nil } }
+            let kept = { auth.principals.state.withLock { $0.entries[ada.accessToken] != nil } }
 
             let first = try await auth.authenticate(accessToken: ada.accessToken, address: "192.0.2.1", now: at(0))
             #expect(first.id == ada.id && first.roles.isEmpty && first.user?["email"] == .string("ada@example.com"))
@@ -73,26 +73,39 @@ struct TokenPrincipalTests {
     }
 
     @Test func aStampThatMovedOrTimeThatPassedIsAMiss() {
-        let cache = TokenPrincipals(capacity: 3)
+        let cache = TokenPrincipals(capacity: 100, sweepFrom: 4)
         let stamp = TokenPrincipals.Stamp(users: 7, schema: 2, keys: 1)
         let p = Principal(kind: .subject, id: "u1", roles: ["viewer"], clientAddress: "192.0.2.1")
-        cache.keep("t1", p, stamp: stamp, until: 5_000)
+        cache.keep("t1", p, stamp: stamp, until: 5_000, now: 0)
         #expect(cache.principal("t1", stamp: stamp, now: 4_999) == p)
         #expect(cache.principal("t2", stamp: stamp, now: 1) == nil)
-        // Any part of the stamp moved: not reused, and dropped.
+        // Any part of the stamp moved on: every entry is dead, and dropped.
         for moved in [
             TokenPrincipals.Stamp(users: 8, schema: 2, keys: 1), TokenPrincipals.Stamp(users: 7, schema: 3, keys: 1),
             TokenPrincipals.Stamp(users: 7, schema: 2, keys: 2),
         ] {
-            cache.keep("t1", p, stamp: stamp, until: 5_000)
-            #expect(cache.principal("t1", stamp: moved, now: 1) == nil)
-            #expect(cache.principal("t1", stamp: stamp, now: 1) == nil)
+            let fresh = TokenPrincipals(capacity: 100, sweepFrom: 4)
+            fresh.keep("t1", p, stamp: stamp, until: 5_000, now: 0)
+            #expect(fresh.principal("t1", stamp: moved, now: 1) == nil)
+            #expect(fresh.principal("t1", stamp: stamp, now: 1) == nil && fresh.count == 0)
         }
+        // A principal read under a stamp that precedes the kept one is not kept (it may be what a
+        // change replaced); a restored schema (a lower version, a later epoch) starts over.
+        let newer = TokenPrincipals.Stamp(users: 9, schema: 2, keys: 1)
+        cache.keep("t1", p, stamp: newer, until: 5_000, now: 0)
+        cache.keep("t3", p, stamp: stamp, until: 5_000, now: 0)
+        #expect(cache.principal("t1", stamp: newer, now: 1) == p && cache.principal("t3", stamp: newer, now: 1) == nil)
+        let restored = TokenPrincipals.Stamp(users: 10, schema: 1, keys: 1)
+        cache.keep("t4", p, stamp: restored, until: 5_000, now: 0)
+        #expect(cache.principal("t4", stamp: restored, now: 1) == p && cache.count == 1)
         // `until` is exclusive.
-        cache.keep("t1", p, stamp: stamp, until: 5_000)
-        #expect(cache.principal("t1", stamp: stamp, now: 5_000) == nil)
-        // Bounded: past capacity it starts over.
-        for t in ["a", "b", "c", "d"] { cache.keep(t, p, stamp: stamp, until: 5_000) }
-        #expect(cache.entries.withLock { $0.count } == 1 && cache.principal("d", stamp: stamp, now: 1) == p)
+        #expect(cache.principal("t4", stamp: restored, now: 5_000) == nil)
+        // Expired entries are swept as the map grows; past capacity it starts over.
+        let small = TokenPrincipals(capacity: 6, sweepFrom: 4)
+        for t in ["a", "b", "c", "d"] { small.keep(t, p, stamp: stamp, until: 10, now: 0) }
+        small.keep("e", p, stamp: stamp, until: 100, now: 20)
+        #expect(small.count == 1 && small.principal("e", stamp: stamp, now: 21) == p)
+        for t in ["f", "g", "h", "i", "j", "k"] { small.keep(t, p, stamp: stamp, until: 100, now: 21) }
+        #expect(small.count <= 6 && small.principal("k", stamp: stamp, now: 22) == p)
     }
 }

@@ -211,17 +211,23 @@ public final class OAuthClients: Sendable {
     }
 
     /// Deletes a client and ends every session it holds: its own tokens and the users' grants.
-    public func delete(_ id: String, also: [SQLStatement] = []) async throws {
+    /// Returns the subjects (users, and the client itself) whose sessions ended, for the caller
+    /// to drop from the user directory: their tokens end at once (`OAuthServer.deleteClient`).
+    @discardableResult
+    public func delete(_ id: String, also: [SQLStatement] = []) async throws -> [String] {
         let t = Timestamp.now().millisecondsSinceEpoch
+        let written: [[SQLRow]]
         do {
-            _ = try await store.write(
+            written = try await store.write(
                 [
                     store.statement("DELETE FROM \"_basalt_oauth_clients\" WHERE \"id\" = \(id)", expect: .one),
                     store.statement(
                         """
                         UPDATE "_basalt_sessions" SET "revoked_at" = \(t)
                         WHERE "revoked_at" IS NULL AND "id" IN (SELECT "session_id" FROM "_basalt_oauth_sessions" WHERE "client_id" = \(id))
-                        """
+                        RETURNING "user_id"
+                        """,
+                        returning: [.text]
                     ),
                 ] + also
             )
@@ -229,5 +235,6 @@ public final class OAuthClients: Sendable {
             throw BasaltError.notFound("There is no OAuth client with this id")
         }
         cache.invalidate(id)
+        return Array(Set((written.count > 1 ? written[1] : []).compactMap { $0.first?.text }))
     }
 }

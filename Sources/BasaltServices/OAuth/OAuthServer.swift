@@ -1,6 +1,6 @@
 import BasaltAuth
 public import BasaltCore
-import BasaltStorage
+public import BasaltStorage
 import Foundation
 public import Logging
 
@@ -49,6 +49,12 @@ public final class OAuthServer: Sendable {
     }
 
     public var issuer: String { auth.tokens.settings.issuer }
+
+    /// Deletes a client: every session it held ends, and with it every token of those sessions,
+    /// the client's own and the users' it was granted, at once here (API.md §8.1).
+    public func deleteClient(_ id: String, also: [SQLStatement] = []) async throws {
+        for subject in try await clients.delete(id, also: also) { auth.records.users.forget(subject) }
+    }
 
     // MARK: - Discovery
 
