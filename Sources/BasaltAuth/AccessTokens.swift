@@ -269,9 +269,10 @@ public final class AccessTokens: Sendable {
     }
 
     func checkClaims(_ claims: AccessClaims, now: Timestamp) -> Result<AccessClaims, TokenRejection> {
+        // Expiry is `validUntil`'s, so that what is kept until then agrees with this check.
+        if now.millisecondsSinceEpoch >= validUntil(claims) { return .failure(.expired) }
         let t = now.millisecondsSinceEpoch / 1000
         let leeway = Int64(settings.leeway.components.seconds)
-        if claims.exp + leeway <= t { return .failure(.expired) }
         if claims.nbf - leeway > t || claims.iat - leeway > t { return .failure(.notYetValid) }
         if claims.iss != settings.issuer { return .failure(.issuer) }
         if claims.aud != settings.audience { return .failure(.audience) }

@@ -82,7 +82,6 @@ public enum Digest {
 
     public static func sha256(_ bytes: [UInt8]) -> [UInt8] { Array(SHA256.hash(data: bytes)) }
 
-    /// Lowercase hex of `bytes` (a digest, say).
     /// The 16 lowercase hex digits of `v` (a trace or span id).
     public static func hex(_ v: UInt64) -> String {
         String(unsafeUninitializedCapacity: 16) { out in
@@ -91,6 +90,7 @@ public enum Digest {
         }
     }
 
+    /// Lowercase hex of `bytes` (a digest, say).
     public static func hex(_ bytes: some Sequence<UInt8>) -> String {
         var out = [UInt8]()
         out.reserveCapacity(64)

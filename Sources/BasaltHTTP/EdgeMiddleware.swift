@@ -186,7 +186,6 @@ public struct EdgeMiddleware: RouterMiddleware {
         if isVersion00 ? b.count != 55 : (b.count > 55 && b[55] != 0x2D) { return nil }
         return (String(decoding: b[3..<35], as: UTF8.self), String(decoding: b[53..<55], as: UTF8.self))
     }
-
 }
 
 /// Reads and writes trace context headers (`traceparent`, `tracestate`) in HTTP fields.
