@@ -37,6 +37,8 @@ public final class PostgresStore: Store, Service {
     let inFlight = Mutex<[ObjectIdentifier: InFlightQueries]>([:])
     /// Where database calls are timed (`GET /metrics`); nil: not measured.
     public let metrics: Metrics?
+    /// The deadlines of the leases being waited for (see ``leased(_:)``).
+    let deadlines: LeaseDeadlines
 
     /// Connects to `url` (`postgres://user:pass@host:port/db`, also `postgresql://`).
     ///
@@ -88,6 +90,8 @@ public final class PostgresStore: Store, Service {
         self.acquireTimeout = acquireTimeout
         self.logger = logger
         self.metrics = metrics
+        // A deadline fires at most a tick late: a tenth of the timeout, within 10–100 ms.
+        self.deadlines = LeaseDeadlines(tick: min(max(acquireTimeout / 10, Duration.milliseconds(10)), Duration.milliseconds(100)))
         self.pools = Pools(first: PostgresClient(configuration: configuration, backgroundLogger: logger))
     }
 
@@ -129,39 +133,39 @@ public final class PostgresStore: Store, Service {
     }
 
     /// Runs `body` on a leased connection, waiting at most `acquireTimeout` for one. The lease
-    /// and the timer race for one atomic verdict: either the body runs (and its outcome, commit
+    /// and the deadline race for one atomic verdict: either the body runs (and its outcome, commit
     /// included, is the call's), or the call fails as `unavailable` and the body never runs —
-    /// never a commit reported as a failure. Calls that cannot reach the database mark the pool
-    /// for replacement, calls that can clear the mark (see ``run()``).
+    /// never a commit reported as a failure. The lease is waited for in a task of its own, which
+    /// the deadline (kept by ``LeaseDeadlines``, not a timer per call) cancels. Calls that cannot
+    /// reach the database mark the pool for replacement, calls that can clear the mark (see ``run()``).
     func leased<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         let client = pools.current
         let race = LeaseRace()
-        let timeout = acquireTimeout
+        let lease = Task { () async throws -> R? in
+            try await client.withConnection { conn in
+                // Too late: the caller is told `unavailable`; hand the connection back unused.
+                guard race.claim(.leased) else { return nil }
+                return try await body(conn)
+            }
+        }
+        let ticket = deadlines.add(deadline: .now + acquireTimeout) {
+            if race.claim(.timedOut) { lease.cancel() }
+        }
         do {
-            let value = try await withThrowingTaskGroup(of: R?.self) { group in
-                group.addTask {
-                    try await client.withConnection { conn in
-                        // Too late: the caller was told `unavailable`; hand the connection back unused.
-                        guard race.claim(.leased) else { return nil }
-                        return try await body(conn)
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    guard race.claim(.timedOut) else { return nil }
-                    throw StoreError.unavailable(underlying: "no database connection within \(timeout)")
-                }
-                while let next = try await group.next() {
-                    if let value = next {
-                        group.cancelAll()
-                        return value
-                    }
-                }
-                throw CancellationError()
+            let value = try await withTaskCancellationHandler {
+                try await lease.value
+            } onCancel: {
+                lease.cancel()
+            }
+            deadlines.remove(ticket)
+            guard let value else {
+                throw StoreError.unavailable(underlying: "no database connection within \(acquireTimeout)")
             }
             pools.noteSuccess(client)
             return value
         } catch {
+            deadlines.remove(ticket)
+            let error = race.verdict == .timedOut ? StoreError.unavailable(underlying: "no database connection within \(acquireTimeout)") : error
             if case .unavailable = Self.translate(error, tag: 0), race.verdict != .leased || Self.isConnectionLoss(error) {
                 pools.noteFailure(client)
             } else if race.verdict == .leased {

@@ -478,6 +478,43 @@ struct PostgresStoreTests {
     }
 }
 
+/// The wait for a connection is bounded; the call that gave up never runs its body.
+@Suite(.enabled(if: TestPostgres.enabled, "needs BASALT_TEST_POSTGRES_URL"))
+struct PostgresLeaseTests {
+    @Test func aSaturatedPoolAnswersUnavailableAtTheDeadline() async throws {
+        guard let url = TestPostgres.url else { throw MissingServer() }
+        let store = try PostgresStore(url: url, maxConnections: 1, acquireTimeout: .milliseconds(300), logger: TestPostgres.logger)
+        try await store.withRunning {
+            _ = try await store.fetch(SQLQuery(sql: "SELECT 1"), types: [.int])  // the one connection is open
+            let ran = Atomic(false)
+            async let holder = store.fetch(SQLQuery(sql: "SELECT pg_sleep(1.5)::text"), types: [.text])
+            try await Task.sleep(for: .milliseconds(200))  // the holder has the connection
+            let clock = ContinuousClock()
+            let start = clock.now
+            var outcome: (any Error)?
+            do {
+                _ = try await store.leased { _ in ran.store(true, ordering: .relaxed) }
+            } catch { outcome = error }
+            let waited = start.duration(to: clock.now)
+            guard case .unavailable? = outcome as? StoreError else {
+                Issue.record("expected unavailable, got \(String(describing: outcome))")
+                return
+            }
+            // The deadline, at most one sweep (30 ms here) late; long before the holder ends.
+            #expect(waited >= .milliseconds(300))
+            #expect(waited < .milliseconds(900))
+            _ = try await holder
+            // The connection freed by the holder is not handed to the call that gave up.
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(ran.load(ordering: .relaxed) == false)
+            #expect(store.deadlines.count == 0)
+            // And the pool serves again.
+            #expect(try await store.fetch(SQLQuery(sql: "SELECT 2"), types: [.int]) == [[.int(2)]])
+            #expect(store.deadlines.count == 0)
+        }
+    }
+}
+
 /// Configuration and connection failures need no server.
 struct PostgresURLTests {
     @Test func unreachableServerIsUnavailable() async throws {
