@@ -148,6 +148,7 @@ public final class PostgresStore: Store, Service {
                 return try await body(conn)
             }
         }
+        let timedOut = StoreError.unavailable(underlying: "no database connection within \(acquireTimeout)")
         let ticket = deadlines.add(deadline: .now + acquireTimeout) {
             if race.claim(.timedOut) { lease.cancel() }
         }
@@ -158,14 +159,12 @@ public final class PostgresStore: Store, Service {
                 lease.cancel()
             }
             deadlines.remove(ticket)
-            guard let value else {
-                throw StoreError.unavailable(underlying: "no database connection within \(acquireTimeout)")
-            }
+            guard let value else { throw timedOut }  // leased after the deadline: the body did not run
             pools.noteSuccess(client)
             return value
         } catch {
             deadlines.remove(ticket)
-            let error = race.verdict == .timedOut ? StoreError.unavailable(underlying: "no database connection within \(acquireTimeout)") : error
+            let error = race.verdict == .timedOut ? timedOut : error
             if case .unavailable = Self.translate(error, tag: 0), race.verdict != .leased || Self.isConnectionLoss(error) {
                 pools.noteFailure(client)
             } else if race.verdict == .leased {
