@@ -8,9 +8,10 @@ import Synchronization
 /// read from a file at each request, so it can be written after the webhook is registered.
 public final class WebhookReceiver: Sendable {
     public let port: Int
-    let process: Process
+    let process: ChildProcess
     let secretFile: URL
     let lines = Mutex<[String]>([])
+    let stopped = Mutex(false)
 
     static let script = #"""
         import json, os, sys, threading
@@ -62,25 +63,32 @@ public final class WebhookReceiver: Sendable {
     public static func start(failFirst: Int = 0) async throws -> WebhookReceiver {
         let secretFile = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-whsec-\(UUID().uuidString)")
         try Data("whsec_AAAA".utf8).write(to: secretFile)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", script, secretFile.path, String(failFirst)]
-        let out = Pipe()
-        let input = Pipe()
-        p.standardOutput = out
-        p.standardInput = input
-        p.standardError = FileHandle.nullDevice
-        try Subprocess.spawnLock.withLock { try p.run() }
-        let handle = out.fileHandleForReading
+        // Two pipes: the receiver's reports come in on one; the other is its stdin, closed to stop it.
+        let out = try ChildProcess.pipe()
+        let input = try ChildProcess.pipe()
+        let p: ChildProcess
+        do {
+            p = try ChildProcess(
+                ["python3", "-c", script, secretFile.path, String(failFirst)],
+                stdin: .descriptor(input.read),
+                stdout: .descriptor(out.write)
+            )
+        } catch {
+            for fd in [out.read, out.write, input.read, input.write] { close(fd) }
+            throw error
+        }
+        // The child has its copies; ours of its ends would keep the report stream from ending.
+        close(out.write)
+        close(input.read)
         // The first line is the port; the rest are reports, read on a thread of their own.
         let (stream, continuation) = AsyncStream<String>.makeStream()
         Thread.detachNewThread {
             var buffer = Data()
             var bytes = [UInt8](repeating: 0, count: 4096)
-            let fd = handle.fileDescriptor
+            let fd = out.read
+            defer { close(fd) }
             while true {
-                // read(2), not `availableData`: Foundation turns an EINTR (a signal to this
-                // process, which the process tests send their children) into a fatal error.
+                // EINTR: a signal to this process interrupted the read.
                 let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
                 if n <= 0 { break }
@@ -94,10 +102,11 @@ public final class WebhookReceiver: Sendable {
         }
         var iterator = stream.makeAsyncIterator()
         guard let first = await iterator.next(), let port = Int(first) else {
-            p.terminate()
+            p.signal(SIGTERM)
+            close(input.write)
             throw TestSetupError("the webhook receiver did not start (pip install standardwebhooks cloudevents)")
         }
-        let receiver = WebhookReceiver(port: port, process: p, input: input, secretFile: secretFile)
+        let receiver = WebhookReceiver(port: port, process: p, input: input.write, secretFile: secretFile)
         Task { [receiver] in
             var it = iterator
             while let line = await it.next() { receiver.lines.withLock { $0.append(line) } }
@@ -105,9 +114,10 @@ public final class WebhookReceiver: Sendable {
         return receiver
     }
 
-    let input: Pipe
+    /// The write end of the receiver's stdin.
+    let input: Int32
 
-    init(port: Int, process: Process, input: Pipe, secretFile: URL) {
+    init(port: Int, process: ChildProcess, input: Int32, secretFile: URL) {
         self.port = port
         self.process = process
         self.input = input
@@ -135,9 +145,16 @@ public final class WebhookReceiver: Sendable {
     }
 
     public func stop() {
+        // Once: a second close of `input` could close a descriptor another thread has since opened.
+        guard
+            stopped.withLock({ stopped in
+                defer { stopped = true }
+                return !stopped
+            })
+        else { return }
         // `python3` may be a launcher whose child is the server: closing stdin reaches the server.
-        try? input.fileHandleForWriting.close()
-        process.terminate()
+        close(input)
+        process.signal(SIGTERM)
         try? FileManager.default.removeItem(at: secretFile)
     }
 }

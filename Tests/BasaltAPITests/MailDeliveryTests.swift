@@ -20,17 +20,12 @@ import Glibc
 
 /// aiosmtpd (PyPI) delivering into a maildir: a real SMTP server on loopback.
 struct MaildirServer {
-    let process: Process
+    let process: ChildProcess
     let directory: URL
 
     static func start(port: Int) async throws -> MaildirServer {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-maildir-\(UUID().uuidString)")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", dir.path]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try Subprocess.spawnLock.withLock { try p.run() }
+        let p = try ChildProcess(["python3", "-m", "aiosmtpd", "-n", "-l", "127.0.0.1:\(port)", "-c", "aiosmtpd.handlers.Mailbox", dir.path])
         let server = MaildirServer(process: p, directory: dir)
         for _ in 0..<200 {
             if FileManager.default.fileExists(atPath: dir.appendingPathComponent("new").path), Self.accepts(port) { return server }
@@ -75,7 +70,7 @@ struct MaildirServer {
 
     func stop() {
         // SIGKILL: the test process blocks SIGTERM in its threads, and children inherit the mask.
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.signal(SIGKILL)
         try? FileManager.default.removeItem(at: directory)
     }
 }

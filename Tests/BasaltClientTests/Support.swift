@@ -32,7 +32,7 @@ final class CountingTransport: BasaltTransport {
 /// it drops the connection carrying the answer to the next `dropPosts` POSTs (the server did
 /// the work; the client never hears of it), and cuts every open connection when asked.
 final class DroppingProxy: Sendable {
-    let process: Process
+    let process: ChildProcess
     let port: Int
     let controlPort: Int
 
@@ -116,7 +116,7 @@ final class DroppingProxy: Sendable {
             if ports.count != 2 { try await Task.sleep(for: .milliseconds(50)) }
         }
         guard ports.count == 2 else {
-            process.terminate()
+            process.signal(SIGKILL)
             throw TestSetupError("the proxy did not start")
         }
         (port, controlPort) = (ports[0], ports[1])
@@ -143,7 +143,7 @@ final class DroppingProxy: Sendable {
     }
 
     /// SIGKILL: a child of the test process may inherit a mask that blocks SIGTERM.
-    func stop() { kill(process.processIdentifier, SIGKILL) }
+    func stop() { process.signal(SIGKILL) }
 }
 
 enum LiveServer {

@@ -12,49 +12,20 @@ import Glibc
 import Darwin
 #endif
 
-/// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which its module map leaves out.
-@_silgen_name("posix_spawn_file_actions_addclosefrom_np")
-func spawnCloseFrom(_ actions: UnsafeMutablePointer<posix_spawn_file_actions_t>, _ from: Int32) -> Int32
-
 /// Runs a system program to completion (≤ `timeout` s), its output to a file (never a pipe).
-/// Spawned with posix_spawn and reaped with waitpid: Foundation's `Process` tracks its child
-/// through a descriptor the child inherits, so a program that leaves a daemon behind
-/// (`pg_ctl start`) would look as if it never finished.
+/// Reaped with waitpid, so a program that leaves a daemon behind (`pg_ctl start`) is seen to
+/// finish; the daemon inherits none of the test process's descriptors (`ChildProcess`).
 @discardableResult
 func system(_ executable: String, _ arguments: [String], in dir: TempDir, timeout: Double = 60) async throws -> CommandResult {
     let log = dir.path("sys-\(UUID().uuidString.prefix(8)).log")
-    _ = FileManager.default.createFile(atPath: log, contents: nil)
-    var actions = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    defer { posix_spawn_file_actions_destroy(&actions) }
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_APPEND, 0)
-    posix_spawn_file_actions_adddup2(&actions, 1, 2)
-    // Nothing else of ours leaks into the child (a daemon such as PostgreSQL would keep other
-    // tests' sockets and files open for as long as it runs).
-    _ = spawnCloseFrom(&actions, 3)
-    let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
-    defer { for a in argv { free(a) } }
-    var pid: pid_t = 0
-    let rc = Subprocess.spawnLock.withLock { posix_spawn(&pid, executable, &actions, nil, argv, environ) }
-    guard rc == 0 else { throw ProcessTestError("posix_spawn \(executable): \(rc)") }
-    let deadline = Date().addingTimeInterval(timeout)
-    var status: Int32 = 0
-    while waitpid(pid, &status, WNOHANG) == 0 {
-        if Date() > deadline {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-            throw ProcessTestError("\(executable) \(arguments) did not finish within \(timeout) s")
-        }
-        try await Task.sleep(for: .milliseconds(25))
+    let child = try ChildProcess(arguments, executable: executable, stdout: .file(log), stderr: .file(log))
+    guard let termination = await child.waitExit(timeout: .milliseconds(Int(timeout * 1000))) else {
+        child.signal(SIGKILL)
+        _ = await child.waitExit(timeout: .seconds(10))
+        throw ProcessTestError("\(executable) \(arguments) did not finish within \(timeout) s")
     }
     let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    let exited = status & 0x7f == 0
-    return CommandResult(
-        termination: Termination(status: exited ? (status >> 8) & 0xff : status & 0x7f, bySignal: !exited),
-        stdout: out,
-        stderr: ""
-    )
+    return CommandResult(termination: Termination(status: termination.status, bySignal: termination.bySignal), stdout: out, stderr: "")
 }
 
 /// A PostgreSQL server of this test's own, which it may stop and start at will.

@@ -112,8 +112,8 @@ func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thr
 // MARK: - Child processes
 
 /// A started `basalt` process whose output goes to files (a full pipe would block it).
-final class Child: @unchecked Sendable {
-    let process: Process
+final class Child: Sendable {
+    let process: ChildProcess
     let stdoutPath: String
     let stderrPath: String
     let arguments: [String]
@@ -122,60 +122,32 @@ final class Child: @unchecked Sendable {
         self.arguments = arguments
         stdoutPath = cwd.appendingPathComponent("\(logPrefix).stdout").path
         stderrPath = cwd.appendingPathComponent("\(logPrefix).stderr").path
-        _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        let environment = Basalt.environment(env)
-        let outPath = stdoutPath
-        let errPath = stderrPath
-        // Foundation's Process on Linux races when several threads spawn at once while file
-        // handles are opened and closed around it: a descriptor closed twice (once by Foundation,
-        // once by a handle's deinit) can close another thread's socket (seen as EBADF in run()
-        // and in the HTTP client). So spawns are serialized, and the output descriptors are owned
-        // by no handle that would close them on deallocation: the test process keeps them (a
-        // few dozen per run).
-        process = try Subprocess.spawnLock.withLock {
-            let p = Process()
-            p.executableURL = Basalt.binary
-            p.arguments = arguments
-            p.environment = environment
-            p.currentDirectoryURL = cwd
-            let outFD = open(outPath, O_WRONLY | O_CLOEXEC)
-            let errFD = open(errPath, O_WRONLY | O_CLOEXEC)
-            guard outFD >= 0, errFD >= 0 else { throw ProcessTestError("open: errno \(errno)") }
-            p.standardInput = FileHandle.nullDevice
-            p.standardOutput = FileHandle(fileDescriptor: outFD, closeOnDealloc: false)
-            p.standardError = FileHandle(fileDescriptor: errFD, closeOnDealloc: false)
-            try p.run()
-            return p
-        }
+        process = try ChildProcess(
+            arguments,
+            executable: Basalt.binary.path,
+            environment: Basalt.environment(env),
+            directory: cwd.path,
+            stdout: .file(stdoutPath),
+            stderr: .file(stderrPath)
+        )
     }
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { process.pid }
     var isRunning: Bool { process.isRunning }
     var stdout: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
     var stderr: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
-    func signal(_ sig: Int32) { if process.isRunning { kill(pid, sig) } }
+    func signal(_ sig: Int32) { process.signal(sig) }
 
     /// Waits up to `timeout` seconds for the process to end; `nil` when it is still running.
     func waitExit(timeout: Double) async -> Termination? {
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning {
-            if Date() > deadline { return nil }
-            try? await Task.sleep(for: .milliseconds(25))
-        }
-        return Termination(
-            status: process.terminationStatus,
-            bySignal: process.terminationReason == .uncaughtSignal
-        )
+        await process.waitExit(timeout: .milliseconds(Int(timeout * 1000))).map { Termination(status: $0.status, bySignal: $0.bySignal) }
     }
 
-    /// SIGKILL if still running. Safe to call more than once. It does not wait: Foundation reaps
-    /// the child on its own thread, and a `waitUntilExit` here would block a cooperative thread
-    /// (from a `defer`) for as long as the kernel takes.
-    func forceKill() {
-        if process.isRunning { kill(pid, SIGKILL) }
-    }
+    /// SIGKILL if still running. Safe to call more than once. It does not wait (a `defer` cannot):
+    /// the child is reaped the next time anyone asks whether it runs, or stays a zombie until the
+    /// test process ends.
+    func forceKill() { process.signal(SIGKILL) }
 
     var diagnostics: String {
         "`basalt \(arguments.joined(separator: " "))`\n--- stdout (tail) ---\n\(String(stdout.suffix(3000)))\n--- stderr (tail) ---\n\(String(stderr.suffix(3000)))"

@@ -38,15 +38,9 @@ enum OTLPReceiver {
         s.serve_forever()
         """#
 
-    static var available: Bool {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", "import opentelemetry.proto.collector.trace.v1.trace_service_pb2"]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? Subprocess.spawnLock.withLock { try p.run() }) != nil else { return false }
-        p.waitUntilExit()
-        return p.terminationStatus == 0
+    static func available() async -> Bool {
+        let probe = try? await Subprocess.run(["python3", "-c", "import opentelemetry.proto.collector.trace.v1.trace_service_pb2"])
+        return probe?.succeeded == true
     }
 }
 
@@ -56,7 +50,7 @@ struct TracingProcessTests {
         "spans reach a real OTLP receiver: the server span continues the incoming trace, database and hashing spans are its children, logs carry the ids"
     )
     func spansReachTheReceiver() async throws {
-        guard OTLPReceiver.available else {
+        guard await OTLPReceiver.available() else {
             try #require(ProcessInfo.processInfo.environment["CI"] == nil, "pip install opentelemetry-proto")
             return
         }

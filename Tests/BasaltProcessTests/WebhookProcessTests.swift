@@ -36,21 +36,15 @@ enum WebhookReceiver {
 /// A Python HTTP server on a loopback port (`script` is given the port file and the log file)
 /// that appends one JSON line per thing it received to its log.
 final class PythonPeer: @unchecked Sendable {
-    let process = Process()
+    let process: ChildProcess
     let log: String
     let port: Int
 
     init(_ script: String, name: String, in dir: TempDir) async throws {
         let portFile = dir.path("\(name).port")
         log = dir.path("\(name).jsonl")
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, portFile, log]
         // Never the test runner's pipes: a child holding them keeps `swift test` from ending.
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let spawned = process
-        try Subprocess.spawnLock.withLock { try spawned.run() }
+        process = try ChildProcess(["python3", "-c", script, portFile, log])
         var port: Int?
         for _ in 0..<100 where port == nil {
             port = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) }
@@ -78,8 +72,8 @@ final class PythonPeer: @unchecked Sendable {
 
     /// SIGKILL: the test runner may ignore SIGTERM, and its children inherit that.
     func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.signal(SIGKILL)
+        for _ in 0..<200 where process.isRunning { usleep(5_000) }
     }
 }
 

@@ -103,23 +103,25 @@ struct AiosmtpdServer: Sendable {
         for mechanism in options.excludedMechanisms { arguments += ["--exclude-auth", mechanism] }
 
         let stderrFile = directory.appendingPathComponent("stderr.log")
-        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-        let stderr = try FileHandle(forWritingTo: stderrFile)
-        defer { try? stderr.close() }
-
-        let lifeline = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        process.currentDirectoryURL = directory
-        process.standardInput = lifeline
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = stderr
-        try Subprocess.spawnLock.withLock { try process.run() }
+        let lifeline = try ChildProcess.pipe()
+        let process: ChildProcess
+        do {
+            process = try ChildProcess(
+                arguments,
+                directory: directory.path,
+                stdin: .descriptor(lifeline.read),
+                stderr: .file(stderrFile.path)
+            )
+        } catch {
+            close(lifeline.read)
+            close(lifeline.write)
+            throw error
+        }
+        close(lifeline.read)
         defer {
             // SIGKILL: the test process's threads block SIGTERM, and children inherit the mask.
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            try? lifeline.fileHandleForWriting.close()
+            process.signal(SIGKILL)
+            close(lifeline.write)
         }
 
         try await Self.waitUntilAccepting(port: port, process: process, stderrFile: stderrFile)
@@ -127,7 +129,7 @@ struct AiosmtpdServer: Sendable {
     }
 
     /// Polls TCP connects (every 50 ms, at most 20 s) until the server accepts one.
-    private static func waitUntilAccepting(port: Int, process: Process, stderrFile: URL) async throws {
+    private static func waitUntilAccepting(port: Int, process: ChildProcess, stderrFile: URL) async throws {
         let clock = ContinuousClock()
         let deadline = clock.now.advanced(by: .seconds(20))
         while true {
@@ -166,20 +168,10 @@ struct AiosmtpdServer: Sendable {
 
     /// Runs a command to completion without blocking a thread; returns its exit status.
     static func run(_ arguments: [String], in directory: URL? = nil) async throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = directory }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        return try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try Subprocess.spawnLock.withLock { try process.run() }
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
+        let process = try ChildProcess(arguments, directory: directory?.path)
+        while true {
+            if let termination = process.termination { return termination.bySignal ? 128 + termination.status : termination.status }
+            try await Task.sleep(for: .milliseconds(20))
         }
     }
 
