@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 #if canImport(Glibc)
 import Glibc
@@ -15,15 +15,12 @@ public enum Subprocess {
         public var succeeded: Bool { status == 0 }
     }
 
-    /// Starts a long-running helper (a proxy, a receiver) with no pipes; the caller stops it.
-    public static func start(_ arguments: [String]) throws -> ChildProcess {
-        try ChildProcess(arguments)
-    }
-
-    public static func run(_ arguments: [String], timeout: Duration = .seconds(120)) async throws -> Result {
+    /// Runs `arguments` (a program on the PATH and its arguments) to its end, in `directory` if
+    /// given; a run past `timeout` is killed and throws.
+    public static func run(_ arguments: [String], in directory: URL? = nil, timeout: Duration = .seconds(120)) async throws -> Result {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-subprocess-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: out) }
-        let child = try ChildProcess(arguments, stdout: .file(out.path), stderr: .file(out.path))
+        let child = try ChildProcess(arguments, directory: directory?.path, stdout: .file(out.path), stderr: .file(out.path))
         guard let termination = await child.waitExit(timeout: timeout) else {
             child.signal(SIGKILL)
             throw TestSetupError("\(arguments.joined(separator: " ")) did not finish within \(timeout)")

@@ -109,7 +109,7 @@ final class DroppingProxy: Sendable {
     init(upstream: Int, dropPosts: Int) async throws {
         let portFile = FileManager.default.temporaryDirectory.appendingPathComponent("basalt-proxy-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: portFile) }
-        process = try Subprocess.start(["python3", "-c", Self.script, portFile, String(upstream), String(dropPosts)])
+        process = try ChildProcess(["python3", "-c", Self.script, portFile, String(upstream), String(dropPosts)])
         var ports: [Int] = []
         for _ in 0..<100 where ports.count != 2 {
             ports = ((try? String(contentsOfFile: portFile, encoding: .utf8)) ?? "").split(separator: " ").compactMap { Int($0) }

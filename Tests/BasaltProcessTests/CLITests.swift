@@ -1,5 +1,6 @@
 // The `basalt` command line (API.md §14), run as a process.
 
+import BasaltTesting
 import Foundation
 import Testing
 

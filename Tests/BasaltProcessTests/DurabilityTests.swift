@@ -1,5 +1,6 @@
 // Crash safety and graceful shutdown of the real `basalt serve` process.
 
+import BasaltTesting
 import Foundation
 import Testing
 

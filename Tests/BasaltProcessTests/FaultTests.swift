@@ -25,7 +25,7 @@ func system(_ executable: String, _ arguments: [String], in dir: TempDir, timeou
         throw ProcessTestError("\(executable) \(arguments) did not finish within \(timeout) s")
     }
     let out = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-    return CommandResult(termination: Termination(status: termination.status, bySignal: termination.bySignal), stdout: out, stderr: "")
+    return CommandResult(termination: termination, stdout: out, stderr: "")
 }
 
 /// A PostgreSQL server of this test's own, which it may stop and start at will.

@@ -141,7 +141,7 @@ final class Child: Sendable {
 
     /// Waits up to `timeout` seconds for the process to end; `nil` when it is still running.
     func waitExit(timeout: Double) async -> Termination? {
-        await process.waitExit(timeout: .milliseconds(Int(timeout * 1000))).map { Termination(status: $0.status, bySignal: $0.bySignal) }
+        await process.waitExit(timeout: .milliseconds(Int(timeout * 1000)))
     }
 
     /// SIGKILL if still running. Safe to call more than once. It does not wait (a `defer` cannot):
@@ -154,12 +154,7 @@ final class Child: Sendable {
     }
 }
 
-struct Termination: Sendable, Equatable, CustomStringConvertible {
-    var status: Int32
-    var bySignal: Bool
-    var isSuccess: Bool { !bySignal && status == 0 }
-    var description: String { bySignal ? "killed by signal \(status)" : "exit \(status)" }
-}
+typealias Termination = ChildProcess.Termination
 
 struct CommandResult: Sendable, CustomStringConvertible {
     var termination: Termination

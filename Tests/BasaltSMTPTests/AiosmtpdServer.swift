@@ -61,7 +61,7 @@ struct AiosmtpdServer: Sendable {
     /// otherwise only when `python3 -c 'import aiosmtpd'` succeeds.
     static func shouldRun() async -> Bool {
         if ProcessInfo.processInfo.environment["CI"] != nil { return true }
-        return (try? await Self.run(["python3", "-c", "import aiosmtpd"])) == 0
+        return (try? await Subprocess.run(["python3", "-c", "import aiosmtpd"]))?.succeeded == true
     }
 
     // MARK: Lifecycle
@@ -84,14 +84,14 @@ struct AiosmtpdServer: Sendable {
             "python3", script.path, "--port", "\(port)", "--out", outputFile.path, "--mode", options.mode.rawValue,
         ]
         if options.mode != .plain {
-            let status = try await Self.run(
+            let openssl = try await Subprocess.run(
                 [
                     "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "1",
                     "-keyout", "key.pem", "-out", "cert.pem",
                 ],
                 in: directory
             )
-            try #require(status == 0, "openssl could not create a self-signed certificate")
+            try #require(openssl.succeeded, "openssl could not create a self-signed certificate: \(openssl.output)")
             arguments += [
                 "--cert", directory.appendingPathComponent("cert.pem").path,
                 "--key", directory.appendingPathComponent("key.pem").path,
@@ -164,15 +164,6 @@ struct AiosmtpdServer: Sendable {
         let port = channel.localAddress?.port
         try await channel.close().get()
         return try #require(port)
-    }
-
-    /// Runs a command to completion without blocking a thread; returns its exit status.
-    static func run(_ arguments: [String], in directory: URL? = nil) async throws -> Int32 {
-        let process = try ChildProcess(arguments, directory: directory?.path)
-        while true {
-            if let termination = process.termination { return termination.bySignal ? 128 + termination.status : termination.status }
-            try await Task.sleep(for: .milliseconds(20))
-        }
     }
 
     // MARK: The server
